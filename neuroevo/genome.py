@@ -1,0 +1,360 @@
+"""The genome: a network architecture as a ``networkx.DiGraph``.
+
+Nodes
+    ``"in"`` (the input, ``width`` = number of inputs), ``"out"`` (the output layer, ``width`` =
+    number of outputs, raw values) and hidden nodes ``"h1"``, ``"h2"``, ... with ``width`` and
+    ``activation``. A hidden id is taken from the genome's ``next_node`` counter, which only
+    grows along a lineage, so an id is never reused and weights can follow a node through
+    mutations.
+Edges
+    ``u -> v`` feeds ``u``'s output into ``v``: ``h_v = act_v(sum_u W_uv h_u + b_v)``.
+Graph attributes
+    ``lr`` (learning rate), lineage (``id``, ``parent``, ``mutation``, ``born``), ``next_node``,
+    and ``fresh_weights`` (true when the genome's weights must start fresh instead of being
+    inherited from its parent, as after ``reset_weights``).
+
+This module knows nothing of torch: it is the bottom layer of neuroevo.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+
+from neuroevo.errors import InvalidGenome
+from neuroevo.space import ACTIVATIONS, SearchSpace
+
+IN = "in"
+OUT = "out"
+FORMAT = "neuroevo.genome"
+FORMAT_VERSION = 1
+
+_HIDDEN_ID = re.compile(r"^h([1-9][0-9]*)$")
+_LINEAGE = ("id", "parent", "mutation", "born")
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def empty(n_in: int, n_out: int, *, lr: float) -> nx.DiGraph:
+    """A genome with only ``in`` and ``out`` and no edge yet (not valid until connected)."""
+    for name, value in (("n_in", n_in), ("n_out", n_out)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidGenome("io-width", f"{name} must be a positive integer, got {value!r}")
+    g = nx.DiGraph(
+        lr=float(lr),
+        id=None,
+        parent=None,
+        mutation=None,
+        born=None,
+        next_node=1,
+        fresh_weights=False,
+    )
+    g.add_node(IN, width=n_in)
+    g.add_node(OUT, width=n_out)
+    return g
+
+
+def add_hidden(genome: nx.DiGraph, width: int, activation: str) -> str:
+    """Add an unconnected hidden node with a never-used id; return the id."""
+    number = genome.graph["next_node"]
+    node = f"h{number}"
+    genome.graph["next_node"] = number + 1
+    genome.add_node(node, width=int(width), activation=activation)
+    return node
+
+
+def mlp(
+    n_in: int,
+    n_out: int,
+    hidden: Sequence[int],
+    activation: str = "relu",
+    *,
+    lr: float = 1e-3,
+) -> nx.DiGraph:
+    """A plain multi-layer perceptron: ``in -> h1 -> ... -> out``.
+
+    >>> signature(mlp(16, 16, [56, 56], "sigmoid", lr=0.003))
+    '16-[56 sigmoid]-[56 sigmoid]-16 lr=3.0e-03'
+    """
+    if activation not in ACTIVATIONS:
+        raise InvalidGenome(
+            "activation", f"unknown activation {activation!r} (known: {', '.join(ACTIVATIONS)})"
+        )
+    g = empty(n_in, n_out, lr=lr)
+    previous = IN
+    for width in hidden:
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise InvalidGenome("width", f"hidden widths must be positive integers, got {width!r}")
+        node = add_hidden(g, width, activation)
+        g.add_edge(previous, node)
+        previous = node
+    g.add_edge(previous, OUT)
+    return g
+
+
+def random_genome(n_in: int, n_out: int, space: SearchSpace, rng: random.Random) -> nx.DiGraph:
+    """A random MLP inside ``space``: depth uniform, widths and learning rate log-uniform,
+    one activation per layer drawn from the allowed ones."""
+    depth = rng.randint(space.layers_min, space.layers_max)
+    g = empty(n_in, n_out, lr=log_uniform(rng, space.lr_min, space.lr_max))
+    previous = IN
+    for _ in range(depth):
+        width = round(log_uniform(rng, space.width_min, space.width_max))
+        width = min(max(width, space.width_min), space.width_max)
+        node = add_hidden(g, width, rng.choice(space.activations))
+        g.add_edge(previous, node)
+        previous = node
+    g.add_edge(previous, OUT)
+    return g
+
+
+def log_uniform(rng: random.Random, low: float, high: float) -> float:
+    if low == high:
+        return float(low)
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+def copy(genome: nx.DiGraph) -> nx.DiGraph:
+    """A deep copy (attribute dicts included): changing it never changes ``genome``."""
+    return genome.copy()  # node, edge and graph attribute values are immutable scalars
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _order_key(node: str) -> int:
+    if node == IN:
+        return -1
+    if node == OUT:
+        return 1 << 62
+    match = _HIDDEN_ID.match(node)
+    return int(match.group(1)) if match else 1 << 61
+
+
+def topological_order(genome: nx.DiGraph) -> list[str]:
+    """Nodes in a deterministic topological order (ties broken by node number)."""
+    return list(nx.lexicographical_topological_sort(genome, key=_order_key))
+
+
+def hidden_nodes(genome: nx.DiGraph) -> list[str]:
+    """Hidden node ids in topological order."""
+    return [n for n in topological_order(genome) if n not in (IN, OUT)]
+
+
+def depth(genome: nx.DiGraph) -> int:
+    """The number of hidden nodes (what ``SearchSpace.layers_min/max`` bound)."""
+    return genome.number_of_nodes() - 2
+
+
+def n_inputs(genome: nx.DiGraph) -> int:
+    return genome.nodes[IN]["width"]
+
+
+def n_outputs(genome: nx.DiGraph) -> int:
+    return genome.nodes[OUT]["width"]
+
+
+def n_parameters(genome: nx.DiGraph) -> int:
+    """The number of trainable scalars of the network: one matrix per edge, one bias per node
+    after ``in``."""
+    width = nx.get_node_attributes(genome, "width")
+    return sum(width[u] * width[v] for u, v in genome.edges) + sum(
+        w for n, w in width.items() if n != IN
+    )
+
+
+def edges_keeping_paths(genome: nx.DiGraph) -> list[tuple[str, str]]:
+    """Edges whose removal keeps every node on a path from ``in`` to ``out``."""
+    removable = []
+    for u, v in sorted(genome.edges, key=lambda e: (_order_key(e[0]), _order_key(e[1]))):
+        # u keeps a way to out only if it has another successor; v keeps a way from in only
+        # if it has another predecessor. Then every other node's paths stay as they were
+        # unless they went through u -> v, which the reachability check below settles.
+        if genome.out_degree(u) < 2 or genome.in_degree(v) < 2:
+            continue
+        trial = genome.copy()
+        trial.remove_edge(u, v)
+        if _unconnected(trial) is None:
+            removable.append((u, v))
+    return removable
+
+
+def signature(genome: nx.DiGraph) -> str:
+    """A one-line text description, e.g. ``16-[56 relu]-[56 relu]-16 skip(in>2) lr=3.0e-03``.
+
+    Hidden layers are numbered 1.. in topological order. Edges from one node to the next in
+    that order form the plain chain; ``skip(a>b)`` lists the other edges and ``cut(a>b)`` the
+    chain edges that are missing (nodes side by side rather than one after the other).
+    """
+    order = topological_order(genome)
+    label = {IN: "in", OUT: "out"}
+    label.update({node: str(i) for i, node in enumerate(order[1:-1], start=1)})
+    parts = [str(genome.nodes[IN]["width"])]
+    for node in order[1:-1]:
+        data = genome.nodes[node]
+        parts.append(f"[{data['width']} {data['activation']}]")
+    parts.append(str(genome.nodes[OUT]["width"]))
+    text = "-".join(parts)
+    chain = set(zip(order, order[1:]))
+    position = {node: i for i, node in enumerate(order)}
+    by_position = lambda e: (position[e[0]], position[e[1]])  # noqa: E731
+    skips = sorted((e for e in genome.edges if e not in chain), key=by_position)
+    cuts = sorted((e for e in chain if not genome.has_edge(*e)), key=by_position)
+    if skips:
+        text += " skip(" + ",".join(f"{label[u]}>{label[v]}" for u, v in skips) + ")"
+    if cuts:
+        text += " cut(" + ",".join(f"{label[u]}>{label[v]}" for u, v in cuts) + ")"
+    return text + f" lr={genome.graph['lr']:.1e}"
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+def _unconnected(genome: nx.DiGraph) -> str | None:
+    """A message about the first node off every in -> out path, or None."""
+    from_in = nx.descendants(genome, IN) | {IN}
+    to_out = nx.ancestors(genome, OUT) | {OUT}
+    for node in topological_order(genome):
+        if node not in from_in:
+            return f"node {node!r} cannot be reached from 'in'"
+        if node not in to_out:
+            return f"node {node!r} does not lead to 'out'"
+    return None
+
+
+def validate(genome: Any, space: SearchSpace | None = None) -> None:
+    """Check every invariant of a genome; raise :class:`InvalidGenome` naming the first broken.
+
+    Structural invariants always: a simple directed graph (no duplicate edges), ``in`` without
+    predecessors, ``out`` without successors, well-formed node ids and attributes, acyclic,
+    every node on a path from ``in`` to ``out``. With ``space``: widths, depth, activations and
+    learning rate inside it.
+    """
+    if not isinstance(genome, nx.DiGraph) or genome.is_multigraph():
+        raise InvalidGenome(
+            "graph-type", f"a genome is a networkx.DiGraph, got {type(genome).__name__}"
+        )
+    for node in (IN, OUT):
+        if node not in genome:
+            raise InvalidGenome("endpoints", f"node {node!r} is missing")
+        _check_width(genome, node, None)
+    if genome.in_degree(IN):
+        raise InvalidGenome("endpoints", "node 'in' has incoming edges")
+    if genome.out_degree(OUT):
+        raise InvalidGenome("endpoints", "node 'out' has outgoing edges")
+
+    next_node = genome.graph.get("next_node")
+    if isinstance(next_node, bool) or not isinstance(next_node, int) or next_node < 1:
+        raise InvalidGenome("node-id", f"graph attribute next_node is {next_node!r}")
+    for node in genome.nodes:
+        if node in (IN, OUT):
+            continue
+        match = _HIDDEN_ID.match(node) if isinstance(node, str) else None
+        if match is None:
+            raise InvalidGenome("node-id", f"hidden node id {node!r} is not of the form 'h<n>'")
+        if int(match.group(1)) >= next_node:
+            raise InvalidGenome(
+                "node-id", f"hidden node {node!r} is not below next_node={next_node}"
+            )
+        _check_width(genome, node, space)
+        act = genome.nodes[node].get("activation")
+        allowed = space.activations if space is not None else ACTIVATIONS
+        if act not in allowed:
+            raise InvalidGenome(
+                "activation",
+                f"node {node!r} has activation {act!r} (allowed: {', '.join(allowed)})",
+            )
+
+    if not nx.is_directed_acyclic_graph(genome):
+        cycle = nx.find_cycle(genome)
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise InvalidGenome("acyclic", f"cycle {path}")
+    problem = _unconnected(genome)
+    if problem is not None:
+        raise InvalidGenome("connected", problem)
+
+    lr = genome.graph.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise InvalidGenome("lr", f"learning rate must be a positive number, got {lr!r}")
+    if space is not None:
+        if not space.lr_min <= lr <= space.lr_max:
+            raise InvalidGenome(
+                "lr", f"learning rate {lr!r} is outside [{space.lr_min}, {space.lr_max}]"
+            )
+        n_hidden = depth(genome)
+        if not space.layers_min <= n_hidden <= space.layers_max:
+            raise InvalidGenome(
+                "depth",
+                f"{n_hidden} hidden layers, outside [{space.layers_min}, {space.layers_max}]",
+            )
+
+
+def _check_width(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> None:
+    width = genome.nodes[node].get("width")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise InvalidGenome("width", f"node {node!r} has width {width!r}")
+    if space is not None and node not in (IN, OUT):
+        if not space.width_min <= width <= space.width_max:
+            raise InvalidGenome(
+                "width",
+                f"node {node!r} has width {width}, outside [{space.width_min}, {space.width_max}]",
+            )
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_dict(genome: nx.DiGraph) -> dict[str, Any]:
+    """networkx node-link data plus a format tag; plain JSON types only."""
+    data = nx.node_link_data(genome, edges="edges")
+    return {"format": FORMAT, "version": FORMAT_VERSION, **data}
+
+
+def from_dict(data: Any, *, source: str = "genome") -> nx.DiGraph:
+    """Rebuild a genome from :func:`to_dict`'s output; structural errors name ``source``."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidGenome("format", f"{source}: not a neuroevo genome (format tag missing)")
+    if data.get("version") != FORMAT_VERSION:
+        raise InvalidGenome(
+            "format", f"{source}: genome format version {data.get('version')!r} is not supported"
+        )
+    if data.get("multigraph") or not data.get("directed"):
+        raise InvalidGenome("graph-type", f"{source}: a genome is a simple directed graph")
+    body = {k: v for k, v in data.items() if k not in ("format", "version")}
+    try:
+        genome = nx.node_link_graph(body, directed=True, multigraph=False, edges="edges")
+    except (KeyError, TypeError, ValueError, nx.NetworkXError) as exc:
+        raise InvalidGenome("format", f"{source}: malformed node-link data ({exc})") from None
+    for key in ("lr", "next_node", "fresh_weights", *_LINEAGE):
+        if key not in genome.graph:
+            raise InvalidGenome("format", f"{source}: graph attribute {key!r} is missing")
+    validate(genome)
+    return genome
+
+
+def to_json(genome: nx.DiGraph, *, indent: int | None = None) -> str:
+    return json.dumps(to_dict(genome), indent=indent, sort_keys=True, allow_nan=False)
+
+
+def from_json(text: str, *, source: str = "genome") -> nx.DiGraph:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidGenome("format", f"{source}: not valid JSON ({exc})") from None
+    return from_dict(data, source=source)
+
+
+def equal(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    """Same graph attributes, same nodes with the same attributes, same edges."""
+    return (
+        a.graph == b.graph
+        and dict(a.nodes(data=True)) == dict(b.nodes(data=True))
+        and set(a.edges) == set(b.edges)
+    )

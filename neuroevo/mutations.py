@@ -1,0 +1,286 @@
+"""Mutation operators: the built-ins and the registry users add their own to.
+
+A mutation operator is a function ``(genome, rng, space) -> genome`` taking an explicit
+``random.Random``. Registering it with :func:`mutation` wraps it so that every call:
+
+* hands the operator a copy, so the parent is never changed, even by a careless operator;
+* records the lineage on the child (``parent`` = the parent's id, ``mutation`` = the name; the
+  caller assigns ``id`` and ``born``);
+* validates the child against every invariant and the search space, and turns a violation
+  into a :class:`MutationError` that names the operator.
+
+An operator that cannot apply raises :class:`MutationNotApplicable`; the caller draws another.
+
+User operators are registered with the decorator, or named in a recipe as
+``"package.module:function"`` (see :func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import networkx as nx
+
+from neuroevo import genome as G
+from neuroevo.errors import (
+    InvalidGenome,
+    MutationError,
+    MutationNotApplicable,
+    NeuroevoError,
+    UnknownMutation,
+)
+from neuroevo.space import SearchSpace
+
+Operator = Callable[[nx.DiGraph, random.Random, SearchSpace], nx.DiGraph]
+
+
+class Mutation:
+    """A named, checked mutation operator. Call it like the function it wraps."""
+
+    def __init__(self, name: str, func: Operator) -> None:
+        self.name = name
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __repr__(self) -> str:
+        return f"<mutation {self.name}>"
+
+    def __call__(self, genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+        if not isinstance(rng, random.Random):
+            raise TypeError(f"mutation {self.name!r}: rng must be a random.Random instance")
+        child = G.copy(genome)
+        child.graph["fresh_weights"] = False
+        try:
+            result = self.func(child, rng, space)
+        except MutationNotApplicable:
+            raise
+        except NeuroevoError as exc:
+            raise MutationError(f"mutation {self.name!r} failed: {exc}") from exc
+        except Exception as exc:
+            raise MutationError(
+                f"mutation {self.name!r} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(result, nx.DiGraph):
+            raise MutationError(
+                f"mutation {self.name!r} returned {type(result).__name__}, not a genome "
+                "(a networkx.DiGraph)"
+            )
+        result.graph.update(parent=genome.graph.get("id"), mutation=self.name, id=None, born=None)
+        try:
+            G.validate(result, space)
+        except InvalidGenome as exc:
+            raise MutationError(f"mutation {self.name!r} broke the genome: {exc}") from None
+        return result
+
+
+_REGISTRY: dict[str, Mutation] = {}
+
+
+def mutation(name_or_func: str | Operator | None = None, *, name: str | None = None) -> Any:
+    """Register a mutation operator under a name (its function name by default).
+
+    Use as ``@mutation``, ``@mutation("name")`` or ``@mutation(name="name")``. A name already
+    taken is an error. The decorated name becomes the :class:`Mutation` wrapper.
+    """
+    if callable(name_or_func):
+        return _register(name or name_or_func.__name__, name_or_func)
+    chosen = name_or_func if name_or_func is not None else name
+
+    def decorate(func: Operator) -> Mutation:
+        return _register(chosen or func.__name__, func)
+
+    return decorate
+
+
+def _register(name: str, func: Operator) -> Mutation:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise NeuroevoError(f"a mutation name must be an identifier, got {name!r}")
+    if name in _REGISTRY:
+        raise NeuroevoError(f"a mutation named {name!r} is already registered")
+    op = Mutation(name, func)
+    _REGISTRY[name] = op
+    return op
+
+
+def unregister(name: str) -> None:
+    """Remove a registered user mutation (built-ins cannot be removed)."""
+    if name in BUILTINS:
+        raise NeuroevoError(f"the built-in mutation {name!r} cannot be unregistered")
+    _REGISTRY.pop(name, None)
+
+
+@contextmanager
+def registered(func: Operator, name: str | None = None) -> Iterator[Mutation]:
+    """Register ``func`` for the duration of a ``with`` block (handy in tests)."""
+    op = _register(name or func.__name__, func)
+    try:
+        yield op
+    finally:
+        _REGISTRY.pop(op.name, None)
+
+
+def names() -> list[str]:
+    """Registered names, built-ins first."""
+    return list(_REGISTRY)
+
+
+def resolve(name: str) -> Mutation:
+    """The operator for a registered name or a ``"package.module:function"`` reference.
+
+    An importable function that is not registered is wrapped (and checked) under the reference
+    as its name. Unknown names raise :class:`UnknownMutation` listing the nearest known names.
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" not in name:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UnknownMutation(
+            f"unknown mutation {name!r}{hint} (known: {', '.join(_REGISTRY)}; "
+            "user mutations as 'package.module:function')"
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownMutation(f"mutation {name!r}: cannot import {module_name!r} ({exc})") from None
+    target = getattr(module, attr, None)
+    if target is None:
+        public = [a for a in dir(module) if not a.startswith("_")]
+        close = difflib.get_close_matches(attr, public, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UnknownMutation(f"mutation {name!r}: {module_name} has no {attr!r}{hint}")
+    if isinstance(target, Mutation):
+        return target
+    if not callable(target):
+        raise UnknownMutation(f"mutation {name!r} is not callable")
+    return Mutation(name, target)
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+def _pick_width(rng: random.Random, space: SearchSpace) -> int:
+    width = round(G.log_uniform(rng, space.width_min, space.width_max))
+    return min(max(width, space.width_min), space.width_max)
+
+
+def _sorted_edges(genome: nx.DiGraph) -> list[tuple[str, str]]:
+    position = {n: i for i, n in enumerate(G.topological_order(genome))}
+    return sorted(genome.edges, key=lambda e: (position[e[0]], position[e[1]]))
+
+
+def insert_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Split a random edge ``u -> v`` into ``u -> new -> v``; width and activation random."""
+    if G.depth(genome) >= space.layers_max:
+        raise MutationNotApplicable(f"already {space.layers_max} hidden layers (the maximum)")
+    u, v = rng.choice(_sorted_edges(genome))
+    node = G.add_hidden(genome, _pick_width(rng, space), rng.choice(space.activations))
+    genome.remove_edge(u, v)
+    genome.add_edge(u, node)
+    genome.add_edge(node, v)
+    return genome
+
+
+def remove_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Remove a random hidden layer and connect each of its inputs to each of its outputs."""
+    hidden = G.hidden_nodes(genome)
+    if not hidden:
+        raise MutationNotApplicable("no hidden layer to remove")
+    if len(hidden) <= space.layers_min:
+        raise MutationNotApplicable(f"only {len(hidden)} hidden layers (the minimum)")
+    node = rng.choice(hidden)
+    preds, succs = list(genome.predecessors(node)), list(genome.successors(node))
+    genome.remove_node(node)
+    for p in preds:
+        for s in succs:
+            genome.add_edge(p, s)  # adding an existing edge is a no-op: no duplicates
+    return genome
+
+
+def alter_width(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Scale one hidden layer's width by a random factor in [1/2, 2]; it always changes."""
+    hidden = G.hidden_nodes(genome)
+    if not hidden:
+        raise MutationNotApplicable("no hidden layer to resize")
+    if space.width_min == space.width_max:
+        raise MutationNotApplicable("the space allows a single width")
+    node = rng.choice(hidden)
+    old = genome.nodes[node]["width"]
+    new = round(old * 2.0 ** rng.uniform(-1.0, 1.0))
+    new = min(max(new, space.width_min), space.width_max)
+    if new == old:  # rounding or clamping ate the change: take one step where there is room
+        up_ok, down_ok = old < space.width_max, old > space.width_min
+        new = old + 1 if up_ok and (not down_ok or rng.random() < 0.5) else old - 1
+    genome.nodes[node]["width"] = new
+    return genome
+
+
+def alter_learning_rate(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Scale the learning rate by a random factor in [1/2, 2], clamped to the space."""
+    if space.lr_min == space.lr_max:
+        raise MutationNotApplicable("the space allows a single learning rate")
+    genome.graph["lr"] = space.clamp_lr(genome.graph["lr"] * 2.0 ** rng.uniform(-1.0, 1.0))
+    return genome
+
+
+def add_skip(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Add an edge ``u -> v`` (u before v in topological order) between unconnected nodes."""
+    order = G.topological_order(genome)
+    candidates = [
+        (u, v)
+        for i, u in enumerate(order[:-1])
+        for v in order[i + 1 :]
+        if not genome.has_edge(u, v)
+    ]
+    if not candidates:
+        raise MutationNotApplicable("every forward pair of nodes is already connected")
+    genome.add_edge(*rng.choice(candidates))
+    return genome
+
+
+def remove_skip(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Remove an edge whose removal keeps every node on a path from ``in`` to ``out``."""
+    candidates = G.edges_keeping_paths(genome)
+    if not candidates:
+        raise MutationNotApplicable("no edge can be removed without cutting a node off")
+    genome.remove_edge(*rng.choice(candidates))
+    return genome
+
+
+def reset_weights(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Same architecture, weights start fresh."""
+    genome.graph["fresh_weights"] = True
+    return genome
+
+
+def identity(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Same architecture, same weights: the child keeps training."""
+    return genome
+
+
+BUILTINS: tuple[str, ...] = (
+    "insert_layer",
+    "remove_layer",
+    "alter_width",
+    "alter_learning_rate",
+    "add_skip",
+    "remove_skip",
+    "reset_weights",
+    "identity",
+)
+
+insert_layer = mutation(insert_layer)
+remove_layer = mutation(remove_layer)
+alter_width = mutation(alter_width)
+alter_learning_rate = mutation(alter_learning_rate)
+add_skip = mutation(add_skip)
+remove_skip = mutation(remove_skip)
+reset_weights = mutation(reset_weights)
+identity = mutation(identity)

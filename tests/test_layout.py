@@ -1,0 +1,68 @@
+"""Imports flow one way: a module may import only modules of lower layers."""
+
+import ast
+from pathlib import Path
+
+import neuroevo
+
+PACKAGE = Path(neuroevo.__file__).parent
+
+# lower number = lower layer; a module may import its own layer's peers only where listed
+LAYERS = {
+    "errors": 0,
+    "space": 1,
+    "genome": 2,
+    "mutations": 3,
+    "testing": 4,
+    "network": 4,
+    "mixer": 4,
+    "tasks": 5,
+    "recipe": 5,
+    "evolution": 6,
+    "checkpoint": 6,
+    "report": 7,
+    "api": 8,
+    "cli": 9,
+    "__init__": 9,
+}
+NO_TORCH = {"errors", "space", "genome", "mutations", "testing", "recipe"}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            if node.module == "neuroevo":  # from neuroevo import genome (modules only)
+                yield from (
+                    f"neuroevo.{a.name}"
+                    for a in node.names
+                    if (PACKAGE / f"{a.name}.py").exists() or (PACKAGE / a.name).is_dir()
+                )
+
+
+def _module_name(path):
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+def test_every_module_has_a_layer():
+    for path in PACKAGE.rglob("*.py"):
+        assert _module_name(path) in LAYERS, f"{path.name}: add it to LAYERS in this test"
+
+
+def test_imports_flow_downwards():
+    for path in PACKAGE.rglob("*.py"):
+        me = _module_name(path)
+        for name in _imports(path):
+            if name.startswith("neuroevo."):
+                other = name.split(".")[1]
+                if other == me:
+                    continue
+                assert LAYERS[other] < LAYERS[me] or (me == "__init__"), (
+                    f"{path.relative_to(PACKAGE)} imports {name}: {other} is not below {me}"
+                )
+            if me in NO_TORCH:
+                assert not name.startswith("torch"), f"{me} must not depend on torch"
