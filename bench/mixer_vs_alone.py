@@ -1,0 +1,135 @@
+"""The weighted mixer against training every net alone, on logbits.
+
+The 18 nets of the original 2017 demo (sigmoid MLPs, hidden width 16..56 step 8, 1..3 layers)
+are trained once in one mixer run per update rule and once each alone, for the same number of
+steps on the same batches. Printed: each net's mixer fitness beside its alone-trained validation
+bit accuracy, the Kendall rank correlation (tau-b) between them for each rule, and the wall-time
+ratio (alone total / mixer).
+
+    .venv/bin/python bench/mixer_vs_alone.py            # about 3 minutes on 2 cores
+    .venv/bin/python bench/mixer_vs_alone.py --steps 500 # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from neuroevo import genome, mixer, network
+from neuroevo.tasks import logbits
+
+WIDTHS = range(16, 57, 8)
+DEPTHS = (1, 2, 3)
+
+
+def demo_nets(seed: int) -> tuple[list[str], list[torch.nn.Module]]:
+    labels, nets = [], []
+    for depth in DEPTHS:
+        for width in WIDTHS:
+            g = genome.mlp(16, 16, [width] * depth, "sigmoid")
+            labels.append(f"{width}x{depth}")
+            nets.append(network.build(g, generator=torch.Generator().manual_seed(seed)))
+    return labels, nets
+
+
+def fixed_batches(x, y, steps, batch_size, seed):
+    it = mixer.batches(x, y, batch_size, torch.Generator().manual_seed(seed))
+    return [next(it) for _ in range(steps)]
+
+
+def kendall_tau_b(a: list[float], b: list[float]) -> float:
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    n0 = concordant + discordant
+    denominator = ((n0 + ties_a) * (n0 + ties_b)) ** 0.5
+    return (concordant - discordant) / denominator if denominator else 0.0
+
+
+@torch.no_grad()
+def bit_accuracy(net, x, y) -> float:
+    return ((net(x) > 0) == (y > 0.5)).float().mean().item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    task = logbits(seed=args.seed)
+    train = fixed_batches(*task.train, args.steps, args.batch_size, args.seed)
+    valid = fixed_batches(*task.valid, args.steps, args.batch_size, args.seed + 1)
+    labels, _ = demo_nets(args.seed)
+    print(
+        f"logbits, {len(labels)} sigmoid MLPs, {args.steps} steps of {args.batch_size}, "
+        f"Adam lr={args.lr}, {args.threads} thread(s)"
+    )
+
+    start = time.perf_counter()
+    alone_acc = []
+    for net in demo_nets(args.seed)[1]:
+        opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+        for x, y in train:
+            opt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(net(x), y).backward()
+            opt.step()
+        alone_acc.append(bit_accuracy(net, *task.valid))
+    alone_seconds = time.perf_counter() - start
+
+    results = {}
+    for rule in mixer.UPDATE_RULES:
+        _, nets = demo_nets(args.seed)
+        results[rule] = mixer.run(
+            nets,
+            [args.lr] * len(nets),
+            kind="bits",
+            train=train,
+            valid=valid,
+            steps=args.steps,
+            config=mixer.MixerConfig(rule=rule),
+            evaluate_on=task.valid,
+        )
+
+    header = f"{'net':>6} {'alone acc':>9}" + "".join(f" {r:>19}" for r in results)
+    print(header)
+    for i, label in enumerate(labels):
+        row = f"{label:>6} {alone_acc[i]:9.4f}"
+        for r in results.values():
+            n = r.nets[i]
+            row += f" {n.fitness:8.4f} ({n.steps_trained:>5} st)"
+        print(row)
+    best_alone = max(range(len(labels)), key=alone_acc.__getitem__)
+    print(
+        f"best alone: {labels[best_alone]} ({alone_acc[best_alone]:.4f}); alone total "
+        f"{alone_seconds:.1f} s"
+    )
+    for rule, r in results.items():
+        tau = kendall_tau_b(r.fitness, alone_acc)
+        winner = r.ranking()[0]
+        print(
+            f"{rule:>19}: Kendall tau {tau:+.3f}, winner {labels[winner]} "
+            f"(alone acc {alone_acc[winner]:.4f}), mixer {r.wall_seconds:.1f} s, "
+            f"time ratio alone/mixer {alone_seconds / r.wall_seconds:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Task kinds: what a net's raw outputs mean, how each net is trained, how outputs are mixed,
+and how a net is scored.
+
+=============  =======================  ==========================  ==================
+kind           a net's own loss         what the mixer mixes        metric
+=============  =======================  ==========================  ==================
+``bits``       binary cross-entropy     sigmoid probabilities       bit accuracy
+``classes``    cross-entropy            softmax probabilities,      accuracy
+                                        renormalised after mixing
+``regression`` mean squared error       raw outputs                 R² (mean over
+                                                                    outputs)
+=============  =======================  ==========================  ==================
+
+Targets: ``bits`` a float tensor of 0/1 of shape (B, m); ``classes`` a long tensor of labels of
+shape (B,); ``regression`` a float tensor of shape (B, m).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from neuroevo.errors import NeuroevoError
+
+_EPS = 1e-7
+
+
+def _bce_on_probabilities(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    p = p.clamp(_EPS, 1 - _EPS)
+    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+
+
+def _nll_on_mixed(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    p = p / p.sum(dim=-1, keepdim=True).clamp_min(_EPS)
+    return -p.gather(-1, y.unsqueeze(-1)).clamp_min(_EPS).log().mean()
+
+
+def _bit_accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    return ((out > 0) == (y > 0.5)).float().mean().item()
+
+
+def _accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
+    return (out.argmax(dim=-1) == y).float().mean().item()
+
+
+def _r2(out: torch.Tensor, y: torch.Tensor) -> float:
+    ss_res = ((y - out) ** 2).sum(dim=0)
+    ss_tot = ((y - y.mean(dim=0)) ** 2).sum(dim=0).clamp_min(1e-12)
+    return (1 - ss_res / ss_tot).mean().item()
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    #: a net's own training loss on its raw outputs
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: raw outputs -> the values the mixer mixes
+    mixable: Callable[[torch.Tensor], torch.Tensor]
+    #: loss of the mixed values against the target
+    mixed_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: a net's metric on its raw outputs (higher is better)
+    metric: Callable[[torch.Tensor, torch.Tensor], float]
+    metric_name: str
+
+
+KINDS: dict[str, Kind] = {
+    "bits": Kind(
+        "bits",
+        loss=F.binary_cross_entropy_with_logits,
+        mixable=torch.sigmoid,
+        mixed_loss=_bce_on_probabilities,
+        metric=_bit_accuracy,
+        metric_name="bit_accuracy",
+    ),
+    "classes": Kind(
+        "classes",
+        loss=F.cross_entropy,
+        mixable=lambda out: torch.softmax(out, dim=-1),
+        mixed_loss=_nll_on_mixed,
+        metric=_accuracy,
+        metric_name="accuracy",
+    ),
+    "regression": Kind(
+        "regression",
+        loss=F.mse_loss,
+        mixable=lambda out: out,
+        mixed_loss=F.mse_loss,
+        metric=_r2,
+        metric_name="r2",
+    ),
+}
+
+
+def get(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise NeuroevoError(f"unknown task kind {name!r} (known: {', '.join(KINDS)})") from None

@@ -1,0 +1,448 @@
+"""The weighted mixer: k nets trained side by side, their outputs mixed on the simplex, and the
+mixing weights each net earns as its fitness.
+
+Every step each live net takes an Adam step (one parameter group per net, with that net's
+learning rate) on **its own** loss for the same training batch. The mixing weights ``W`` (k x m,
+one column per output, each column on the probability simplex) learn from the loss of the mixed
+output, on validation batches by default, with the nets' outputs detached: the mixer never
+trains a net. At the race points the nets far behind retire: no more forward or backward passes.
+
+The mixer takes ``torch.nn.Module`` objects, not genomes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from neuroevo import kinds
+from neuroevo.errors import NeuroevoError
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+# --------------------------------------------------------------------------- simplex updates
+
+
+def project_simplex(w: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of each column of ``w`` (k x m) onto the probability simplex.
+
+    The sort-based algorithm of Duchi, Shalev-Shwartz, Singer and Chandra (ICML 2008).
+    """
+    k = w.shape[0]
+    u, _ = torch.sort(w, dim=0, descending=True)
+    css = torch.cumsum(u, dim=0) - 1.0
+    index = torch.arange(1, k + 1, dtype=w.dtype, device=w.device).unsqueeze(1)
+    positive = u - css / index > 0
+    rho = positive.to(torch.int64).cumsum(dim=0).argmax(dim=0)  # last True (first is always True)
+    theta = css.gather(0, rho.unsqueeze(0)) / (rho + 1).to(w.dtype).unsqueeze(0)
+    return (w - theta).clamp_min(0.0)
+
+
+def _projected_gradient(w: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
+    return project_simplex(w - lr * grad)
+
+
+def _hedge(w: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
+    # multiplicative weights in log space; the shift by the column max keeps exp() finite
+    logits = w.clamp_min(1e-300).log() - lr * grad
+    logits = logits - logits.max(dim=0, keepdim=True).values
+    new = logits.exp()
+    return new / new.sum(dim=0, keepdim=True)
+
+
+def _rebalance(w: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
+    # The 2017 heuristic: after the step, shift and scale each column into [0.00099, 0.99]
+    # ((w - min) / (max - min) + 0.001) * 0.99, leave a flat column alone, divide by the sum.
+    w = w - lr * grad
+    low = w.min(dim=0, keepdim=True).values
+    span = w.max(dim=0, keepdim=True).values - low
+    flat = span < 1e-8
+    scaled = ((w - low) / torch.where(flat, torch.ones_like(span), span) + 0.001) * 0.99
+    w = torch.where(flat, w.clamp_min(0.0) + 1e-12, scaled)
+    return w / w.sum(dim=0, keepdim=True)
+
+
+UPDATE_RULES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
+    "projected-gradient": _projected_gradient,
+    "hedge": _hedge,
+    "rebalance": _rebalance,
+}
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class Race:
+    """When and how nets retire.
+
+    At each of ``points`` (fractions of the run) the live nets are ranked by score. With
+    ``rule="keep-fraction"`` the best ``ceil(keep * live)`` stay; with ``rule="threshold"`` those
+    below ``keep`` times the leader's score leave. At least ``min_survivors`` always stay.
+    """
+
+    points: tuple[float, ...] = (0.25, 0.5, 0.75)
+    rule: str = "keep-fraction"
+    keep: float = 0.5
+    min_survivors: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", tuple(sorted(self.points)))
+        if any(not 0.0 < p < 1.0 for p in self.points):
+            raise NeuroevoError(f"race points must lie strictly between 0 and 1: {self.points}")
+        if self.rule not in ("keep-fraction", "threshold"):
+            raise NeuroevoError(
+                f"unknown race rule {self.rule!r} (known: keep-fraction, threshold)"
+            )
+        if not 0.0 < self.keep <= 1.0:
+            raise NeuroevoError(f"race keep must be in (0, 1], got {self.keep}")
+        if self.min_survivors < 1:
+            raise NeuroevoError(f"race min_survivors must be at least 1, got {self.min_survivors}")
+
+
+@dataclass(frozen=True)
+class MixerConfig:
+    """How the mixing weights learn and how the race runs.
+
+    ``rule``: ``projected-gradient`` (default), ``hedge`` or ``rebalance``; ``mix_lr`` its step
+    size; ``mix_every``: update the mixing weights every that many training steps; ``mix_on``:
+    ``validation`` (default) or ``train`` batches; ``smoothing``: the exponential moving average
+    factor of the scores; ``race``: ``None`` to train every net to the end; ``batch_size``: used
+    when the data come as tensors; ``record_every``: steps between two points of the score
+    trajectory.
+    """
+
+    rule: str = "projected-gradient"
+    mix_lr: float = 0.05
+    mix_every: int = 1
+    mix_on: str = "validation"
+    smoothing: float = 0.9
+    race: Race | None = field(default_factory=Race)
+    batch_size: int = 64
+    record_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.rule not in UPDATE_RULES:
+            raise NeuroevoError(
+                f"unknown mixer rule {self.rule!r} (known: {', '.join(UPDATE_RULES)})"
+            )
+        if self.mix_on not in ("validation", "train"):
+            raise NeuroevoError(
+                f"mixer mix_on must be 'validation' or 'train', not {self.mix_on!r}"
+            )
+        if not (self.mix_lr > 0 and math.isfinite(self.mix_lr)):
+            raise NeuroevoError(f"mixer mix_lr must be a positive number, got {self.mix_lr}")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise NeuroevoError(f"mixer smoothing must be in [0, 1), got {self.smoothing}")
+        for name in ("mix_every", "batch_size", "record_every"):
+            if getattr(self, name) < 1:
+                raise NeuroevoError(f"mixer {name} must be at least 1")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class NetResult:
+    """What one mixer run says about one net.
+
+    ``fitness`` orders nets as the race does: ``round + score`` where ``round`` counts the race
+    points the net survived (survivors of the whole run have ``len(race.points)``) and ``score``
+    is its smoothed mixing weight when it left (in [0, 1]); a net that diverged has -1.
+    """
+
+    index: int
+    fitness: float
+    score: float
+    round: int
+    diverged: bool
+    steps_trained: int
+    retired_at: int | None
+    n_parameters: int
+    validation_metric: float | None
+    trajectory: list[float]
+
+
+@dataclass
+class MixerResult:
+    nets: list[NetResult]
+    weights: torch.Tensor  # (k, m) final mixing weights; rows of retired nets are zero
+    steps: int
+    rule: str
+    metric_name: str
+    trajectory_steps: list[int]
+    wall_seconds: float
+
+    @property
+    def fitness(self) -> list[float]:
+        return [n.fitness for n in self.nets]
+
+    def ranking(self) -> list[int]:
+        """Net indices, best first."""
+        return sorted(range(len(self.nets)), key=lambda i: -self.nets[i].fitness)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> Iterator[Batch]:
+    """Endless mini-batches of ``(x, y)``, reshuffled every epoch from ``generator``."""
+    n = x.shape[0]
+    if n == 0:
+        raise NeuroevoError("no samples to draw batches from")
+    size = min(batch_size, n)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - size + 1, size):
+            index = order[start : start + size]
+            yield x[index], y[index]
+
+
+def _as_batches(
+    data: Iterable[Batch] | Batch, batch_size: int, generator: torch.Generator
+) -> Iterator[Batch]:
+    if isinstance(data, tuple) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
+        return batches(data[0], data[1], batch_size, generator)
+    return iter(data)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run(
+    nets: Sequence[nn.Module],
+    lrs: Sequence[float],
+    *,
+    kind: str,
+    train: Iterable[Batch] | Batch,
+    valid: Iterable[Batch] | Batch,
+    steps: int,
+    seed: int = 0,
+    config: MixerConfig | None = None,
+    evaluate_on: Batch | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> MixerResult:
+    """Train ``nets`` jointly for ``steps`` steps and return their fitness.
+
+    ``train`` and ``valid`` are iterables of ``(x, y)`` batches, or ``(X, Y)`` tensor pairs
+    that are batched here with generators seeded from ``seed``. ``evaluate_on`` is the set each
+    net's validation metric is measured on at the end (forward passes only); it defaults to
+    ``valid`` when that is a tensor pair. ``on_step(step, live)`` is called after every step
+    (progress bars). The nets are trained in place.
+    """
+    config = config or MixerConfig()
+    task = kinds.get(kind)
+    k = len(nets)
+    if k == 0:
+        raise NeuroevoError("the mixer needs at least one net")
+    if len(lrs) != k:
+        raise NeuroevoError(f"{k} nets but {len(lrs)} learning rates")
+    if steps < 1:
+        raise NeuroevoError(f"the mixer needs at least one step, got {steps}")
+    if evaluate_on is None and isinstance(valid, tuple) and len(valid) == 2:
+        evaluate_on = valid
+    train_it = _as_batches(train, config.batch_size, torch.Generator().manual_seed(seed))
+    valid_it = _as_batches(valid, config.batch_size, torch.Generator().manual_seed(seed + 1))
+
+    started = time.perf_counter()
+    optimizer = torch.optim.Adam(
+        [{"params": list(net.parameters()), "lr": float(lr)} for net, lr in zip(nets, lrs)]
+    )
+    state = _RaceState(k, config)
+    race_at = _race_steps(config.race, steps)
+    for step in range(1, steps + 1):
+        x, y = next(train_it)
+        optimizer.zero_grad(set_to_none=True)
+        total = None
+        outputs: dict[int, torch.Tensor] = {}
+        for i in state.live():
+            out = nets[i](x)
+            loss = task.loss(out, y)
+            if not torch.isfinite(loss):
+                state.diverge(i, step)
+                continue
+            outputs[i] = out
+            total = loss if total is None else total + loss
+        if total is not None:
+            total.backward()  # the sum's gradient for each net is that net's own gradient
+            optimizer.step()
+        for i in outputs:
+            state.steps_trained[i] += 1
+
+        if step % config.mix_every == 0 and len(state.live()) > 1:
+            if config.mix_on == "validation":
+                xv, yv = next(valid_it)
+                with torch.no_grad():
+                    probs = {i: task.mixable(nets[i](xv)) for i in state.live()}
+            else:
+                yv = y
+                probs = {i: task.mixable(outputs[i].detach()) for i in state.live()}
+            for i, p in list(probs.items()):
+                if not torch.isfinite(p).all():
+                    state.diverge(i, step)
+                    del probs[i]
+            if len(probs) > 1:
+                state.update_weights(probs, yv, task)
+        if step % config.record_every == 0 or step == steps:
+            state.record(step)
+        if step in race_at:
+            state.race_round(race_at[step], step)
+        if on_step is not None:
+            on_step(step, len(state.live()))
+
+    metrics = _evaluate(nets, task, evaluate_on) if evaluate_on is not None else [None] * k
+    results = state.results(
+        n_parameters=[sum(p.numel() for p in net.parameters()) for net in nets],
+        metrics=metrics,
+        n_rounds=len(race_at),
+    )
+    return MixerResult(
+        nets=results,
+        weights=state.weights.clone(),
+        steps=steps,
+        rule=config.rule,
+        metric_name=task.metric_name,
+        trajectory_steps=state.trajectory_steps,
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def _race_steps(race: Race | None, steps: int) -> dict[int, int]:
+    """Step -> race round index (0-based)."""
+    if race is None:
+        return {}
+    at: dict[int, int] = {}
+    for point in race.points:
+        step = max(1, min(steps - 1, round(point * steps)))
+        if step not in at:
+            at[step] = len(at)
+    return at
+
+
+@torch.no_grad()
+def _evaluate(nets: Sequence[nn.Module], task: kinds.Kind, data: Batch) -> list[float | None]:
+    x, y = data
+    metrics: list[float | None] = []
+    for net in nets:
+        out = net(x)
+        metrics.append(task.metric(out, y) if torch.isfinite(out).all() else None)
+    return metrics
+
+
+class _RaceState:
+    """Mixing weights, smoothed scores, who is live, and when each net left."""
+
+    def __init__(self, k: int, config: MixerConfig) -> None:
+        self.k = k
+        self.config = config
+        self.weights: torch.Tensor = torch.empty(0)  # (k, m), sized at the first update
+        self.score = torch.full((k,), 1.0 / k, dtype=torch.float64)
+        self.alive = [True] * k
+        self.round = [0] * k
+        self.final_score: list[float | None] = [None] * k
+        self.retired_at: list[int | None] = [None] * k
+        self.diverged = [False] * k
+        self.steps_trained = [0] * k
+        self.trajectory: list[list[float]] = [[] for _ in range(k)]
+        self.trajectory_steps: list[int] = []
+
+    def live(self) -> list[int]:
+        return [i for i in range(self.k) if self.alive[i]]
+
+    def update_weights(self, probs: dict[int, torch.Tensor], y: torch.Tensor, task) -> None:
+        index = sorted(probs)
+        p = torch.stack([probs[i] for i in index]).to(torch.float64)  # (k_live, B, m)
+        if self.weights.numel() == 0:
+            m = p.shape[-1]
+            self.weights = torch.zeros((self.k, m), dtype=torch.float64)
+            self.weights[self.live()] = 1.0 / len(self.live())
+        w = self.weights[index].clone()
+        w = w / w.sum(dim=0, keepdim=True)  # in case a net just left
+        w.requires_grad_(True)
+        mixed = torch.einsum("kbm,km->bm", p, w)
+        target = y.to(torch.float64) if y.is_floating_point() else y
+        (grad,) = torch.autograd.grad(task.mixed_loss(mixed, target), w)
+        new = UPDATE_RULES[self.config.rule](w.detach(), grad, self.config.mix_lr)
+        self.weights[index] = new
+        beta = self.config.smoothing
+        self.score[index] = beta * self.score[index] + (1 - beta) * new.mean(dim=1)
+        self._normalise_scores()
+
+    def _normalise_scores(self) -> None:
+        live = self.live()
+        total = self.score[live].sum()
+        if live and total > 0:
+            self.score[live] /= total
+
+    def _leave(self, i: int, step: int) -> None:
+        self.alive[i] = False
+        self.retired_at[i] = step
+        if self.weights.numel():
+            self.weights[i] = 0.0
+            live = self.live()
+            if live:
+                column = self.weights[live].sum(dim=0, keepdim=True)
+                uniform = torch.full_like(self.weights[live], 1.0 / len(live))
+                self.weights[live] = torch.where(
+                    column > 0, self.weights[live] / column.clamp_min(1e-300), uniform
+                )
+        self.score[i] = 0.0
+        self._normalise_scores()
+
+    def diverge(self, i: int, step: int) -> None:
+        self.diverged[i] = True
+        self.final_score[i] = 0.0
+        self._leave(i, step)
+
+    def race_round(self, round_index: int, step: int) -> None:
+        race = self.config.race
+        live = self.live()
+        ranked = sorted(live, key=lambda i: (-self.score[i].item(), i))
+        if race.rule == "keep-fraction":
+            n_keep = math.ceil(race.keep * len(live))
+        else:
+            leader = self.score[ranked[0]].item()
+            n_keep = sum(1 for i in ranked if self.score[i].item() >= race.keep * leader)
+        n_keep = min(len(live), max(n_keep, race.min_survivors))
+        for i in live:
+            self.round[i] = round_index + (1 if i in ranked[:n_keep] else 0)
+        for i in ranked[n_keep:]:
+            self.final_score[i] = self.score[i].item()
+        for i in ranked[n_keep:]:
+            self._leave(i, step)
+
+    def record(self, step: int) -> None:
+        self.trajectory_steps.append(step)
+        for i in range(self.k):
+            self.trajectory[i].append(self.score[i].item())
+
+    def results(self, *, n_parameters, metrics, n_rounds: int) -> list[NetResult]:
+        out = []
+        for i in range(self.k):
+            if self.alive[i]:
+                self.round[i] = n_rounds
+                self.final_score[i] = self.score[i].item()
+            score = self.final_score[i]
+            fitness = -1.0 if self.diverged[i] else self.round[i] + score
+            out.append(
+                NetResult(
+                    index=i,
+                    fitness=fitness,
+                    score=score,
+                    round=self.round[i],
+                    diverged=self.diverged[i],
+                    steps_trained=self.steps_trained[i],
+                    retired_at=self.retired_at[i],
+                    n_parameters=n_parameters[i],
+                    validation_metric=metrics[i],
+                    trajectory=self.trajectory[i],
+                )
+            )
+        return out
