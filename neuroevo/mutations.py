@@ -222,6 +222,24 @@ def alter_width(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> n
     return genome
 
 
+def alter_activation(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Give one hidden layer another activation allowed by the space (weights are kept)."""
+    hidden = G.hidden_nodes(genome)
+    if not hidden:
+        raise MutationNotApplicable("no hidden layer")
+    candidates = [
+        (node, act)
+        for node in hidden
+        for act in space.activations
+        if act != genome.nodes[node]["activation"]
+    ]
+    if not candidates:
+        raise MutationNotApplicable("the space allows a single activation")
+    node, act = rng.choice(candidates)
+    genome.nodes[node]["activation"] = act
+    return genome
+
+
 def alter_learning_rate(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
     """Scale the learning rate by a random factor in [1/2, 2], clamped to the space."""
     if space.lr_min == space.lr_max:
@@ -269,6 +287,7 @@ BUILTINS: tuple[str, ...] = (
     "insert_layer",
     "remove_layer",
     "alter_width",
+    "alter_activation",
     "alter_learning_rate",
     "add_skip",
     "remove_skip",
@@ -279,6 +298,7 @@ BUILTINS: tuple[str, ...] = (
 insert_layer = mutation(insert_layer)
 remove_layer = mutation(remove_layer)
 alter_width = mutation(alter_width)
+alter_activation = mutation(alter_activation)
 alter_learning_rate = mutation(alter_learning_rate)
 add_skip = mutation(add_skip)
 remove_skip = mutation(remove_skip)

@@ -80,6 +80,16 @@ def test_alter_width_always_changes_the_width_within_the_space():
         assert 10 <= child.nodes["h1"]["width"] <= 40
 
 
+def test_alter_activation_switches_one_layer_to_another_allowed_activation():
+    for seed in range(20):
+        child = M.alter_activation(parent(), random.Random(seed), SPACE)
+        changed = [n for n in ("h1", "h2") if child.nodes[n]["activation"] != "relu"]
+        assert len(changed) == 1
+        assert child.nodes[changed[0]]["activation"] in SPACE.activations
+    with pytest.raises(MutationNotApplicable):
+        M.alter_activation(parent(), random.Random(0), SearchSpace(activations=("relu",)))
+
+
 def test_alter_learning_rate_scales_within_half_and_double_and_clamps():
     for seed in range(50):
         child = M.alter_learning_rate(parent(lr=1e-2), random.Random(seed), SPACE)
