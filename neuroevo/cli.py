@@ -1,33 +1,181 @@
 """The ``neuroevo`` command: parse arguments, call the library, return an exit code.
 
-Exit codes: 0 success, 2 bad usage or bad input (one line ``neuroevo: error: ...``, no
-traceback unless ``--debug``), 1 anything else.
+Exit codes: 0 success; 2 bad usage or bad input (one line ``neuroevo: error: ...``, no
+traceback unless ``--debug``); 1 anything else; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from neuroevo import __version__
+from neuroevo.errors import NeuroevoError
+from neuroevo.evolution import Callback, evolve
+from neuroevo.recipe import load
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+        raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuroevo",
         description="Neural architecture search by evolution, each generation trained jointly "
         "in a weighted mixer.",
     )
     parser.add_argument("--version", action="version", version=f"neuroevo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser("evolve", help="run a recipe", description="Run a recipe.")
+    run.add_argument("recipe", help="a TOML recipe, e.g. recipes/logbits.toml")
+    run.add_argument("--out", help="run directory (default: run.out, else runs/<recipe name>)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set evolution.generations=3 "
+        "(TOML values; repeatable)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace a run already in the output directory"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    parser.parse_args(argv)
-    parser.print_help()
+class _Progress(Callback):
+    """Progress bars on stderr (only on a terminal) and one line per generation on stdout."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bars = not quiet and sys.stderr.isatty()
+        self.generation_bar = self.step_bar = None
+
+    def _bar(self, **kwargs: Any):
+        from tqdm import tqdm
+
+        return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
+
+    def _say(self, line: str) -> None:
+        if self.quiet:
+            return
+        if self.bars:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+    def on_run_begin(self, *, recipe, task, out, **kwargs: Any) -> None:
+        self.total = recipe.evolution.generations
+        self.metric = task.metric_name
+        self._say(
+            f"neuroevo: {recipe.task.name} ({task.kind}, {task.n_inputs} inputs, "
+            f"{task.n_outputs} outputs), population {recipe.population.size}, "
+            f"{recipe.evolution.generations} generations of {recipe.mixer.steps} mixer "
+            f"steps, seed {recipe.run.seed}; run directory {out}"
+        )
+        if self.bars:
+            self.generation_bar = self._bar(total=self.total, desc="generations", unit="gen")
+
+    def on_generation_begin(self, *, generation, **kwargs: Any) -> None:
+        if self.bars:
+            self.step_bar = self._bar(desc=f"gen {generation}", unit="step", leave=False)
+
+    def on_mixer_step(self, *, step, steps, live, **kwargs: Any) -> None:
+        if self.step_bar is not None:
+            self.step_bar.total = steps
+            self.step_bar.update(1)
+            if step % 50 == 0:
+                self.step_bar.set_postfix(live=live, refresh=False)
+
+    def on_generation_end(self, *, summary, **kwargs: Any) -> None:
+        if self.step_bar is not None:
+            self.step_bar.close()
+            self.step_bar = None
+        if self.generation_bar is not None:
+            self.generation_bar.update(1)
+        best = "n/a" if summary.best_metric is None else f"{summary.best_metric:.4f}"
+        mean = "n/a" if summary.mean_metric is None else f"{summary.mean_metric:.4f}"
+        self._say(
+            f"gen {summary.generation + 1}/{self.total}  {self.metric} best {best} "
+            f"mean {mean}  {summary.best_signature}  {summary.elapsed:.1f}s"
+        )
+
+    def on_final_step(self, *, step, steps, **kwargs: Any) -> None:
+        if self.generation_bar is not None:
+            self.generation_bar.close()
+            self.generation_bar = None
+        if self.bars:
+            if self.step_bar is None:
+                self.step_bar = self._bar(
+                    total=steps, desc="final training", unit="step", leave=False
+                )
+            self.step_bar.update(1)
+            if step == steps:
+                self.step_bar.close()
+                self.step_bar = None
+
+    def on_run_end(self, *, result, **kwargs: Any) -> None:
+        for bar in (self.step_bar, self.generation_bar):
+            if bar is not None:
+                bar.close()
+        s = result.summary
+        best = s["best"]
+        print(f"best: {best['signature']} (id {best['id']}, generation {best['generation']})")
+        print(
+            f"{s['metric']}: validation {best['validation_metric']:.4f}, "
+            f"test {best['test_metric']:.4f}; {s['generations_completed']} generations, "
+            f"{s['wall_seconds']:.0f} s; written to {result.out}",
+            flush=True,
+        )
+
+
+def _evolve(args: argparse.Namespace) -> int:
+    recipe = load(args.recipe, args.overrides, out=args.out)
+    evolve(recipe, overwrite=args.overwrite, callbacks=[_Progress(quiet=args.quiet)])
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            _parser().print_help()
+            return 2
+        return _evolve(args)
+    except (UsageError, NeuroevoError) as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"neuroevo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuroevo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal failure: say so, show the traceback on request
+        if debug:
+            traceback.print_exc()
+        print(
+            f"neuroevo: internal error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

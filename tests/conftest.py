@@ -11,3 +11,46 @@ def _seed_everything():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+TINY = """
+[task]
+name = "logbits"
+n_train = 800
+n_valid = 400
+n_test = 400
+
+[space]
+width_min = 4
+width_max = 32
+layers_min = 1
+layers_max = 3
+
+[population]
+size = 6
+initial = [{ hidden = [16], activation = "relu", lr = 0.01 }]
+
+[evolution]
+generations = 2
+elites = 1
+final_steps = 40
+
+[mixer]
+steps = 40
+batch_size = 32
+
+[run]
+seed = 3
+"""
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path):
+    """A small logbits recipe that runs end to end in about a second."""
+
+    def write(extra: str = "", name: str = "tiny.toml"):
+        path = tmp_path / name
+        path.write_text(TINY + extra)
+        return path
+
+    return write

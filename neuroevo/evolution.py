@@ -1,0 +1,476 @@
+"""The generation loop: DEAP's tournament selection, mutations, and one mixer run per generation.
+
+One generation: the whole population (elites, which keep training their weights, and
+children, which start from their parent's weights) is trained in one mixer run; the mixer's
+fitness is set on every individual; the hall of fame keeps the best nets by their own
+validation metric (comparable across generations, unlike the mixer's relative scores); the
+elites survive unchanged and tournament winners are mutated to fill the population.
+
+At the end the best net by validation metric trains alone for ``evolution.final_steps`` steps
+and is scored once on the test split, which nothing else sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import torch
+from deap import base, tools
+
+from neuroevo import genome as G
+from neuroevo import kinds, mixer, mutations, network, tasks
+from neuroevo.errors import MutationNotApplicable, NeuroevoError
+from neuroevo.recipe import Recipe, load
+from neuroevo.rundir import RunDir
+
+log = logging.getLogger("neuroevo")
+
+State = dict[str, torch.Tensor]
+
+
+class Fitness(base.Fitness):
+    """The mixer's fitness (round survived + score): higher is better."""
+
+    weights = (1.0,)
+
+
+class MetricFitness(base.Fitness):
+    """A net's own validation metric, the order of the hall of fame: higher is better."""
+
+    weights = (1.0,)
+
+
+class Individual:
+    """A genome, the weights it starts its next mixer run from, and what the last run said."""
+
+    def __init__(self, genome: nx.DiGraph, start_from: State | None = None) -> None:
+        self.genome = genome
+        self.fitness = Fitness()
+        self.start_from = start_from  # parent's (or its own, for an elite) weights; None: fresh
+        self.state: State | None = None  # weights after the last mixer run
+        self.result: mixer.NetResult | None = None
+
+    @property
+    def id(self) -> int:
+        return self.genome.graph["id"]
+
+
+class Champion:
+    """A net as it was at the end of one generation, kept by the hall of fame."""
+
+    def __init__(self, ind: Individual, generation: int) -> None:
+        self.genome = G.copy(ind.genome)
+        self.state = {k: v.detach().clone() for k, v in ind.state.items()}
+        self.generation = generation
+        self.validation_metric = ind.result.validation_metric
+        self.fitness = MetricFitness((self.validation_metric,))
+
+    @property
+    def id(self) -> int:
+        return self.genome.graph["id"]
+
+
+class Callback:
+    """Hooks called by the run; each does nothing by default and takes ``**kwargs``, so new
+    arguments never break a callback. ``evolution.stop(reason)`` ends the run after the
+    current generation."""
+
+    def on_run_begin(self, **kwargs: Any) -> None: ...
+
+    def on_generation_begin(self, **kwargs: Any) -> None: ...
+
+    def on_mixer_step(self, **kwargs: Any) -> None: ...
+
+    def on_generation_end(self, **kwargs: Any) -> None: ...
+
+    def on_final_step(self, **kwargs: Any) -> None: ...
+
+    def on_run_end(self, **kwargs: Any) -> None: ...
+
+
+@dataclass
+class GenerationSummary:
+    generation: int
+    best_metric: float | None
+    mean_metric: float | None
+    best_signature: str
+    best_id: int
+    elapsed: float
+    records: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+
+@dataclass
+class RunResult:
+    out: Path
+    summary: dict[str, Any]
+    best_genome: nx.DiGraph
+    best_state: State
+    logbook: tools.Logbook
+    hall_of_fame: tools.HallOfFame
+
+
+def _canonical(genome: nx.DiGraph) -> str:
+    """The architecture and learning rate, lineage left out."""
+    g = G.copy(genome)
+    g.graph.update(id=None, parent=None, mutation=None, born=None, fresh_weights=False)
+    return G.to_json(g)
+
+
+class Evolution:
+    """The population and everything that moves it from one generation to the next."""
+
+    def __init__(
+        self, recipe: Recipe, task: tasks.Task, *, callbacks: Sequence[Callback] = ()
+    ) -> None:
+        self.recipe = recipe
+        self.task = task
+        self.callbacks = list(callbacks)
+        self.kind = kinds.get(task.kind)
+        seed = recipe.run.seed
+        self.rng = random.Random(seed)  # mutation choices and the operators' own draws
+        # DEAP's selection draws from the global `random`: it runs on this state, swapped in.
+        self.selection_state = random.Random(seed + 1).getstate()
+        self.operators = {name: mutations.resolve(name) for name in recipe.mutations}
+        self.next_id = 0
+        self.generation = 0
+        self.hall_of_fame = tools.HallOfFame(
+            5, similar=lambda a, b: (a.id, a.generation) == (b.id, b.generation)
+        )
+        self.logbook = tools.Logbook()
+        self.logbook.header = [
+            "gen",
+            "nets",
+            "best_metric",
+            "mean_metric",
+            "max_fitness",
+            "seconds",
+        ]
+        self.stop_reason: str | None = None
+        self.population = [Individual(self._new_id(g, born=0)) for g in self._initial_genomes()]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _new_id(self, genome: nx.DiGraph, *, born: int) -> nx.DiGraph:
+        genome.graph["id"] = self.next_id
+        genome.graph["born"] = born
+        self.next_id += 1
+        return genome
+
+    def _initial_genomes(self) -> list[nx.DiGraph]:
+        r, space = self.recipe, self.recipe.space
+        genomes = []
+        for net in r.population.initial:
+            g = G.mlp(
+                self.task.n_inputs, self.task.n_outputs, list(net.hidden), net.activation, lr=net.lr
+            )
+            try:
+                G.validate(g, space)
+            except NeuroevoError as exc:
+                raise NeuroevoError(
+                    f"{r.source}: population.initial {list(net.hidden)} {net.activation}: {exc}"
+                ) from None
+            genomes.append(g)
+        while len(genomes) < r.population.size:
+            genomes.append(
+                G.random_genome(self.task.n_inputs, self.task.n_outputs, space, self.rng)
+            )
+        return genomes
+
+    def _generator(self, individual_id: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.recipe.run.seed * 1_000_003 + individual_id)
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(evolution=self, **kwargs)
+
+    def stop(self, reason: str = "callback") -> None:
+        """End the run after the current generation."""
+        self.stop_reason = reason
+
+    @contextmanager
+    def _deap_random(self) -> Iterator[None]:
+        saved = random.getstate()
+        random.setstate(self.selection_state)
+        try:
+            yield
+        finally:
+            self.selection_state = random.getstate()
+            random.setstate(saved)
+
+    # ------------------------------------------------------------------ one generation
+
+    def evaluate(self) -> GenerationSummary:
+        """Train the population in one mixer run and set every individual's fitness."""
+        started = time.perf_counter()
+        gen, pop = self.generation, self.population
+        self._notify("on_generation_begin", generation=gen, population=pop)
+        nets = []
+        for ind in pop:
+            net = network.inherit(ind.genome, ind.start_from, generator=self._generator(ind.id))
+            ind.genome.graph["fresh_weights"] = False  # consumed: from now on it has weights
+            nets.append(net)
+        steps = self.recipe.mixer.steps
+
+        def on_step(step: int, live: int) -> None:
+            self._notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
+
+        result = mixer.run(
+            nets,
+            [ind.genome.graph["lr"] for ind in pop],
+            kind=self.task.kind,
+            train=self.task.train,
+            valid=self.task.valid,
+            steps=steps,
+            seed=self.recipe.run.seed * 7919 + gen,
+            config=self.recipe.mixer.config(),
+            evaluate_on=self.task.valid,
+            on_step=on_step,
+        )
+        records = []
+        for ind, net, r in zip(pop, nets, result.nets):
+            ind.state = {k: v.detach() for k, v in net.state_dict().items()}
+            ind.result = r
+            ind.fitness.values = (r.fitness,)
+            records.append(self._record(ind))
+        scored = [ind for ind in pop if ind.result.validation_metric is not None]
+        self.hall_of_fame.update([Champion(ind, gen) for ind in scored])
+        metrics = [ind.result.validation_metric for ind in scored]
+        best = max(scored, key=lambda i: i.result.validation_metric) if scored else pop[0]
+        summary = GenerationSummary(
+            generation=gen,
+            best_metric=max(metrics) if metrics else None,
+            mean_metric=sum(metrics) / len(metrics) if metrics else None,
+            best_signature=G.signature(best.genome),
+            best_id=best.id,
+            elapsed=time.perf_counter() - started,
+            records=records,
+        )
+        self.logbook.record(
+            gen=gen,
+            nets=len(pop),
+            best_metric=summary.best_metric,
+            mean_metric=summary.mean_metric,
+            max_fitness=max(r.fitness for r in result.nets),
+            seconds=round(summary.elapsed, 3),
+        )
+        return summary
+
+    def _record(self, ind: Individual) -> dict[str, Any]:
+        g, r = ind.genome.graph, ind.result
+        return {
+            "generation": self.generation,
+            "id": g["id"],
+            "parent": g["parent"],
+            "mutation": g["mutation"],
+            "born": g["born"],
+            "signature": G.signature(ind.genome),
+            "params": G.n_parameters(ind.genome),
+            "lr": g["lr"],
+            "fitness": r.fitness,
+            "score": r.score,
+            "round": r.round,
+            "steps_trained": r.steps_trained,
+            "diverged": r.diverged,
+            "validation_metric": r.validation_metric,
+        }
+
+    def breed(self) -> None:
+        """Elites survive unchanged; tournament winners, mutated, fill the population."""
+        pop = self.population
+        size, elites_n = self.recipe.population.size, self.recipe.evolution.elites
+        ranked = sorted(pop, key=lambda ind: ind.fitness.values[0], reverse=True)
+        next_gen = self.generation + 1
+        elites = []
+        seen = set()
+        for ind in ranked[:elites_n]:
+            survivor = Individual(ind.genome, start_from=ind.state)
+            elites.append(survivor)
+            seen.add((ind.id, _canonical(ind.genome)))
+        with self._deap_random():
+            parents = tools.selTournament(
+                pop, size - elites_n, self.recipe.evolution.tournament_size
+            )
+        children = [self._child(parent, seen, born=next_gen) for parent in parents]
+        self.population = elites + children
+        self.generation = next_gen
+
+    def _child(self, parent: Individual, seen: set, *, born: int) -> Individual:
+        names = list(self.operators)
+        weights = [self.recipe.mutations[n] for n in names]
+        duplicate = None
+        for _ in range(100):
+            name = self.rng.choices(names, weights)[0]
+            try:
+                genome = self.operators[name](parent.genome, self.rng, self.recipe.space)
+            except MutationNotApplicable:
+                continue
+            inherits = not genome.graph["fresh_weights"]
+            key = (parent.id if inherits else None, _canonical(genome))
+            if inherits and key in seen:
+                duplicate = duplicate or genome  # the same net twice would train in lockstep
+                continue
+            seen.add(key)
+            return Individual(self._new_id(genome, born=born), parent.state if inherits else None)
+        if duplicate is not None:
+            return Individual(self._new_id(duplicate, born=born), parent.state)
+        raise NeuroevoError(
+            f"no mutation in [mutations] applies to {G.signature(parent.genome)} "
+            "(give a positive weight to identity or reset_weights)"
+        )
+
+    # ------------------------------------------------------------------ the end
+
+    def final_training(self, champion: Champion) -> tuple[State, float, float]:
+        """Train the champion alone; keep the weights with the best validation metric.
+
+        Adam at the genome's learning rate with a cosine decay to zero over
+        ``evolution.final_steps``; the validation metric is checked 20 times.
+        Returns (weights, validation metric, test metric).
+        """
+        steps = self.recipe.evolution.final_steps
+        net = network.inherit(champion.genome, champion.state)
+        best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        best_metric = self._metric(net, self.task.valid)
+        if steps:
+            optimizer = torch.optim.Adam(net.parameters(), lr=champion.genome.graph["lr"])
+            schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps))
+            )
+            batches = mixer.batches(
+                *self.task.train,
+                self.recipe.mixer.batch_size,
+                torch.Generator().manual_seed(self.recipe.run.seed * 31 + 17),
+            )
+            check_every = max(1, steps // 20)
+            for step in range(1, steps + 1):
+                x, y = next(batches)
+                optimizer.zero_grad(set_to_none=True)
+                loss = self.kind.loss(net(x), y)
+                if not torch.isfinite(loss):
+                    log.warning(
+                        "final training diverged at step %d; keeping the best weights", step
+                    )
+                    break
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                if step % check_every == 0 or step == steps:
+                    metric = self._metric(net, self.task.valid)
+                    if metric is not None and (best_metric is None or metric > best_metric):
+                        best_metric = metric
+                        best_state = {k: v.clone() for k, v in net.state_dict().items()}
+                self._notify("on_final_step", step=step, steps=steps)
+        net.load_state_dict(best_state)
+        test_metric = self._metric(net, self.task.test)
+        return best_state, best_metric, test_metric
+
+    @torch.no_grad()
+    def _metric(
+        self, net: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor]
+    ) -> float | None:
+        out = net(data[0])
+        return self.kind.metric(out, data[1]) if torch.isfinite(out).all() else None
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def evolve(
+    recipe: Recipe | str | Path,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
+    """Run a recipe (an object or a TOML path) into its run directory; return the result."""
+    if not isinstance(recipe, Recipe):
+        recipe = load(recipe)
+    if out is not None:
+        recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=str(out)))
+    if not recipe.run.out:
+        raise NeuroevoError("run.out: no output directory given")
+    started = time.perf_counter()
+    with _threads(recipe.run.threads):
+        task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
+        if task.kind not in kinds.KINDS:
+            raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")
+        run_dir = RunDir(recipe.run.out, overwrite=overwrite)
+        run_dir.write_recipe(recipe.to_toml())
+        evo = Evolution(recipe, task, callbacks=callbacks)
+        evo._notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
+        budget = recipe.evolution.time_budget
+        durations: list[float] = []
+        stopped_by = "generations"
+        while True:
+            summary = evo.evaluate()
+            run_dir.append_history(summary.records)
+            durations.append(summary.elapsed)
+            evo._notify("on_generation_end", summary=summary, logbook=evo.logbook)
+            log.info("generation %d: best %s", summary.generation, summary.best_signature)
+            completed = evo.generation + 1
+            elapsed = time.perf_counter() - started
+            if evo.stop_reason:
+                stopped_by = evo.stop_reason
+                break
+            if completed >= recipe.evolution.generations:
+                break
+            if budget and elapsed + sum(durations) / len(durations) > budget:
+                stopped_by = "time_budget"  # the next generation would end past the budget
+                break
+            evo.breed()
+        search_seconds = time.perf_counter() - started
+        if not evo.hall_of_fame:
+            raise NeuroevoError(
+                "every net diverged: no net has a validation metric (lower space.lr_max?)"
+            )
+        champion = evo.hall_of_fame[0]
+        final_started = time.perf_counter()
+        state, valid_metric, test_metric = evo.final_training(champion)
+        final_seconds = time.perf_counter() - final_started
+        run_dir.write_best(champion.genome, state)
+        summary_data = {
+            "metric": task.metric_name,
+            "task": recipe.task.name,
+            "best": {
+                "id": champion.id,
+                "generation": champion.generation,
+                "signature": G.signature(champion.genome),
+                "params": G.n_parameters(champion.genome),
+                "genome": json.loads(G.to_json(champion.genome)),
+                "search_validation_metric": champion.validation_metric,
+                "validation_metric": valid_metric,
+                "test_metric": test_metric,
+            },
+            "generations_completed": completed,
+            "stopped_by": stopped_by,
+            "seed": recipe.run.seed,
+            "threads": recipe.run.threads,
+            "torch": torch.__version__,
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "search_seconds": round(search_seconds, 3),
+            "final_seconds": round(final_seconds, 3),
+        }
+        run_dir.write_summary(summary_data)
+        result = RunResult(
+            run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
+        )
+        evo._notify("on_run_end", result=result)
+        return result

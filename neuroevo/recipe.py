@@ -1,0 +1,443 @@
+"""Recipes: a TOML file -> a validated :class:`Recipe`.
+
+Every value has a default except ``task.name``. Every unknown key, wrong type or out-of-range
+value is a :class:`RecipeError` naming the file (or ``--set``) and the dotted key, with the
+nearest valid key where one is close. ``--set key=value`` overrides take a dotted key and a
+TOML value (a bare word is taken as a string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from neuroevo import mutations, tasks
+from neuroevo.errors import NeuroevoError
+from neuroevo.mixer import MixerConfig, Race
+from neuroevo.space import ACTIVATIONS, SearchSpace
+
+
+class RecipeError(NeuroevoError):
+    """A recipe that cannot run; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class InitialNet:
+    """One architecture of the initial population: an MLP."""
+
+    hidden: tuple[int, ...]
+    activation: str = "relu"
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class TaskSection:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PopulationSection:
+    size: int = 18
+    initial: tuple[InitialNet, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvolutionSection:
+    generations: int = 10
+    tournament_size: int = 3
+    elites: int = 2
+    time_budget: float = 0.0  # seconds for the search; 0: no limit
+    final_steps: int = 20_000  # training steps of the best net, alone, after the search
+
+
+@dataclass(frozen=True)
+class MixerSection:
+    steps: int = 1500
+    batch_size: int = 64
+    rule: str = "projected-gradient"
+    mix_lr: float = 0.05
+    mix_every: int = 1
+    mix_on: str = "validation"
+    smoothing: float = 0.9
+    race_points: tuple[float, ...] = (0.25, 0.5, 0.75)
+    race_rule: str = "keep-fraction"
+    race_keep: float = 0.5
+    min_survivors: int = 2
+
+    def config(self) -> MixerConfig:
+        race = (
+            Race(
+                points=self.race_points,
+                rule=self.race_rule,
+                keep=self.race_keep,
+                min_survivors=self.min_survivors,
+            )
+            if self.race_points
+            else None
+        )
+        return MixerConfig(
+            rule=self.rule,
+            mix_lr=self.mix_lr,
+            mix_every=self.mix_every,
+            mix_on=self.mix_on,
+            smoothing=self.smoothing,
+            race=race,
+            batch_size=self.batch_size,
+        )
+
+
+@dataclass(frozen=True)
+class RunSection:
+    seed: int = 0
+    out: str = ""  # empty: runs/<recipe file stem>
+    threads: int = 1  # torch threads; recorded, since results depend on it
+
+
+DEFAULT_MUTATIONS: dict[str, float] = {name: 1.0 for name in mutations.BUILTINS}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: TaskSection
+    space: SearchSpace = field(default_factory=SearchSpace)
+    population: PopulationSection = field(default_factory=PopulationSection)
+    evolution: EvolutionSection = field(default_factory=EvolutionSection)
+    mutations: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MUTATIONS))
+    mixer: MixerSection = field(default_factory=MixerSection)
+    run: RunSection = field(default_factory=RunSection)
+    source: str = "<recipe>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as the TOML file would hold it."""
+        out: dict[str, Any] = {"task": {"name": self.task.name, **self.task.options}}
+        for name in ("space", "population", "evolution"):
+            out[name] = _plain(getattr(self, name))
+        out["mutations"] = dict(self.mutations)
+        out["mixer"] = _plain(self.mixer)
+        out["run"] = _plain(self.run)
+        if not self.population.initial:
+            del out["population"]["initial"]
+        return out
+
+    def to_toml(self) -> str:
+        return dump_toml(self.to_dict())
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(path: str | Path, overrides: Sequence[str] = (), *, out: str | None = None) -> Recipe:
+    """Read and validate a recipe file, with ``--set`` overrides applied."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{source}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{source}: cannot read the recipe ({exc})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{source}: not valid TOML ({exc})") from None
+    recipe = from_dict(raw, source=source, overrides=overrides)
+    if out is not None:
+        recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=out))
+    if not recipe.run.out:
+        recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=f"runs/{path.stem}"))
+    return recipe
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"mixer.steps=200"`` -> ``("mixer.steps", 200)``; values are TOML, else strings."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*\.[^=\s]+", key):
+        raise RecipeError(f"--set {text}: expected section.key=value, e.g. mixer.steps=500")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key, parsed
+
+
+def from_dict(
+    raw: Mapping[str, Any], *, source: str = "<recipe>", overrides: Sequence[str] = ()
+) -> Recipe:
+    """Validate plain data (a parsed TOML file) into a :class:`Recipe`."""
+    raw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in raw.items()}
+    overridden: set[str] = set()
+    for text in overrides:
+        key, value = parse_override(text)
+        section, _, name = key.partition(".")
+        if section in raw and not isinstance(raw[section], dict):
+            raise RecipeError(f"--set {text}: {section} is not a section")
+        raw.setdefault(section, {})[name] = value
+        overridden.add(key)
+
+    def where(key: str) -> str:
+        return "--set" if key in overridden else source
+
+    sections = {
+        "task",
+        "space",
+        "population",
+        "evolution",
+        "mutations",
+        "mixer",
+        "run",
+    }
+    for name, value in raw.items():
+        if name not in sections:
+            raise RecipeError(f"{where(name)}: {name}: unknown section{_hint(name, sections)}")
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where(name)}: {name}: expected a [{name}] table")
+
+    task = _task(raw.get("task"), where)
+    space_values = _fields(SearchSpace, raw.get("space", {}), "space", where)
+    try:
+        space = SearchSpace(**space_values)
+    except NeuroevoError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
+    population = _population(raw.get("population", {}), space, where)
+    evolution = EvolutionSection(
+        **_fields(EvolutionSection, raw.get("evolution", {}), "evolution", where)
+    )
+    mixer = MixerSection(**_fields(MixerSection, raw.get("mixer", {}), "mixer", where))
+    run = RunSection(**_fields(RunSection, raw.get("run", {}), "run", where))
+    muts = _mutations(raw.get("mutations"), where)
+
+    _check_ranges(population, evolution, mixer, run, where)
+    try:
+        mixer.config()
+    except NeuroevoError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
+    return Recipe(
+        task=task,
+        space=space,
+        population=population,
+        evolution=evolution,
+        mutations=muts,
+        mixer=mixer,
+        run=run,
+        source=source,
+    )
+
+
+def _hint(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_type(value: Any, expected: Any, key: str, where) -> Any:
+    origin = typing.get_origin(expected)
+    if origin is tuple:
+        (item_type, _) = typing.get_args(expected)
+        if not isinstance(value, list):
+            raise RecipeError(
+                f"{where(key)}: {key}: expected a list of {_TYPE_NAMES[item_type][2:]}s, "
+                f"got {json.dumps(value, default=str)}"
+            )
+        return tuple(_check_type(v, item_type, key, where) for v in value)
+    ok = (
+        isinstance(value, bool)
+        if expected is bool
+        else not isinstance(value, bool)
+        and (isinstance(value, (int, float)) if expected is float else isinstance(value, expected))
+    )
+    if expected is float and ok and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise RecipeError(
+            f"{where(key)}: {key}: expected {_TYPE_NAMES[expected]}, "
+            f"got {json.dumps(value, default=str)}"
+        )
+    return float(value) if expected is float else value
+
+
+def _fields(cls: type, raw: Mapping[str, Any], section: str, where) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{section}.{key}"
+        if key not in known:
+            raise RecipeError(
+                f"{where(dotted)}: {dotted}: unknown key"
+                f"{_hint(key, known).replace('mean ', f'mean {section}.')}"
+            )
+        values[key] = _check_type(value, hints[key], dotted, where)
+    return values
+
+
+def _task(raw: Any, where) -> TaskSection:
+    if not raw or "name" not in raw:
+        raise RecipeError(
+            f"{where('task.name')}: task.name: missing; every recipe names its task "
+            f"(known: {', '.join(tasks.names())})"
+        )
+    name = _check_type(raw["name"], str, "task.name", where)
+    options = {k: v for k, v in raw.items() if k != "name"}
+    try:
+        accepted = tasks.options(name)
+    except NeuroevoError as exc:
+        raise RecipeError(f"{where('task.name')}: task.name: {exc}") from None
+    for key, value in options.items():
+        dotted = f"task.{key}"
+        if key not in accepted:
+            raise RecipeError(
+                f"{where(dotted)}: {dotted}: the {name} task has no such option"
+                f"{_hint(key, accepted).replace('mean ', 'mean task.')}; "
+                f"its options: {', '.join(accepted) or 'none'}"
+            )
+        default = accepted[key]
+        if default is not None and type(default) in _TYPE_NAMES:
+            options[key] = _check_type(value, type(default), dotted, where)
+    return TaskSection(name=name, options=options)
+
+
+def _population(raw: Mapping[str, Any], space: SearchSpace, where) -> PopulationSection:
+    raw = dict(raw)
+    initial_raw = raw.pop("initial", [])
+    values = _fields(PopulationSection, raw, "population", where)
+    if not isinstance(initial_raw, list):
+        raise RecipeError(
+            f"{where('population.initial')}: population.initial: expected a "
+            'list of tables such as { hidden = [32, 32], activation = "relu" }'
+        )
+    initial = []
+    for i, item in enumerate(initial_raw):
+        key = f"population.initial[{i}]"
+        if not isinstance(item, dict):
+            raise RecipeError(
+                f"{where('population.initial')}: {key}: expected a table such as "
+                '{ hidden = [32, 32], activation = "relu", lr = 0.003 }'
+            )
+        try:
+            net = InitialNet(
+                **_fields(InitialNet, item, key, lambda _: where("population.initial"))
+            )
+        except TypeError:
+            raise RecipeError(
+                f"{where('population.initial')}: {key}: 'hidden' (a list of widths) is required"
+            ) from None
+        if net.activation not in ACTIVATIONS:
+            raise RecipeError(
+                f"{where('population.initial')}: {key}.activation: unknown "
+                f"activation {net.activation!r} (known: {', '.join(ACTIVATIONS)})"
+            )
+        initial.append(net)
+    return PopulationSection(initial=tuple(initial), **values)
+
+
+def _mutations(raw: Mapping[str, Any] | None, where) -> dict[str, float]:
+    if raw is None:
+        return dict(DEFAULT_MUTATIONS)
+    weights = {}
+    for name, weight in raw.items():
+        key = f"mutations.{name}" if ":" not in name else f'mutations."{name}"'
+        weight = _check_type(weight, float, key, where)
+        if weight < 0:
+            raise RecipeError(f"{where(key)}: {key}: a weight cannot be negative, got {weight}")
+        try:
+            mutations.resolve(name)
+        except NeuroevoError as exc:
+            raise RecipeError(f"{where(key)}: {key}: {exc}") from None
+        weights[name] = weight
+    if not any(w > 0 for w in weights.values()):
+        raise RecipeError(f"{where('mutations')}: mutations: at least one weight must be positive")
+    return weights
+
+
+def _check_ranges(population, evolution, mixer, run, where) -> None:
+    minimums = [
+        ("population.size", population.size, 2),
+        ("evolution.generations", evolution.generations, 1),
+        ("evolution.tournament_size", evolution.tournament_size, 1),
+        ("evolution.elites", evolution.elites, 0),
+        ("evolution.time_budget", evolution.time_budget, 0),
+        ("evolution.final_steps", evolution.final_steps, 0),
+        ("mixer.steps", mixer.steps, 1),
+        ("mixer.batch_size", mixer.batch_size, 1),
+        ("mixer.mix_every", mixer.mix_every, 1),
+        ("mixer.min_survivors", mixer.min_survivors, 1),
+        ("run.seed", run.seed, 0),
+        ("run.threads", run.threads, 1),
+    ]
+    for key, value, low in minimums:
+        if value < low:
+            raise RecipeError(f"{where(key)}: {key}: must be at least {low}, got {value}")
+    if evolution.elites >= population.size:
+        raise RecipeError(
+            f"{where('evolution.elites')}: evolution.elites: must be below population.size "
+            f"({population.size}), got {evolution.elites}"
+        )
+    if len(population.initial) > population.size:
+        raise RecipeError(
+            f"{where('population.initial')}: population.initial lists "
+            f"{len(population.initial)} architectures but population.size is {population.size}"
+        )
+
+
+# --------------------------------------------------------------------------- writing
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_toml(data: Mapping[str, Mapping[str, Any]]) -> str:
+    lines: list[str] = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if isinstance(value, list) and value and isinstance(value[0], Mapping):
+                lines.append(f"{_toml_key(key)} = [")
+                lines.extend(f"    {_toml_value(v)}," for v in value)
+                lines.append("]")
+            else:
+                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
