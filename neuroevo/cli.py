@@ -7,12 +7,15 @@ traceback unless ``--debug``); 1 anything else; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from neuroevo import __version__
+from neuroevo import __version__, checkpoint
 from neuroevo.errors import NeuroevoError
 from neuroevo.evolution import Callback, evolve
 from neuroevo.recipe import load
@@ -48,11 +51,35 @@ def _parser() -> argparse.ArgumentParser:
         help="override a recipe value, e.g. --set evolution.generations=3 "
         "(TOML values; repeatable)",
     )
-    run.add_argument(
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
         "--overwrite", action="store_true", help="replace a run already in the output directory"
+    )
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the output directory from its last checkpoint",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    cont = commands.add_parser(
+        "resume",
+        help="continue an interrupted run",
+        description="Continue a run from its last checkpoint. Only evolution.generations and "
+        "evolution.time_budget may change, to extend it.",
+    )
+    cont.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
+    cont.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. --set evolution.generations=30",
+    )
+    cont.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
+    cont.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -144,10 +171,56 @@ class _Progress(Callback):
         )
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _run(recipe: Any, args: argparse.Namespace, *, resume: bool) -> int:
+    out = recipe.run.out
+    try:
+        evolve(
+            recipe,
+            overwrite=getattr(args, "overwrite", False),
+            resume=resume,
+            callbacks=[_Progress(quiet=args.quiet)],
+        )
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        if checkpoint.exists(out):
+            pointer_path = Path(out) / checkpoint.DIRECTORY / checkpoint.POINTER
+            pointer = json.loads(pointer_path.read_text())
+            done = int(pointer["checkpoint"].removeprefix("gen-")) + 1
+            print(
+                f"\nneuroevo: {what}; the last complete checkpoint holds {done} "
+                f"generation(s). Continue with: neuroevo resume {out}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"\nneuroevo: {what} before the first generation completed; nothing to resume",
+                file=sys.stderr,
+            )
+        return 130
+    return 0
+
+
 def _evolve(args: argparse.Namespace) -> int:
     recipe = load(args.recipe, args.overrides, out=args.out)
-    evolve(recipe, overwrite=args.overwrite, callbacks=[_Progress(quiet=args.quiet)])
-    return 0
+    return _run(recipe, args, resume=args.resume)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "recipe.toml").exists():
+        raise NeuroevoError(f"{run_dir}: not a run directory (no recipe.toml)")
+    if not checkpoint.exists(run_dir):
+        raise NeuroevoError(f"{run_dir}: no checkpoint to resume from (no generation completed)")
+    recipe = load(run_dir / "recipe.toml", args.overrides, out=str(run_dir))
+    return _run(recipe, args, resume=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return 2
-        return _evolve(args)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        return _evolve(args) if args.command == "evolve" else _resume(args)
     except (UsageError, NeuroevoError) as exc:
         if debug:
             traceback.print_exc()

@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import torch
 from deap import base, tools
 
+from neuroevo import checkpoint, kinds, mixer, mutations, network, tasks
 from neuroevo import genome as G
-from neuroevo import kinds, mixer, mutations, network, tasks
+from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import MutationNotApplicable, NeuroevoError
 from neuroevo.recipe import Recipe, load
 from neuroevo.rundir import RunDir
@@ -69,12 +71,19 @@ class Individual:
 class Champion:
     """A net as it was at the end of one generation, kept by the hall of fame."""
 
-    def __init__(self, ind: Individual, generation: int) -> None:
-        self.genome = G.copy(ind.genome)
-        self.state = {k: v.detach().clone() for k, v in ind.state.items()}
+    def __init__(
+        self, genome: nx.DiGraph, state: State, generation: int, validation_metric: float
+    ) -> None:
+        self.genome = genome
+        self.state = state
         self.generation = generation
-        self.validation_metric = ind.result.validation_metric
-        self.fitness = MetricFitness((self.validation_metric,))
+        self.validation_metric = validation_metric
+        self.fitness = MetricFitness((validation_metric,))
+
+    @classmethod
+    def of(cls, ind: Individual, generation: int) -> Champion:
+        state = {k: v.detach().clone() for k, v in ind.state.items()}
+        return cls(G.copy(ind.genome), state, generation, ind.result.validation_metric)
 
     @property
     def id(self) -> int:
@@ -244,7 +253,7 @@ class Evolution:
             ind.fitness.values = (r.fitness,)
             records.append(self._record(ind))
         scored = [ind for ind in pop if ind.result.validation_metric is not None]
-        self.hall_of_fame.update([Champion(ind, gen) for ind in scored])
+        self.hall_of_fame.update([Champion.of(ind, gen) for ind in scored])
         metrics = [ind.result.validation_metric for ind in scored]
         best = max(scored, key=lambda i: i.result.validation_metric) if scored else pop[0]
         summary = GenerationSummary(
@@ -329,6 +338,86 @@ class Evolution:
             "(give a positive weight to identity or reset_weights)"
         )
 
+    # ------------------------------------------------------------------ checkpoints
+
+    def snapshot(self, extra: dict[str, Any]) -> Snapshot:
+        """The evaluated generation as plain data and tensors (see :mod:`neuroevo.checkpoint`)."""
+        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        population = []
+        for i, ind in enumerate(self.population):
+            population.append({"genome": G.to_dict(ind.genome), "fitness": ind.fitness.values[0]})
+            tensors.update({f"population.{i}.{k}": v for k, v in ind.state.items()})
+        champions = []
+        for j, champ in enumerate(self.hall_of_fame):
+            champions.append(
+                {
+                    "genome": G.to_dict(champ.genome),
+                    "generation": champ.generation,
+                    "validation_metric": champ.validation_metric,
+                }
+            )
+            tensors.update({f"hall_of_fame.{j}.{k}": v for k, v in champ.state.items()})
+        numpy_state = np.random.get_state()
+        state = {
+            "next_id": self.next_id,
+            "rng": _random_state_to_json(self.rng.getstate()),
+            "selection_rng": _random_state_to_json(self.selection_state),
+            "global_rng": _random_state_to_json(random.getstate()),
+            "numpy_rng": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
+            "population": population,
+            "hall_of_fame": champions,
+            "logbook": [dict(record) for record in self.logbook],
+            **extra,
+        }
+        return Snapshot(generation=self.generation, state=state, tensors=tensors)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the evolution back where :meth:`snapshot` left it."""
+        s, t = snapshot.state, snapshot.tensors
+        try:
+            self.generation = snapshot.generation
+            self.next_id = s["next_id"]
+            self.rng.setstate(_random_state_from_json(s["rng"]))
+            self.selection_state = _random_state_from_json(s["selection_rng"])
+            random.setstate(_random_state_from_json(s["global_rng"]))
+            name, keys, *rest = s["numpy_rng"]
+            np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+            torch.set_rng_state(t["rng.torch"])
+            self.population = []
+            for i, item in enumerate(s["population"]):
+                ind = Individual(G.from_dict(item["genome"], source=f"checkpoint population {i}"))
+                ind.state = _prefixed(t, f"population.{i}.")
+                ind.fitness.values = (item["fitness"],)
+                self.population.append(ind)
+            champions = [
+                Champion(
+                    G.from_dict(item["genome"], source=f"checkpoint hall of fame {j}"),
+                    _prefixed(t, f"hall_of_fame.{j}."),
+                    item["generation"],
+                    item["validation_metric"],
+                )
+                for j, item in enumerate(s["hall_of_fame"])
+            ]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CheckpointError(
+                f"checkpoint of generation {snapshot.generation} is "
+                f"incomplete ({type(exc).__name__}: {exc})"
+            ) from None
+        # the same order as before, ties included (HallOfFame keeps keys ascending)
+        self.hall_of_fame.items = champions
+        self.hall_of_fame.keys = [c.fitness for c in reversed(champions)]
+        self.logbook = tools.Logbook()
+        self.logbook.header = [
+            "gen",
+            "nets",
+            "best_metric",
+            "mean_metric",
+            "max_fitness",
+            "seconds",
+        ]
+        for record in s["logbook"]:
+            self.logbook.record(**record)
+
     # ------------------------------------------------------------------ the end
 
     def final_training(self, champion: Champion) -> tuple[State, float, float]:
@@ -383,6 +472,36 @@ class Evolution:
         return self.kind.metric(out, data[1]) if torch.isfinite(out).all() else None
 
 
+def _random_state_to_json(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _random_state_from_json(data: list) -> tuple:
+    version, internal, gauss = data
+    return (version, tuple(internal), gauss)
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> State:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+#: recipe keys that may change when a run is resumed: they extend it
+EXTENDABLE = {("evolution", "generations"), ("evolution", "time_budget"), ("run", "out")}
+
+
+def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    changes = []
+    for section in sorted(set(saved) | set(now)):
+        a, b = saved.get(section, {}), now.get(section, {})
+        for key in sorted(set(a) | set(b), key=str):
+            if (section, key) not in EXTENDABLE and a.get(key) != b.get(key):
+                changes.append(
+                    f"{section}.{key}: {a.get(key)!r} in the checkpoint, {b.get(key)!r} now"
+                )
+    return changes
+
+
 @contextmanager
 def _threads(n: int) -> Iterator[None]:
     saved = torch.get_num_threads()
@@ -398,9 +517,17 @@ def evolve(
     *,
     out: str | Path | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     callbacks: Sequence[Callback] = (),
 ) -> RunResult:
-    """Run a recipe (an object or a TOML path) into its run directory; return the result."""
+    """Run a recipe (an object or a TOML path) into its run directory; return the result.
+
+    After every generation a checkpoint is written (see :mod:`neuroevo.checkpoint`). With
+    ``resume=True`` a run directory that holds one goes on from it, giving the same result as
+    a run never interrupted; the recipe may differ only by more generations or a longer time
+    budget. An interrupt (``KeyboardInterrupt``) at any moment leaves the last complete
+    checkpoint; ``evolution.stop()`` in a callback ends the run after the current generation.
+    """
     if not isinstance(recipe, Recipe):
         recipe = load(recipe)
     if out is not None:
@@ -412,31 +539,65 @@ def evolve(
         task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
         if task.kind not in kinds.KINDS:
             raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")
-        run_dir = RunDir(recipe.run.out, overwrite=overwrite)
-        run_dir.write_recipe(recipe.to_toml())
+        path = Path(recipe.run.out)
+        snapshot = None
+        if resume and checkpoint.exists(path):
+            snapshot = checkpoint.load_latest(path)
+            _check_resumable(path, snapshot, recipe)
+            run_dir = RunDir(path, existing=True)
+        else:  # nothing completed yet: a resume starts afresh
+            run_dir = RunDir(path, overwrite=overwrite or resume)
         evo = Evolution(recipe, task, callbacks=callbacks)
+        if snapshot is not None:
+            evo.restore(snapshot)
+            run_dir.truncate_history(snapshot.state["history_bytes"])
+            durations = list(snapshot.state["durations"])
+            searched_before = snapshot.state["search_seconds"]
+            log.info("resuming %s after generation %d", path, snapshot.generation + 1)
+        else:
+            durations, searched_before = [], 0.0
+        run_dir.write_recipe(recipe.to_toml())
         evo._notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
-        budget = recipe.evolution.time_budget
-        durations: list[float] = []
-        stopped_by = "generations"
-        while True:
+
+        def search_seconds() -> float:
+            return searched_before + time.perf_counter() - started
+
+        def one_generation() -> None:
             summary = evo.evaluate()
             run_dir.append_history(summary.records)
             durations.append(summary.elapsed)
+            checkpoint.save(
+                run_dir.path,
+                evo.snapshot(
+                    {
+                        "recipe": recipe.to_dict(),
+                        "history_bytes": run_dir.history_path.stat().st_size,
+                        "durations": durations,
+                        "search_seconds": search_seconds(),
+                    }
+                ),
+                keep=recipe.run.keep_checkpoints,
+            )
             evo._notify("on_generation_end", summary=summary, logbook=evo.logbook)
             log.info("generation %d: best %s", summary.generation, summary.best_signature)
-            completed = evo.generation + 1
-            elapsed = time.perf_counter() - started
+
+        if snapshot is None:
+            one_generation()
+        budget = recipe.evolution.time_budget
+        while True:
             if evo.stop_reason:
                 stopped_by = evo.stop_reason
                 break
-            if completed >= recipe.evolution.generations:
+            if evo.generation + 1 >= recipe.evolution.generations:
+                stopped_by = "generations"
                 break
-            if budget and elapsed + sum(durations) / len(durations) > budget:
+            if budget and search_seconds() + sum(durations) / len(durations) > budget:
                 stopped_by = "time_budget"  # the next generation would end past the budget
                 break
             evo.breed()
-        search_seconds = time.perf_counter() - started
+            one_generation()
+        completed = evo.generation + 1
+        searched = search_seconds()
         if not evo.hall_of_fame:
             raise NeuroevoError(
                 "every net diverged: no net has a validation metric (lower space.lr_max?)"
@@ -464,8 +625,8 @@ def evolve(
             "seed": recipe.run.seed,
             "threads": recipe.run.threads,
             "torch": torch.__version__,
-            "wall_seconds": round(time.perf_counter() - started, 3),
-            "search_seconds": round(search_seconds, 3),
+            "wall_seconds": round(searched + final_seconds, 3),
+            "search_seconds": round(searched, 3),
             "final_seconds": round(final_seconds, 3),
         }
         run_dir.write_summary(summary_data)
@@ -474,3 +635,27 @@ def evolve(
         )
         evo._notify("on_run_end", result=result)
         return result
+
+
+def _check_resumable(path: Path, snapshot: Snapshot, recipe: Recipe) -> None:
+    saved = snapshot.state.get("recipe")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
+    changes = _recipe_changes(saved, recipe.to_dict())
+    if changes:
+        raise CheckpointError(
+            f"{path}: the checkpoint was written by a different recipe ({'; '.join(changes)}); "
+            "only evolution.generations and evolution.time_budget may change on resume"
+        )
+    completed = snapshot.generation + 1
+    if recipe.evolution.generations < completed:
+        raise CheckpointError(
+            f"{path}: evolution.generations={recipe.evolution.generations} is below the "
+            f"{completed} generations already completed"
+        )
+    summary = path / "summary.json"
+    if summary.exists() and saved == recipe.to_dict():
+        raise CheckpointError(
+            f"{path}: the run is already complete ({completed} generations); extend it with "
+            f"--set evolution.generations={completed + 5} or a longer evolution.time_budget"
+        )

@@ -102,6 +102,7 @@ class RunSection:
     seed: int = 0
     out: str = ""  # empty: runs/<recipe file stem>
     threads: int = 1  # torch threads; recorded, since results depend on it
+    keep_checkpoints: int = 2  # complete checkpoints kept in <out>/checkpoints
 
 
 DEFAULT_MUTATIONS: dict[str, float] = {name: 1.0 for name in mutations.BUILTINS}
@@ -388,6 +389,7 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
         ("mixer.min_survivors", mixer.min_survivors, 1),
         ("run.seed", run.seed, 0),
         ("run.threads", run.threads, 1),
+        ("run.keep_checkpoints", run.keep_checkpoints, 1),
     ]
     for key, value, low in minimums:
         if value < low:

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
 
-RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best")
+RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints")
 
 
 class RunDirExists(NeuroevoError):
@@ -42,17 +42,23 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 
 class RunDir:
-    """A run's output folder. Refuses one that already holds a run unless ``overwrite``."""
+    """A run's output folder. Refuses one that already holds a run unless ``overwrite`` (start
+    afresh) or ``existing`` (go on with it)."""
 
-    def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, overwrite: bool = False, existing: bool = False
+    ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise NeuroevoError(f"{self.path}: exists and is not a directory")
+        if existing:
+            return
         existing = [n for n in RUN_FILES if (self.path / n).exists()]
         if existing and not overwrite:
             raise RunDirExists(
                 f"{self.path}: already holds a run ({', '.join(existing)}); "
-                "choose another --out, or pass --overwrite to replace it"
+                "continue it with --resume (or neuroevo resume), choose another --out, "
+                "or pass --overwrite to replace it"
             )
         for name in existing:
             target = self.path / name
@@ -62,6 +68,13 @@ class RunDir:
     @property
     def history_path(self) -> Path:
         return self.path / "history.jsonl"
+
+    def truncate_history(self, n_bytes: int) -> None:
+        """Drop history lines written after the checkpoint being resumed from."""
+        if self.history_path.exists() and self.history_path.stat().st_size > n_bytes:
+            with open(self.history_path, "r+b") as f:
+                f.truncate(n_bytes)
+                os.fsync(f.fileno())
 
     def write_recipe(self, toml_text: str) -> None:
         write_atomic(self.path / "recipe.toml", toml_text)

@@ -1,0 +1,323 @@
+import hashlib
+import json
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from neuroevo import checkpoint
+from neuroevo import recipe as R
+from neuroevo.cli import main
+from neuroevo.evolution import Callback, evolve
+
+GENERATIONS = 4
+
+
+def outputs(run):
+    """What must be identical between an interrupted-and-resumed run and an uninterrupted one."""
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("wall_seconds", "search_seconds", "final_seconds"):
+        summary.pop(key)
+    return (
+        summary,
+        (run / "history.jsonl").read_text(),
+        (run / "best" / "weights.safetensors").read_bytes(),
+    )
+
+
+def tree_digest(path):
+    digest = hashlib.sha256()
+    for p in sorted(Path(path).rglob("*")):
+        digest.update(str(p.relative_to(path)).encode())
+        if p.is_file():
+            digest.update(p.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def reference(tiny_recipe, tmp_path):
+    recipe = R.load(tiny_recipe(), [f"evolution.generations={GENERATIONS}"])
+    evolve(recipe, out=tmp_path / "reference")
+    return recipe, outputs(tmp_path / "reference")
+
+
+class Interrupt(Callback):
+    def __init__(self, generation, hook):
+        self.generation, self.hook = generation, hook
+
+    def on_mixer_step(self, *, generation, step, **kwargs):
+        if self.hook == "mid" and generation == self.generation and step == 10:
+            raise KeyboardInterrupt
+
+    def on_generation_end(self, *, summary, **kwargs):
+        if self.hook == "end" and summary.generation == self.generation:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("generation, hook", [(0, "mid"), (1, "end"), (2, "mid"), (3, "end")])
+def test_interrupted_then_resumed_equals_uninterrupted(reference, tmp_path, generation, hook):
+    recipe, expected = reference
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(recipe, out=run, callbacks=[Interrupt(generation, hook)])
+    evolve(recipe, out=run, resume=True)
+    assert outputs(run) == expected
+
+
+def test_extending_a_finished_run_equals_running_longer_from_the_start(reference, tmp_path):
+    recipe, expected = reference
+    run = tmp_path / "run"
+    evolve(R.load(recipe.source, ["evolution.generations=2"]), out=run)
+    evolve(recipe, out=run, resume=True)
+    assert outputs(run) == expected
+
+
+def test_resume_neither_repeats_a_generation_nor_reuses_ids(reference, tmp_path):
+    """DEAP's checkpoint tutorial restarts at the saved generation; neat-python once restored
+    an id counter that handed out ids again."""
+    recipe, _ = reference
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(recipe, out=run, callbacks=[Interrupt(1, "end")])
+    evolve(recipe, out=run, resume=True)
+    lines = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in lines] == sorted(r["generation"] for r in lines)
+    assert {g: sum(r["generation"] == g for r in lines) for g in range(GENERATIONS)} == {
+        g: 6 for g in range(GENERATIONS)
+    }
+    per_generation_ids = [(r["generation"], r["id"]) for r in lines]
+    assert len(set(per_generation_ids)) == len(per_generation_ids)
+    born = {}
+    for r in lines:
+        assert born.setdefault(r["id"], r["born"]) == r["born"], "an id named two individuals"
+
+
+def test_resumed_run_draws_the_same_mutations(reference, tmp_path):
+    """A sampler whose state is not saved repeats old proposals after resume (an Optuna
+    pitfall): the children bred after resume must be the uninterrupted run's children."""
+    recipe, expected = reference
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(recipe, out=run, callbacks=[Interrupt(1, "end")])
+    evolve(recipe, out=run, resume=True)
+
+    def children(history):
+        return [
+            (r["id"], r["parent"], r["mutation"], r["signature"])
+            for r in map(json.loads, history.splitlines())
+            if r["generation"] >= 2
+        ]
+
+    assert children((run / "history.jsonl").read_text()) == children(expected[1])
+
+
+def test_checkpoints_are_pruned_and_hold_no_pickle(reference, tmp_path):
+    recipe, _ = reference
+    run = tmp_path / "run"
+    evolve(
+        R.load(recipe.source, [f"evolution.generations={GENERATIONS}", "run.keep_checkpoints=2"]),
+        out=run,
+    )
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == ["LATEST", "gen-0002", "gen-0003"]
+    for path in (run / "checkpoints").rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), path
+
+
+# --------------------------------------------------------------------------- bad checkpoints
+
+
+@pytest.fixture
+def finished_run(tiny_recipe, tmp_path):
+    run = tmp_path / "run"
+    assert main(["evolve", str(tiny_recipe()), "--out", str(run), "--quiet"]) == 0
+    return run
+
+
+def latest(run):
+    return (
+        run / "checkpoints" / json.loads((run / "checkpoints" / "LATEST").read_text())["checkpoint"]
+    )
+
+
+def resume_fails(run, capsys, *extra):
+    before = tree_digest(run)
+    code = main(["resume", str(run), "--quiet", "--set", "evolution.generations=5", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("neuroevo: error: ") and err.count("\n") == 1, err
+    assert tree_digest(run) == before, "a failed resume changed the run directory"
+    return err
+
+
+def test_truncated_weights_are_detected_and_named(finished_run, capsys):
+    tensors = latest(finished_run) / "tensors.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:-100])
+    err = resume_fails(finished_run, capsys)
+    assert "tensors.safetensors: checksum mismatch" in err
+
+
+def test_edited_genome_is_detected_and_named(finished_run, capsys):
+    state = latest(finished_run) / "state.json"
+    data = json.loads(state.read_text())
+    data["population"][0]["genome"]["nodes"][0]["width"] += 1
+    state.write_text(json.dumps(data))
+    err = resume_fails(finished_run, capsys)
+    assert "state.json: checksum mismatch" in err
+
+
+def test_checkpoint_of_another_recipe_is_refused(finished_run, tiny_recipe, capsys):
+    before = tree_digest(finished_run)
+    other = tiny_recipe("", name="other.toml")
+    other.write_text(other.read_text().replace("steps = 40", "steps = 41"))
+    code = main(["evolve", str(other), "--out", str(finished_run), "--resume", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "different recipe" in err and "mixer.steps: 40 in the checkpoint" in err
+    assert tree_digest(finished_run) == before
+    err = resume_fails(finished_run, capsys, "--set", "mixer.batch_size=16")
+    assert "mixer.batch_size" in err
+
+
+def test_pickle_payload_is_refused_without_being_unpickled(finished_run, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps(Exploit())
+    folder = latest(finished_run)
+    (folder / "tensors.safetensors").write_bytes(payload)
+    # even with checksums forged to match, the payload is refused
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["tensors.safetensors"] = hashlib.sha256(payload).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest, sort_keys=True))
+    pointer = json.loads((finished_run / "checkpoints" / "LATEST").read_text())
+    pointer["manifest_sha256"] = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    (finished_run / "checkpoints" / "LATEST").write_text(json.dumps(pointer))
+    err = resume_fails(finished_run, capsys)
+    assert "holds a pickle payload; refused" in err
+    assert not marker.exists()
+
+
+def test_resume_of_a_complete_run_says_how_to_extend_it(finished_run, capsys):
+    code = main(["resume", str(finished_run), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "already complete" in err and "--set evolution.generations=" in err
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["resume", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- real kills
+
+LAUNCHER = textwrap.dedent("""
+    import os, signal, sys
+    from neuroevo import checkpoint
+    from neuroevo.cli import main
+
+    mode, at = sys.argv[1], int(sys.argv[2])
+    calls = [0]
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if mode == "tensors":  # killed inside the checkpoint write, its tensors on disk
+        real_save = checkpoint.save_file
+        def save_file(*args, **kwargs):
+            real_save(*args, **kwargs)
+            calls[0] += 1
+            if calls[0] == at:
+                die()
+        checkpoint.save_file = save_file
+    elif mode == "pointer":  # killed while the LATEST pointer is half written
+        real_write = checkpoint._fsync_write
+        def fsync_write(path, data):
+            if path.name == "LATEST.tmp":
+                calls[0] += 1
+                if calls[0] == at:
+                    path.write_bytes(data[:7])
+                    die()
+            real_write(path, data)
+        checkpoint._fsync_write = fsync_write
+    sys.exit(main(sys.argv[3:]))
+""")
+
+
+def _cli(tmp_path, *args, mode="none", at=0):
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER)
+    return subprocess.Popen(
+        [sys.executable, str(launcher), mode, str(at), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference, tmp_path):
+    recipe, expected = reference
+    rng = random.Random(2024)
+    scenarios = [("history", k) for k in (1, 2, 3)] + [("tensors", 2), ("pointer", 3)]
+    for i, (mode, k) in enumerate(scenarios):
+        run = tmp_path / f"run{i}"
+        args = [
+            "evolve",
+            recipe.source,
+            "--out",
+            run,
+            "--quiet",
+            "--set",
+            f"evolution.generations={GENERATIONS}",
+        ]
+        if mode == "history":  # a random moment of generation k
+            proc = _cli(tmp_path, *args)
+            deadline = time.time() + 120
+            history = run / "history.jsonl"
+            while time.time() < deadline and proc.poll() is None:
+                if history.exists() and history.read_text().count("\n") >= 6 * k:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.4))
+            proc.send_signal(signal.SIGKILL)
+        else:
+            proc = _cli(tmp_path, *args, mode=mode, at=k)
+        proc.wait(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, f"{mode} {k}: the run was not killed"
+        assert not (run / "summary.json").exists()
+        resumed = _cli(tmp_path, "resume", run, "--quiet")
+        _, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, err.decode()
+        assert outputs(run) == expected, f"{mode} at {k} differs after resume"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_says_how_to_resume(tiny_recipe, tmp_path):
+    run = tmp_path / "run"
+    proc = _cli(
+        tmp_path,
+        "evolve",
+        tiny_recipe(),
+        "--out",
+        run,
+        "--quiet",
+        "--set",
+        "evolution.generations=200",
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint.exists(run):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"Continue with: neuroevo resume {run}" in err.decode()
+    assert checkpoint.load_latest(run).generation >= 0
