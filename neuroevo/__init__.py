@@ -12,6 +12,7 @@ from neuroevo.errors import (
 from neuroevo.genome import from_json, mlp, random_genome, signature, to_json, validate
 from neuroevo.mutations import mutation
 from neuroevo.space import SearchSpace
+from neuroevo.tasks import Task, from_arrays, task
 
 __version__ = "0.1.0"
 
@@ -22,12 +23,15 @@ __all__ = [
     "MutationNotApplicable",
     "NeuroevoError",
     "SearchSpace",
+    "Task",
     "UnknownMutation",
+    "from_arrays",
     "from_json",
     "mlp",
     "mutation",
     "random_genome",
     "signature",
+    "task",
     "to_json",
     "validate",
 ]

@@ -327,7 +327,8 @@ class Evolution:
             inherits = not genome.graph["fresh_weights"]
             key = (parent.id if inherits else None, _canonical(genome))
             if inherits and key in seen:
-                duplicate = duplicate or genome  # the same net twice would train in lockstep
+                if duplicate is None:  # the same net twice would train in lockstep
+                    duplicate = genome
                 continue
             seen.add(key)
             return Individual(self._new_id(genome, born=born), parent.state if inherits else None)

@@ -310,15 +310,18 @@ def _task(raw: Any, where) -> TaskSection:
         raise RecipeError(f"{where('task.name')}: task.name: {exc}") from None
     for key, value in options.items():
         dotted = f"task.{key}"
-        if key not in accepted:
+        if accepted is not None and key not in accepted:
             raise RecipeError(
                 f"{where(dotted)}: {dotted}: the {name} task has no such option"
                 f"{_hint(key, accepted).replace('mean ', 'mean task.')}; "
                 f"its options: {', '.join(accepted) or 'none'}"
             )
-        default = accepted[key]
+        default = accepted.get(key) if accepted is not None else None
         if default is not None and type(default) in _TYPE_NAMES:
             options[key] = _check_type(value, type(default), dotted, where)
+        if key == "path" and isinstance(value, str) and value and where(dotted) != "--set":
+            # a data file named in a recipe is found beside the recipe, wherever one runs it
+            options[key] = str((Path(where(dotted)).parent / value).resolve())
     return TaskSection(name=name, options=options)
 
 

@@ -1,18 +1,38 @@
-"""The task object: data splits, sizes, and a kind that fixes loss, mixing and metric."""
+"""The task object and :func:`from_arrays`, which turns arrays into one.
+
+A task holds train, validation and test tensors with their kind (``bits``, ``classes``,
+``regression``), which fixes the loss, the mixing and the metric (:mod:`neuroevo.kinds`). Splits
+are made once, from the recipe's seed; classification splits are stratified; features (and
+regression targets) are standardised with statistics of the training split only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from neuroevo import kinds
+from neuroevo.errors import NeuroevoError
+
+DEFAULT_SPLIT = (0.6, 0.2, 0.2)
+
+
+class TaskError(NeuroevoError):
+    """Data that cannot make a task; the message names the source, column or row."""
 
 
 @dataclass(frozen=True)
 class Task:
-    """Train, validation and test tensors with their kind (``bits``, ``classes``,
-    ``regression``). The test split is for the final score only: nothing else sees it."""
+    """Train, validation and test tensors with their kind. The test split is for the final
+    score only: nothing else sees it.
+
+    Inputs are float32 of shape (n, n_inputs). Targets: ``bits`` float32 0/1 of shape
+    (n, n_outputs); ``classes`` int64 labels of shape (n,), with ``classes`` naming them;
+    ``regression`` float32 of shape (n, n_outputs).
+    """
 
     name: str
     kind: str
@@ -22,6 +42,7 @@ class Task:
     y_valid: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    classes: tuple[str, ...] = ()
 
     @property
     def n_inputs(self) -> int:
@@ -30,6 +51,8 @@ class Task:
     @property
     def n_outputs(self) -> int:
         if self.kind == "classes":
+            if self.classes:
+                return len(self.classes)
             return int(max(self.y_train.max(), self.y_valid.max(), self.y_test.max()).item()) + 1
         return self.y_train.shape[1]
 
@@ -48,3 +71,182 @@ class Task:
     @property
     def metric_name(self) -> str:
         return kinds.get(self.kind).metric_name
+
+    def check(self) -> None:
+        """Raise :class:`TaskError` unless shapes, dtypes and values are consistent."""
+        if self.kind not in kinds.KINDS:
+            raise TaskError(
+                f"task {self.name!r}: unknown kind {self.kind!r} (known: {', '.join(kinds.KINDS)})"
+            )
+        for split in ("train", "valid", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.ndim != 2 or x.shape[0] == 0:
+                raise TaskError(
+                    f"task {self.name!r}: x_{split} must be a non-empty (n, inputs) "
+                    f"tensor, got shape {tuple(x.shape)}"
+                )
+            if x.shape[1] != self.n_inputs:
+                raise TaskError(
+                    f"task {self.name!r}: x_{split} has {x.shape[1]} inputs, "
+                    f"x_train {self.n_inputs}"
+                )
+            if y.shape[0] != x.shape[0]:
+                raise TaskError(
+                    f"task {self.name!r}: x_{split} has {x.shape[0]} rows but "
+                    f"y_{split} {y.shape[0]}"
+                )
+            if not torch.isfinite(x).all():
+                raise TaskError(f"task {self.name!r}: x_{split} holds NaN or infinite values")
+            if self.kind == "classes":
+                if y.ndim != 1 or y.dtype != torch.int64 or (y < 0).any():
+                    raise TaskError(
+                        f"task {self.name!r}: y_{split} must be int64 class labels "
+                        "0..C-1 of shape (n,)"
+                    )
+            elif y.ndim != 2 or not torch.isfinite(y).all():
+                raise TaskError(
+                    f"task {self.name!r}: y_{split} must be a finite (n, outputs) "
+                    f"tensor, got shape {tuple(y.shape)}"
+                )
+            if self.kind == "bits" and not ((y == 0) | (y == 1)).all():
+                raise TaskError(f"task {self.name!r}: y_{split} must hold only 0 and 1")
+
+
+def _split_sizes(n: int, split: Sequence[float], where: str) -> tuple[int, int, int]:
+    n_valid, n_test = round(split[1] * n), round(split[2] * n)
+    n_train = n - n_valid - n_test
+    if n_train < 2 or n_valid < 1 or n_test < 1:
+        raise TaskError(
+            f"{where}: {n} rows are too few for the splits "
+            f"{'/'.join(f'{f:g}' for f in split)} (each split needs rows, training at least 2)"
+        )
+    return n_train, n_valid, n_test
+
+
+def check_split(split: Sequence[float], where: str) -> tuple[float, float, float]:
+    if len(split) != 3 or any(not isinstance(f, (int, float)) or f <= 0 for f in split):
+        raise TaskError(
+            f"{where}: split must be three positive fractions "
+            f"[train, validation, test], got {list(split)}"
+        )
+    if abs(sum(split) - 1.0) > 1e-6:
+        raise TaskError(
+            f"{where}: split fractions must sum to 1, got {list(split)} (sum {sum(split):g})"
+        )
+    return tuple(float(f) for f in split)
+
+
+def from_arrays(
+    name: str,
+    kind: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    split: Sequence[float] = DEFAULT_SPLIT,
+    standardize: bool = True,
+    classes: Sequence[str] = (),
+    where: str | None = None,
+) -> Task:
+    """Split arrays into a task: shuffled by ``seed``, stratified for ``classes``, features
+    (and regression targets) standardised with the training split's mean and deviation.
+
+    ``x``: (n, inputs) numbers. ``y``: class labels 0..C-1 of shape (n,) for ``classes``,
+    (n, outputs) 0/1 for ``bits``, (n, outputs) numbers for ``regression`` ((n,) is taken as
+    one output). ``where`` names the data in error messages.
+    """
+    where = where or f"task {name!r}"
+    if kind not in kinds.KINDS:
+        raise TaskError(f"{where}: unknown kind {kind!r} (known: {', '.join(kinds.KINDS)})")
+    split = check_split(split, where)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise TaskError(f"{where}: inputs must be a 2-D array, got shape {x.shape}")
+    y = np.asarray(y)
+    if kind != "classes" and y.ndim == 1:
+        y = y[:, None]
+    if y.shape[0] != x.shape[0]:
+        raise TaskError(f"{where}: {x.shape[0]} input rows but {y.shape[0]} target rows")
+    _check_finite(x, where, "inputs")
+    rng = np.random.default_rng(seed)
+    n = x.shape[0]
+    if kind == "classes":
+        if y.ndim != 1:
+            raise TaskError(
+                f"{where}: class targets must be one label per row, got shape {y.shape}"
+            )
+        y = y.astype(np.int64)
+        n_classes = int(y.max()) + 1 if n else 0
+        labels = list(classes) or [str(c) for c in range(n_classes)]
+        parts: list[list[np.ndarray]] = [[], [], []]
+        _split_sizes(n, split, where)
+        for c in range(n_classes):
+            members = np.flatnonzero(y == c)
+            if len(members) < 3:
+                raise TaskError(
+                    f"{where}: class {labels[c]!r} has {len(members)} row(s); stratified "
+                    "train/validation/test splits need at least 3 of each class"
+                )
+            members = rng.permutation(members)
+            n_train, n_valid, n_test = _class_sizes(len(members), split)
+            parts[0].append(members[:n_train])
+            parts[1].append(members[n_train : n_train + n_valid])
+            parts[2].append(members[n_train + n_valid :])
+        index = [rng.permutation(np.concatenate(p)) for p in parts]
+    else:
+        y = y.astype(np.float64)
+        _check_finite(y, where, "targets")
+        if kind == "bits" and not np.isin(y, (0.0, 1.0)).all():
+            row = int(np.argwhere(~np.isin(y, (0.0, 1.0)))[0][0])
+            raise TaskError(
+                f"{where}: bits targets must be 0 or 1; row {row} holds {y[row].tolist()}"
+            )
+        n_train, n_valid, _ = _split_sizes(n, split, where)
+        order = rng.permutation(n)
+        index = [order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]]
+        labels = []
+
+    x_parts = [x[i] for i in index]
+    y_parts = [y[i] for i in index]
+    if standardize:
+        mean, std = x_parts[0].mean(axis=0), x_parts[0].std(axis=0)
+        std[std == 0] = 1.0
+        x_parts = [(p - mean) / std for p in x_parts]
+        if kind == "regression":
+            mean, std = y_parts[0].mean(axis=0), y_parts[0].std(axis=0)
+            std[std == 0] = 1.0
+            y_parts = [(p - mean) / std for p in y_parts]
+    xt = [torch.from_numpy(p.astype(np.float32)) for p in x_parts]
+    if kind == "classes":
+        yt = [torch.from_numpy(p.astype(np.int64)) for p in y_parts]
+    else:
+        yt = [torch.from_numpy(p.astype(np.float32)) for p in y_parts]
+    task = Task(name, kind, xt[0], yt[0], xt[1], yt[1], xt[2], yt[2], classes=tuple(labels))
+    task.check()
+    return task
+
+
+def _class_sizes(n: int, split: Sequence[float]) -> tuple[int, int, int]:
+    n_valid = max(1, round(split[1] * n))
+    n_test = max(1, round(split[2] * n))
+    while n - n_valid - n_test < 1:  # small classes: keep one for training
+        if n_valid >= n_test and n_valid > 1:
+            n_valid -= 1
+        else:
+            n_test -= 1
+    return n - n_valid - n_test, n_valid, n_test
+
+
+def _check_finite(a: np.ndarray, where: str, what: str) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        row, col = (
+            (int(v) for v in np.argwhere(bad)[0][:2])
+            if a.ndim == 2
+            else (int(np.argwhere(bad)[0][0]), 0)
+        )
+        raise TaskError(
+            f"{where}: {what} hold a missing or infinite value at row {row}, column {col}"
+        )
