@@ -129,6 +129,12 @@ class RunResult:
     hall_of_fame: tools.HallOfFame
 
 
+def _new_logbook() -> tools.Logbook:
+    logbook = tools.Logbook()
+    logbook.header = ["gen", "nets", "best_metric", "mean_metric", "max_fitness", "seconds"]
+    return logbook
+
+
 def _canonical(genome: nx.DiGraph) -> str:
     """The architecture and learning rate, lineage left out."""
     g = G.copy(genome)
@@ -156,15 +162,7 @@ class Evolution:
         self.hall_of_fame = tools.HallOfFame(
             5, similar=lambda a, b: (a.id, a.generation) == (b.id, b.generation)
         )
-        self.logbook = tools.Logbook()
-        self.logbook.header = [
-            "gen",
-            "nets",
-            "best_metric",
-            "mean_metric",
-            "max_fitness",
-            "seconds",
-        ]
+        self.logbook = _new_logbook()
         self.stop_reason: str | None = None
         self.population = [Individual(self._new_id(g, born=0)) for g in self._initial_genomes()]
 
@@ -407,15 +405,7 @@ class Evolution:
         # the same order as before, ties included (HallOfFame keeps keys ascending)
         self.hall_of_fame.items = champions
         self.hall_of_fame.keys = [c.fitness for c in reversed(champions)]
-        self.logbook = tools.Logbook()
-        self.logbook.header = [
-            "gen",
-            "nets",
-            "best_metric",
-            "mean_metric",
-            "max_fitness",
-            "seconds",
-        ]
+        self.logbook = _new_logbook()
         for record in s["logbook"]:
             self.logbook.record(**record)
 
