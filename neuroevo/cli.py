@@ -231,8 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return 2
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        return _evolve(args) if args.command == "evolve" else _resume(args)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return _evolve(args) if args.command == "evolve" else _resume(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     except (UsageError, NeuroevoError) as exc:
         if debug:
             traceback.print_exc()

@@ -477,8 +477,13 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> State:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-#: recipe keys that may change when a run is resumed: they extend it
-EXTENDABLE = {("evolution", "generations"), ("evolution", "time_budget"), ("run", "out")}
+#: recipe keys that may change when a run is resumed: they extend it, or change no result
+EXTENDABLE = {
+    ("evolution", "generations"),
+    ("evolution", "time_budget"),
+    ("run", "out"),
+    ("run", "keep_checkpoints"),
+}
 
 
 def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
