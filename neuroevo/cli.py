@@ -120,7 +120,7 @@ class _Progress(Callback):
 
     def on_generation_begin(self, *, generation, **kwargs: Any) -> None:
         if self.bars:
-            self.step_bar = self._bar(desc=f"gen {generation}", unit="step", leave=False)
+            self.step_bar = self._bar(desc=f"gen {generation + 1}", unit="step", leave=False)
 
     def on_mixer_step(self, *, step, steps, live, **kwargs: Any) -> None:
         if self.step_bar is not None:
@@ -162,7 +162,7 @@ class _Progress(Callback):
                 bar.close()
         s = result.summary
         best = s["best"]
-        print(f"best: {best['signature']} (id {best['id']}, generation {best['generation']})")
+        print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
         print(
             f"{s['metric']}: validation {best['validation_metric']:.4f}, "
             f"test {best['test_metric']:.4f}; {s['generations_completed']} generations, "

@@ -75,8 +75,9 @@ def test_extending_a_finished_run_equals_running_longer_from_the_start(reference
     recipe, expected = reference
     run = tmp_path / "run"
     evolve(R.load(recipe.source, ["evolution.generations=2"]), out=run)
-    longer = R.load(recipe.source, [f"evolution.generations={GENERATIONS}",
-                                    "run.keep_checkpoints=3"])  # changes no result: allowed
+    longer = R.load(
+        recipe.source, [f"evolution.generations={GENERATIONS}", "run.keep_checkpoints=3"]
+    )  # changes no result: allowed
     evolve(longer, out=run, resume=True)
     assert outputs(run) == expected
 
