@@ -133,10 +133,25 @@ def exists(run_dir: str | Path) -> bool:
     return (Path(run_dir) / DIRECTORY / POINTER).exists()
 
 
-def _looks_pickled(path: Path) -> bool:
+def _is_pickle(path: Path) -> bool:
+    """A pickle begins with the PROTO opcode: 0x80, then the protocol number. So may a
+    safetensors file, whose first 8 bytes are its header length (1152 is 80 04 ...), so a file
+    laid out as safetensors is not taken for one."""
+    if path.suffix == ".safetensors" and _is_safetensors(path):
+        return False
     with open(path, "rb") as f:
         head = f.read(2)
-    return len(head) == 2 and head[0] == 0x80 and head[1] <= 5  # pickle PROTO opcode
+    return len(head) == 2 and head[0] == 0x80 and head[1] <= 5
+
+
+def _is_safetensors(path: Path) -> bool:
+    """The safetensors layout: an 8-byte little-endian header length, then a JSON header."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    length = int.from_bytes(head[:8], "little")
+    return head[8:9] == b"{" and 8 + length <= path.stat().st_size
 
 
 def load_latest(run_dir: str | Path) -> Snapshot:
@@ -163,7 +178,7 @@ def load_latest(run_dir: str | Path) -> Snapshot:
         path = folder / file_name
         if not path.exists():
             raise CheckpointError(f"{path}: missing")
-        if _looks_pickled(path):
+        if _is_pickle(path):
             raise CheckpointError(
                 f"{path}: holds a pickle payload; refused without loading it "
                 "(neuroevo checkpoints are JSON and safetensors only)"
@@ -186,7 +201,7 @@ def load_latest(run_dir: str | Path) -> Snapshot:
 
 
 def _read_json(path: Path) -> Any:
-    if _looks_pickled(path):
+    if _is_pickle(path):
         raise CheckpointError(
             f"{path}: holds a pickle payload; refused without loading it "
             "(neuroevo checkpoints are JSON and safetensors only)"

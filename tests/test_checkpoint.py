@@ -210,6 +210,24 @@ def test_pickle_payload_is_refused_without_being_unpickled(finished_run, tmp_pat
     assert not marker.exists()
 
 
+def test_a_safetensors_header_that_starts_like_a_pickle_is_not_refused(tmp_path):
+    """A header of 1152 bytes makes the file begin 80 04, the opening of a protocol-4 pickle."""
+    import struct
+
+    import torch
+    from safetensors.torch import load_file
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})
+    header = header.ljust(1152).encode()
+    path = tmp_path / "tensors.safetensors"
+    path.write_bytes(struct.pack("<Q", 1152) + header + struct.pack("<2f", 1.0, 2.0))
+    assert path.read_bytes()[:2] == b"\x80\x04"
+    assert not checkpoint._is_pickle(path)
+    assert torch.equal(load_file(str(path))["w"], torch.tensor([1.0, 2.0]))
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    assert checkpoint._is_pickle(path)
+
+
 def test_resume_of_a_complete_run_says_how_to_extend_it(finished_run, capsys):
     code = main(["resume", str(finished_run), "--quiet"])
     err = capsys.readouterr().err

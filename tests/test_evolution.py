@@ -26,7 +26,8 @@ def test_generations_train_elites_on_and_children_from_their_parents(tiny_recipe
         for child in children:
             assert child["parent"] in {r["id"] for r in by_gen[g - 1]}
             assert child["mutation"] and child["born"] == g
-    assert len(set(ids)) == len({(r["id"]) for r in lines})
+    per_generation = [(r["generation"], r["id"]) for r in lines]
+    assert len(set(per_generation)) == len(per_generation)  # no id twice in one generation
     assert max(ids) == 6 + 5 + 5 - 1  # ids never reused: 6 founders, 5 children per generation
     assert result.summary["generations_completed"] == 3
 
