@@ -423,7 +423,7 @@ class Evolution:
         best_state = {k: v.clone() for k, v in net.state_dict().items()}
         best_metric = self._metric(net, self.task.valid)
         if steps:
-            optimizer = torch.optim.Adam(net.parameters(), lr=champion.genome.graph["lr"])
+            optimizer = mixer.adam(net.parameters(), lr=champion.genome.graph["lr"])
             schedule = torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps))
             )

@@ -111,7 +111,7 @@ def test_planted_winner_has_the_highest_fitness_and_survives(rule):
 
 
 def train_alone(net, lr, batches):
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = X.adam(net.parameters(), lr=lr)  # the optimizer the mixer uses, on one net
     for x, y in batches:
         opt.zero_grad()
         nn.functional.mse_loss(net(x), y).backward()
@@ -284,3 +284,20 @@ def test_bad_arguments_are_clear_errors():
         )
     with pytest.raises(NeuroevoError, match="race points"):
         X.Race(points=(0.5, 1.0))
+
+
+def test_adam_falls_back_where_torch_has_no_fused_kernel(monkeypatch):
+    real = torch.optim.Adam
+
+    def no_fused(params, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be CUDA tensors")
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    net = nn.Linear(3, 2)
+    opt = X.adam(net.parameters(), lr=0.1)
+    assert not opt.defaults.get("fused")
+    assert len(opt.param_groups[0]["params"]) == 2  # the generator was not used up by the try
+    monkeypatch.undo()
+    assert X.adam(nn.Linear(3, 2).parameters(), lr=0.1).defaults["fused"]
