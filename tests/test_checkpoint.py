@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -132,7 +131,7 @@ def test_checkpoints_are_pruned_and_hold_no_pickle(reference, tmp_path):
     assert kept == ["LATEST", "gen-0002", "gen-0003"]
     for path in (run / "checkpoints").rglob("*"):
         if path.is_file():
-            assert not path.read_bytes().startswith(b"\x80"), path
+            assert not checkpoint._is_pickle(path), path
 
 
 # --------------------------------------------------------------------------- bad checkpoints
@@ -252,7 +251,31 @@ LAUNCHER = textwrap.dedent("""
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    if mode == "tensors":  # killed inside the checkpoint write, its tensors on disk
+    if mode == "step":  # killed inside mixer step `at % 1000` of generation `at // 1000`
+        from neuroevo import cli
+        from neuroevo.evolution import Callback
+
+        class Kill(Callback):
+            def on_mixer_step(self, *, generation, step, **kwargs):
+                if (generation, step) == divmod(at, 1000):
+                    die()
+                if (generation, step) == divmod(-at, 1000):  # a negative `at`: SIGTERM
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        real_evolve = cli.evolve
+        def evolve(*args, callbacks=(), **kwargs):
+            return real_evolve(*args, callbacks=[*callbacks, Kill()], **kwargs)
+        cli.evolve = evolve
+    elif mode == "history":  # killed after generation `at`'s history lines, before its checkpoint
+        from neuroevo.rundir import RunDir
+        real_append = RunDir.append_history
+        def append_history(self, records):
+            real_append(self, records)
+            calls[0] += 1
+            if calls[0] == at + 1:
+                die()
+        RunDir.append_history = append_history
+    elif mode == "tensors":  # killed inside the checkpoint write, its tensors on disk
         real_save = checkpoint.save_file
         def save_file(*args, **kwargs):
             real_save(*args, **kwargs)
@@ -286,59 +309,34 @@ def _cli(tmp_path, *args, mode="none", at=0):
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference, tmp_path):
+    """Killed at points fixed by hooks, not by the clock: a random mixer step of generations
+    1-3, just after a generation's history lines are written, inside a checkpoint's write."""
     recipe, expected = reference
     rng = random.Random(2024)
-    scenarios = [("history", k) for k in (1, 2, 3)] + [("tensors", 2), ("pointer", 3)]
-    for i, (mode, k) in enumerate(scenarios):
+    steps = recipe.mixer.steps
+    scenarios = [("step", 1000 * k + rng.randint(1, steps)) for k in (1, 2, 3)]
+    scenarios += [("history", 1), ("tensors", 2), ("pointer", 3)]
+    for i, (mode, at) in enumerate(scenarios):
         run = tmp_path / f"run{i}"
-        args = [
-            "evolve",
-            recipe.source,
-            "--out",
-            run,
-            "--quiet",
-            "--set",
-            f"evolution.generations={GENERATIONS}",
-        ]
-        if mode == "history":  # a random moment of generation k
-            proc = _cli(tmp_path, *args)
-            deadline = time.time() + 120
-            history = run / "history.jsonl"
-            while time.time() < deadline and proc.poll() is None:
-                if history.exists() and history.read_text().count("\n") >= 6 * k:
-                    break
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.4))
-            proc.send_signal(signal.SIGKILL)
-        else:
-            proc = _cli(tmp_path, *args, mode=mode, at=k)
-        proc.wait(timeout=120)
-        assert proc.returncode == -signal.SIGKILL, f"{mode} {k}: the run was not killed"
+        args = ["evolve", recipe.source, "--out", run, "--quiet"]
+        args += ["--set", f"evolution.generations={GENERATIONS}"]
+        proc = _cli(tmp_path, *args, mode=mode, at=at)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, f"{mode} {at}: not killed: {err.decode()}"
         assert not (run / "summary.json").exists()
         resumed = _cli(tmp_path, "resume", run, "--quiet")
         _, err = resumed.communicate(timeout=300)
         assert resumed.returncode == 0, err.decode()
-        assert outputs(run) == expected, f"{mode} at {k} differs after resume"
+        assert outputs(run) == expected, f"{mode} at {at} differs after resume"
 
 
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_says_how_to_resume(tiny_recipe, tmp_path):
     run = tmp_path / "run"
-    proc = _cli(
-        tmp_path,
-        "evolve",
-        tiny_recipe(),
-        "--out",
-        run,
-        "--quiet",
-        "--set",
-        "evolution.generations=200",
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not checkpoint.exists(run):
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    args = ["evolve", tiny_recipe(), "--out", run, "--quiet", "--set", "evolution.generations=5"]
+    proc = _cli(tmp_path, *args, mode="step", at=-2010)  # SIGTERM at step 10 of generation 2
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err.decode()
     assert f"Continue with: neuroevo resume {run}" in err.decode()
-    assert checkpoint.load_latest(run).generation >= 0
+    assert "holds 2 generation(s)" in err.decode()
+    assert checkpoint.load_latest(run).generation == 1
