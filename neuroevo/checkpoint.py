@@ -13,7 +13,8 @@ A checkpoint is first written under a temporary directory name, its files flushe
 published with one ``os.replace``; ``LATEST`` changes last. A crash at any instant leaves the
 previous checkpoint intact and ``LATEST`` pointing at it. Loading verifies every checksum before
 reading anything, reads JSON and safetensors only, and refuses a pickle outright: loading a
-checkpoint can never run code.
+checkpoint can never run code. Every file is read as a regular file, without following links,
+up to a size limit, and its checksum is computed on the very bytes that are then parsed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +30,23 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
+from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
 
 FORMAT = "neuroevo.checkpoint"
 VERSION = 1
 DIRECTORY = "checkpoints"
 POINTER = "LATEST"
+_NAME = re.compile(r"^gen-(\d+)$")
+#: the most each file of a checkpoint may hold
+LIMITS = {
+    POINTER: 64 << 10,
+    "manifest.json": 64 << 10,
+    "state.json": 1 << 30,
+    "tensors.safetensors": 16 << 30,
+}
 
 
 class CheckpointError(NeuroevoError):
@@ -51,27 +62,28 @@ class Snapshot:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    fileio.fsync_write(path, data)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+_fsync_dir = fileio.fsync_dir
+
+
+def _read(path: Path) -> bytes:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return fileio.read_bytes(path, limit=LIMITS[path.name], what="checkpoint file")
+    except fileio.UnsafeFile as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def generation_of(name: str) -> int | None:
+    """``"gen-0012"`` -> 12; None for any other name."""
+    match = _NAME.match(name)
+    return int(match.group(1)) if match else None
 
 
 def save(run_dir: str | Path, snapshot: Snapshot, *, keep: int = 2) -> Path:
@@ -95,13 +107,16 @@ def save(run_dir: str | Path, snapshot: Snapshot, *, keep: int = 2) -> Path:
         json.dumps(state, sort_keys=True, allow_nan=False).encode("utf-8"),
     )
     tensors = {k: v.detach().contiguous().cpu() for k, v in snapshot.tensors.items()}
+    fileio.open_new_and_close(tmp / "tensors.safetensors")
     save_file(tensors, str(tmp / "tensors.safetensors"), metadata={"format": FORMAT})
-    with open(tmp / "tensors.safetensors", "rb+") as f:
-        os.fsync(f.fileno())
+    fileio.fsync_file(tmp / "tensors.safetensors")
     manifest = {
         "format": FORMAT,
         "version": VERSION,
-        "files": {n: _sha256(tmp / n) for n in ("state.json", "tensors.safetensors")},
+        "files": {
+            n: _sha256(fileio.read_bytes(tmp / n, limit=LIMITS[n]))
+            for n in ("state.json", "tensors.safetensors")
+        },
     }
     _fsync_write(tmp / "manifest.json", json.dumps(manifest, sort_keys=True).encode("utf-8"))
     _fsync_dir(tmp)
@@ -109,104 +124,131 @@ def save(run_dir: str | Path, snapshot: Snapshot, *, keep: int = 2) -> Path:
         shutil.rmtree(final)
     os.replace(tmp, final)
     _fsync_dir(root)
-    pointer = {"checkpoint": name, "manifest_sha256": _sha256(final / "manifest.json")}
+    manifest_bytes = fileio.read_bytes(final / "manifest.json", limit=LIMITS["manifest.json"])
+    pointer = {"checkpoint": name, "manifest_sha256": _sha256(manifest_bytes)}
     pointer_tmp = root / (POINTER + ".tmp")
     _fsync_write(pointer_tmp, json.dumps(pointer, sort_keys=True).encode("utf-8"))
     os.replace(pointer_tmp, root / POINTER)
     _fsync_dir(root)
-    _prune(root, keep=max(1, keep), latest=name)
+    _prune(root, keep=max(1, keep), latest=snapshot.generation)
     return final
 
 
-def _prune(root: Path, *, keep: int, latest: str) -> None:
-    complete = sorted(p.name for p in root.glob("gen-*") if p.is_dir() and p.name <= latest)
-    for name in complete[:-keep]:
-        shutil.rmtree(root / name, ignore_errors=True)
-    for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale in root.glob("gen-*"):  # written after the latest by an abandoned attempt
-        if stale.name > latest:
+def _prune(root: Path, *, keep: int, latest: int) -> None:
+    """Keep the ``keep`` newest checkpoints up to ``latest`` (by generation number, not by
+    name: gen-10000 is newer than gen-9999); drop abandoned temporary and later ones."""
+    folders = {
+        generation_of(p.name): p
+        for p in root.iterdir()
+        if generation_of(p.name) is not None and p.is_dir() and not p.is_symlink()
+    }
+    complete = sorted(g for g in folders if g <= latest)
+    for g in complete[:-keep]:
+        shutil.rmtree(folders[g], ignore_errors=True)
+    for g in folders:  # written after the latest by an abandoned attempt
+        if g > latest:
+            shutil.rmtree(folders[g], ignore_errors=True)
+    for stale in root.glob(".tmp-gen-*"):
+        if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
 
 
 def exists(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / DIRECTORY / POINTER).exists()
+    return os.path.lexists(Path(run_dir) / DIRECTORY / POINTER)
 
 
-def _is_pickle(path: Path) -> bool:
+def _is_pickle(path: Path | bytes, *, safetensors: bool | None = None) -> bool:
     """A pickle begins with the PROTO opcode: 0x80, then the protocol number. So may a
     safetensors file, whose first 8 bytes are its header length (1152 is 80 04 ...), so a file
-    laid out as safetensors is not taken for one."""
-    if path.suffix == ".safetensors" and _is_safetensors(path):
+    laid out as safetensors is not taken for one. Takes a path or the bytes of a file."""
+    if isinstance(path, Path):
+        safetensors = path.suffix == ".safetensors" if safetensors is None else safetensors
+        with open(path, "rb") as f:
+            data = f.read(LIMITS.get(path.name, 16 << 30))
+    else:
+        data = path
+    if safetensors and _is_safetensors(data):
         return False
-    with open(path, "rb") as f:
-        head = f.read(2)
-    return len(head) == 2 and head[0] == 0x80 and head[1] <= 5
+    return len(data) >= 2 and data[0] == 0x80 and data[1] <= 5
 
 
-def _is_safetensors(path: Path) -> bool:
+def _is_safetensors(data: bytes) -> bool:
     """The safetensors layout: an 8-byte little-endian header length, then a JSON header."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9:
+    if len(data) < 9:
         return False
-    length = int.from_bytes(head[:8], "little")
-    return head[8:9] == b"{" and 8 + length <= path.stat().st_size
+    length = int.from_bytes(data[:8], "little")
+    return data[8:9] == b"{" and 8 + length <= len(data)
+
+
+def _refuse_pickle(path: Path, data: bytes) -> None:
+    if _is_pickle(data, safetensors=path.suffix == ".safetensors"):
+        raise CheckpointError(
+            f"{path}: holds a pickle payload; refused without loading it "
+            "(neuroevo checkpoints are JSON and safetensors only)"
+        )
 
 
 def load_latest(run_dir: str | Path) -> Snapshot:
-    """Verify and read the latest checkpoint; :class:`CheckpointError` names what is wrong."""
+    """Verify and read the latest checkpoint; :class:`CheckpointError` names what is wrong.
+
+    Nothing a checkpoint names is imported or built here: the caller checks the state's
+    contents (:meth:`neuroevo.evolution.Evolution.load_state_dict`)."""
     root = Path(run_dir) / DIRECTORY
     pointer_path = root / POINTER
-    if not pointer_path.exists():
+    if not os.path.lexists(pointer_path):
         raise CheckpointError(f"{run_dir}: no checkpoint to resume from ({pointer_path} missing)")
-    pointer = _read_json(pointer_path)
+    pointer = _parse_json(pointer_path, _read(pointer_path))
     name = pointer.get("checkpoint") if isinstance(pointer, dict) else None
-    if not isinstance(name, str) or not name.startswith("gen-") or "/" in name:
+    if not isinstance(name, str) or generation_of(name) is None:
         raise CheckpointError(f"{pointer_path}: not a checkpoint pointer")
     folder = root / name
     manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
+    if not os.path.lexists(manifest_path):
         raise CheckpointError(f"{manifest_path}: missing")
-    if _sha256(manifest_path) != pointer.get("manifest_sha256"):
+    manifest_bytes = _read(manifest_path)
+    if _sha256(manifest_bytes) != pointer.get("manifest_sha256"):
         raise CheckpointError(f"{manifest_path}: checksum mismatch (the file was changed)")
-    manifest = _read_json(manifest_path)
+    manifest = _parse_json(manifest_path, manifest_bytes)
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if manifest.get("format") != FORMAT or not isinstance(files, dict):
+    if not isinstance(files, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"{manifest_path}: not a neuroevo checkpoint manifest")
+    contents = {}
     for file_name in ("state.json", "tensors.safetensors"):
         path = folder / file_name
-        if not path.exists():
+        if not os.path.lexists(path):
             raise CheckpointError(f"{path}: missing")
-        if _is_pickle(path):
-            raise CheckpointError(
-                f"{path}: holds a pickle payload; refused without loading it "
-                "(neuroevo checkpoints are JSON and safetensors only)"
-            )
-        if _sha256(path) != files.get(file_name):
+        data = _read(path)
+        _refuse_pickle(path, data)
+        if _sha256(data) != files.get(file_name):
             raise CheckpointError(
                 f"{path}: checksum mismatch (the file is truncated or was changed)"
             )
-    state = _read_json(folder / "state.json")
-    if state.get("format") != FORMAT or state.get("version") != VERSION:
-        raise CheckpointError(f"{folder / 'state.json'}: unsupported checkpoint format")
+        contents[file_name] = data
+    state_path = folder / "state.json"
+    state = _parse_json(state_path, contents["state.json"])
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != FORMAT
+        or state.get("version") != VERSION
+    ):
+        raise CheckpointError(f"{state_path}: unsupported checkpoint format")
+    generation = state.pop("generation", None)
+    if generation != generation_of(name) or isinstance(generation, bool):
+        raise CheckpointError(
+            f"{state_path}: records generation {generation!r}, but its folder is {name}"
+        )
     try:
-        tensors = load_file(str(folder / "tensors.safetensors"))
-    except (SafetensorError, OSError, ValueError) as exc:
+        tensors = load(contents["tensors.safetensors"])
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{folder / 'tensors.safetensors'}: unreadable ({exc})") from None
-    generation = state.pop("generation")
     for key in ("format", "version"):
         state.pop(key)
     return Snapshot(generation=generation, state=state, tensors=tensors)
 
 
-def _read_json(path: Path) -> Any:
-    if _is_pickle(path):
-        raise CheckpointError(
-            f"{path}: holds a pickle payload; refused without loading it "
-            "(neuroevo checkpoints are JSON and safetensors only)"
-        )
+def _parse_json(path: Path, data: bytes) -> Any:
+    _refuse_pickle(path, data)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({type(exc).__name__})") from None

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -25,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import numpy as np
 import torch
 from deap import base, tools
 
-from neuroevo import checkpoint, kinds, mixer, mutations, network, tasks
+from neuroevo import checkpoint, kinds, mixer, mutations, network, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import MutationNotApplicable, NeuroevoError
@@ -284,12 +284,12 @@ class Evolution:
             "signature": G.signature(ind.genome),
             "params": G.n_parameters(ind.genome),
             "lr": g["lr"],
-            "fitness": r.fitness,
-            "score": r.score,
+            "fitness": _finite(r.fitness),
+            "score": _finite(r.score),
             "round": r.round,
             "steps_trained": r.steps_trained,
             "diverged": r.diverged,
-            "validation_metric": r.validation_metric,
+            "validation_metric": _finite(r.validation_metric),
         }
 
     def breed(self) -> None:
@@ -341,10 +341,12 @@ class Evolution:
 
     def snapshot(self, extra: dict[str, Any]) -> Snapshot:
         """The evaluated generation as plain data and tensors (see :mod:`neuroevo.checkpoint`)."""
-        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        tensors: dict[str, torch.Tensor] = {}
         population = []
         for i, ind in enumerate(self.population):
-            population.append({"genome": G.to_dict(ind.genome), "fitness": ind.fitness.values[0]})
+            population.append(
+                {"genome": G.to_dict(ind.genome), "fitness": _finite(ind.fitness.values[0], -1.0)}
+            )
             tensors.update({f"population.{i}.{k}": v for k, v in ind.state.items()})
         champions = []
         for j, champ in enumerate(self.hall_of_fame):
@@ -356,13 +358,10 @@ class Evolution:
                 }
             )
             tensors.update({f"hall_of_fame.{j}.{k}": v for k, v in champ.state.items()})
-        numpy_state = np.random.get_state()
         state = {
             "next_id": self.next_id,
             "rng": _random_state_to_json(self.rng.getstate()),
             "selection_rng": _random_state_to_json(self.selection_state),
-            "global_rng": _random_state_to_json(random.getstate()),
-            "numpy_rng": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
             "population": population,
             "hall_of_fame": champions,
             "logbook": [dict(record) for record in self.logbook],
@@ -371,37 +370,26 @@ class Evolution:
         return Snapshot(generation=self.generation, state=state, tensors=tensors)
 
     def restore(self, snapshot: Snapshot) -> None:
-        """Put the evolution back where :meth:`snapshot` left it."""
+        """Put the evolution back where :meth:`snapshot` left it. Every field is checked
+        first (a hand-edited checkpoint with recomputed checksums is a clear
+        :class:`CheckpointError`); the process-global random states are left alone."""
         s, t = snapshot.state, snapshot.tensors
+        where = f"checkpoint of generation {snapshot.generation + 1}"
         try:
-            self.generation = snapshot.generation
-            self.next_id = s["next_id"]
-            self.rng.setstate(_random_state_from_json(s["rng"]))
-            self.selection_state = _random_state_from_json(s["selection_rng"])
-            random.setstate(_random_state_from_json(s["global_rng"]))
-            name, keys, *rest = s["numpy_rng"]
-            np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
-            torch.set_rng_state(t["rng.torch"])
-            self.population = []
-            for i, item in enumerate(s["population"]):
-                ind = Individual(G.from_dict(item["genome"], source=f"checkpoint population {i}"))
-                ind.state = _prefixed(t, f"population.{i}.")
-                ind.fitness.values = (item["fitness"],)
-                self.population.append(ind)
-            champions = [
-                Champion(
-                    G.from_dict(item["genome"], source=f"checkpoint hall of fame {j}"),
-                    _prefixed(t, f"hall_of_fame.{j}."),
-                    item["generation"],
-                    item["validation_metric"],
-                )
-                for j, item in enumerate(s["hall_of_fame"])
-            ]
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise CheckpointError(
-                f"checkpoint of generation {snapshot.generation} is "
-                f"incomplete ({type(exc).__name__}: {exc})"
-            ) from None
+            population, champions = _checked_state(s, t, self.recipe, where)
+            rng_state = _random_state_from_json(s["rng"])
+            selection_state = _random_state_from_json(s["selection_rng"])
+            random.Random().setstate(rng_state)  # raises on a malformed state
+            random.Random().setstate(selection_state)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, NeuroevoError) as exc:
+            raise CheckpointError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+        self.generation = snapshot.generation
+        self.next_id = s["next_id"]
+        self.rng.setstate(rng_state)
+        self.selection_state = selection_state
+        self.population = population
         # the same order as before, ties included (HallOfFame keeps keys ascending)
         self.hall_of_fame.items = champions
         self.hall_of_fame.keys = [c.fitness for c in reversed(champions)]
@@ -459,8 +447,88 @@ class Evolution:
     def _metric(
         self, net: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor]
     ) -> float | None:
-        out = net(data[0])
-        return self.kind.metric(out, data[1]) if torch.isfinite(out).all() else None
+        return self.kind.score(net(data[0]), data[1])
+
+
+def _finite(value: float | None, default: float | None = None) -> float | None:
+    """JSON holds no NaN or infinity: a value that is not a finite number is ``default``."""
+    return value if value is not None and math.isfinite(value) else default
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    )
+
+
+def _checked_state(
+    s: dict[str, Any], t: dict[str, torch.Tensor], recipe: Recipe, where: str
+) -> tuple[list[Individual], list[Champion]]:
+    """The population and hall of fame of a checkpoint, every field checked."""
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise CheckpointError(f"{where}: {what}")
+
+    need(isinstance(s.get("next_id"), int) and not isinstance(s["next_id"], bool), "next_id")
+    need(s["next_id"] >= 0, "next_id is negative")
+    for key in ("population", "hall_of_fame", "logbook", "durations"):
+        need(isinstance(s.get(key), list), f"{key} is not a list")
+    need(
+        len(s["population"]) == recipe.population.size,
+        f"holds {len(s['population'])} individuals, population.size is "
+        f"{recipe.population.size}",
+    )
+    need(all(_is_number(d) and d >= 0 for d in s["durations"]), "durations are not times")
+    for key in ("history_bytes",):
+        need(isinstance(s.get(key), int) and s[key] >= 0, f"{key} is not a byte count")
+    need(_is_number(s.get("search_seconds")), "search_seconds is not a number")
+    for record in s["logbook"]:
+        need(isinstance(record, dict), "a logbook record is not a table")
+        need(set(record) <= set(_new_logbook().header), "a logbook record has unknown keys")
+
+    def net(item: Any, prefix: str, label: str) -> tuple[nx.DiGraph, State]:
+        need(isinstance(item, dict), f"{label} is not a table")
+        genome = G.from_dict(item.get("genome"), source=f"{where}: {label}")
+        G.validate(genome, recipe.space)
+        gid = genome.graph["id"]
+        need(
+            isinstance(gid, int) and not isinstance(gid, bool) and 0 <= gid < s["next_id"],
+            f"{label} has id {gid!r}, not below next_id",
+        )
+        state = _prefixed(t, prefix)
+        expected = network.shapes(genome)
+        need(
+            set(state) == set(expected),
+            f"{label}'s weights do not match its genome ({len(state)} tensors, "
+            f"{len(expected)} expected)",
+        )
+        for key, shape in expected.items():
+            v = state[key]
+            need(
+                tuple(v.shape) == shape and v.dtype == torch.float32,
+                f"{label} tensor {key} has shape {tuple(v.shape)} {v.dtype}, "
+                f"its genome needs {shape} float32",
+            )
+        return genome, state
+
+    population = []
+    for i, item in enumerate(s["population"]):
+        genome, state = net(item, f"population.{i}.", f"population {i}")
+        need(_is_number(item.get("fitness")), f"population {i} fitness is not a number")
+        ind = Individual(genome)
+        ind.state = state
+        ind.fitness.values = (float(item["fitness"]),)
+        population.append(ind)
+    champions = []
+    for j, item in enumerate(s["hall_of_fame"]):
+        genome, state = net(item, f"hall_of_fame.{j}.", f"hall of fame {j}")
+        gen, metric = item.get("generation"), item.get("validation_metric")
+        need(isinstance(gen, int) and 0 <= gen, f"hall of fame {j} generation")
+        need(_is_number(metric), f"hall of fame {j} validation_metric is not a number")
+        champions.append(Champion(genome, state, gen, float(metric)))
+    need(len(champions) <= 5, "the hall of fame holds more than 5 nets")
+    return population, champions
 
 
 def _random_state_to_json(state: tuple) -> list:
@@ -470,6 +538,8 @@ def _random_state_to_json(state: tuple) -> list:
 
 def _random_state_from_json(data: list) -> tuple:
     version, internal, gauss = data
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in internal):
+        raise ValueError("a random state holds a value that is not an integer")
     return (version, tuple(internal), gauss)
 
 
@@ -490,6 +560,9 @@ def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     changes = []
     for section in sorted(set(saved) | set(now)):
         a, b = saved.get(section, {}), now.get(section, {})
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            changes.append(f"[{section}]")
+            continue
         for key in sorted(set(a) | set(b), key=str):
             if (section, key) not in EXTENDABLE and a.get(key) != b.get(key):
                 changes.append(
@@ -521,8 +594,10 @@ def evolve(
     After every generation a checkpoint is written (see :mod:`neuroevo.checkpoint`). With
     ``resume=True`` a run directory that holds one goes on from it, giving the same result as
     a run never interrupted; the recipe may differ only by more generations or a longer time
-    budget. An interrupt (``KeyboardInterrupt``) at any moment leaves the last complete
-    checkpoint; ``evolution.stop()`` in a callback ends the run after the current generation.
+    budget (and where the run directory and how many checkpoints are kept). An interrupt
+    (``KeyboardInterrupt``) at any moment leaves the last complete checkpoint;
+    ``evolution.stop()`` in a callback ends the run after the current generation. The run
+    holds the run directory's lock throughout (see :mod:`neuroevo.rundir`).
     """
     if not isinstance(recipe, Recipe):
         recipe = load(recipe)
@@ -532,116 +607,165 @@ def evolve(
         raise NeuroevoError("run.out: no output directory given")
     started = time.perf_counter()
     with _threads(recipe.run.threads):
-        task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
-        if task.kind not in kinds.KINDS:
-            raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")
         path = Path(recipe.run.out)
         snapshot = None
         if resume and checkpoint.exists(path):
-            snapshot = checkpoint.load_latest(path)
-            _check_resumable(path, snapshot, recipe)
-            run_dir = RunDir(path, existing=True)
-        else:  # nothing completed yet: a resume starts afresh
-            run_dir = RunDir(path, overwrite=overwrite or resume)
-        evo = Evolution(recipe, task, callbacks=callbacks)
-        if snapshot is not None:
-            evo.restore(snapshot)
-            run_dir.truncate_history(snapshot.state["history_bytes"])
-            durations = list(snapshot.state["durations"])
-            searched_before = snapshot.state["search_seconds"]
-            log.info("resuming %s after generation %d", path, snapshot.generation + 1)
-        else:
-            durations, searched_before = [], 0.0
-        run_dir.write_recipe(recipe.to_toml())
-        evo._notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
+            rundir.check_no_links(path)
+            snapshot = checkpoint.load_latest(path)  # checksums before anything is imported
+        task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
+        if task.kind not in kinds.KINDS:
+            raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")
+        fingerprint = task.fingerprint()
+        with rundir.locked(path, create=True):
+            if resume and snapshot is None and checkpoint.exists(path):  # written meanwhile
+                snapshot = checkpoint.load_latest(path)
+            if snapshot is not None:
+                _check_resumable(path, snapshot, recipe, fingerprint, task)
+                run_dir = RunDir(path, existing=True)
+            else:
+                if resume and rundir.holds_run(path) not in ([], ["recipe.toml"]):
+                    raise CheckpointError(
+                        f"{path}: holds a run ({', '.join(rundir.holds_run(path))}) but no "
+                        f"checkpoint to resume from ({checkpoint.DIRECTORY}/{checkpoint.POINTER} "
+                        "is missing); nothing was changed; replace the run with --overwrite"
+                    )
+                # nothing completed yet: a resume starts afresh
+                run_dir = RunDir(path, overwrite=overwrite or resume)
+            return _run(recipe, task, run_dir, snapshot, fingerprint, callbacks, started)
 
-        def search_seconds() -> float:
-            return searched_before + time.perf_counter() - started
 
-        def one_generation() -> None:
-            summary = evo.evaluate()
-            run_dir.append_history(summary.records)
-            durations.append(summary.elapsed)
-            checkpoint.save(
-                run_dir.path,
-                evo.snapshot(
-                    {
-                        "recipe": recipe.to_dict(),
-                        "history_bytes": run_dir.history_path.stat().st_size,
-                        "durations": durations,
-                        "search_seconds": search_seconds(),
-                    }
-                ),
-                keep=recipe.run.keep_checkpoints,
-            )
-            evo._notify("on_generation_end", summary=summary, logbook=evo.logbook)
-            log.info("generation %d: best %s", summary.generation, summary.best_signature)
+def _run(
+    recipe: Recipe,
+    task: tasks.Task,
+    run_dir: RunDir,
+    snapshot: Snapshot | None,
+    fingerprint: str,
+    callbacks: Sequence[Callback],
+    started: float,
+) -> RunResult:
+    path = run_dir.path
+    evo = Evolution(recipe, task, callbacks=callbacks)
+    if snapshot is not None:
+        evo.restore(snapshot)
+        run_dir.truncate_history(snapshot.state["history_bytes"])
+        durations = list(snapshot.state["durations"])
+        searched_before = snapshot.state["search_seconds"]
+        log.info("resuming %s after generation %d", path, snapshot.generation + 1)
+    else:
+        durations, searched_before = [], 0.0
+    run_dir.write_recipe(recipe.to_toml())
+    evo._notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
 
-        if snapshot is None:
-            one_generation()
-        budget = recipe.evolution.time_budget
-        while True:
-            if evo.stop_reason:
-                stopped_by = evo.stop_reason
-                break
-            if evo.generation + 1 >= recipe.evolution.generations:
-                stopped_by = "generations"
-                break
-            if budget and search_seconds() + sum(durations) / len(durations) > budget:
-                stopped_by = "time_budget"  # the next generation would end past the budget
-                break
-            evo.breed()
-            one_generation()
-        completed = evo.generation + 1
-        searched = search_seconds()
-        if not evo.hall_of_fame:
-            raise NeuroevoError(
-                "every net diverged: no net has a validation metric (lower space.lr_max?)"
-            )
-        champion = evo.hall_of_fame[0]
-        final_started = time.perf_counter()
-        state, valid_metric, test_metric = evo.final_training(champion)
-        final_seconds = time.perf_counter() - final_started
-        run_dir.write_best(champion.genome, state)
-        summary_data = {
-            "metric": task.metric_name,
-            "task": recipe.task.name,
-            "best": {
-                "id": champion.id,
-                "generation": champion.generation,
-                "signature": G.signature(champion.genome),
-                "params": G.n_parameters(champion.genome),
-                "genome": json.loads(G.to_json(champion.genome)),
-                "search_validation_metric": champion.validation_metric,
-                "validation_metric": valid_metric,
-                "test_metric": test_metric,
-            },
-            "generations_completed": completed,
-            "stopped_by": stopped_by,
-            "seed": recipe.run.seed,
-            "threads": recipe.run.threads,
-            "torch": torch.__version__,
-            "wall_seconds": round(searched + final_seconds, 3),
-            "search_seconds": round(searched, 3),
-            "final_seconds": round(final_seconds, 3),
-        }
-        run_dir.write_summary(summary_data)
-        result = RunResult(
-            run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
+    def search_seconds() -> float:
+        return searched_before + time.perf_counter() - started
+
+    def one_generation() -> None:
+        summary = evo.evaluate()
+        run_dir.append_history(summary.records)
+        durations.append(summary.elapsed)
+        checkpoint.save(
+            run_dir.path,
+            evo.snapshot(
+                {
+                    "recipe": recipe.to_dict(),
+                    "data_sha256": fingerprint,
+                    "history_bytes": run_dir.history_size(),
+                    "durations": durations,
+                    "search_seconds": search_seconds(),
+                }
+            ),
+            keep=recipe.run.keep_checkpoints,
         )
-        evo._notify("on_run_end", result=result)
-        return result
+        evo._notify("on_generation_end", summary=summary, logbook=evo.logbook)
+        log.info("generation %d: best %s", summary.generation, summary.best_signature)
+
+    if snapshot is None:
+        one_generation()
+    budget = recipe.evolution.time_budget
+    while True:
+        if evo.stop_reason:
+            stopped_by = evo.stop_reason
+            break
+        if evo.generation + 1 >= recipe.evolution.generations:
+            stopped_by = "generations"
+            break
+        if budget and search_seconds() + sum(durations) / len(durations) > budget:
+            stopped_by = "time_budget"  # the next generation would end past the budget
+            break
+        evo.breed()
+        one_generation()
+    completed = evo.generation + 1
+    searched = search_seconds()
+    if not evo.hall_of_fame:
+        raise NeuroevoError(
+            f"every net diverged: no net has a finite validation metric after {completed} "
+            "generation(s) (lower space.lr_max, or check the data's scale); the run's "
+            "checkpoints are kept"
+        )
+    champion = evo.hall_of_fame[0]
+    final_started = time.perf_counter()
+    state, valid_metric, test_metric = evo.final_training(champion)
+    final_seconds = time.perf_counter() - final_started
+    run_dir.write_best(champion.genome, state)
+    summary_data = {
+        "metric": task.metric_name,
+        "task": recipe.task.name,
+        "best": {
+            "id": champion.id,
+            "generation": champion.generation,
+            "signature": G.signature(champion.genome),
+            "params": G.n_parameters(champion.genome),
+            "genome": json.loads(G.to_json(champion.genome)),
+            "search_validation_metric": _finite(champion.validation_metric),
+            "validation_metric": _finite(valid_metric),
+            "test_metric": _finite(test_metric),
+        },
+        "generations_completed": completed,
+        "stopped_by": stopped_by,
+        "seed": recipe.run.seed,
+        "threads": recipe.run.threads,
+        "torch": torch.__version__,
+        "wall_seconds": round(searched + final_seconds, 3),
+        "search_seconds": round(searched, 3),
+        "final_seconds": round(final_seconds, 3),
+    }
+    run_dir.write_summary(summary_data)
+    result = RunResult(
+        run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
+    )
+    evo._notify("on_run_end", result=result)
+    return result
 
 
-def _check_resumable(path: Path, snapshot: Snapshot, recipe: Recipe) -> None:
+def _without_out(recipe_dict: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's plain data without ``run.out``: the same run directory may be spelled in
+    many ways (relative, absolute, from another working directory)."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in recipe_dict.items()}
+    if isinstance(data.get("run"), dict):
+        data["run"].pop("out", None)
+    return data
+
+
+def _check_resumable(
+    path: Path, snapshot: Snapshot, recipe: Recipe, fingerprint: str, task: tasks.Task
+) -> None:
     saved = snapshot.state.get("recipe")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
     changes = _recipe_changes(saved, recipe.to_dict())
     if changes:
+        may = ", ".join(".".join(k) for k in sorted(EXTENDABLE))
         raise CheckpointError(
             f"{path}: the checkpoint was written by a different recipe ({'; '.join(changes)}); "
-            "only evolution.generations and evolution.time_budget may change on resume"
+            f"only {may} may change on resume"
+        )
+    recorded = snapshot.state.get("data_sha256")
+    if recorded is not None and recorded != fingerprint:
+        source = recipe.task.options.get("path") or f"the {recipe.task.name} task"
+        raise CheckpointError(
+            f"{path}: the data changed since the checkpoint was written ({source}); resuming "
+            "would mix two data sets in one run (restore the data, or start afresh with "
+            "--overwrite)"
         )
     completed = snapshot.generation + 1
     if recipe.evolution.generations < completed:
@@ -650,7 +774,7 @@ def _check_resumable(path: Path, snapshot: Snapshot, recipe: Recipe) -> None:
             f"{completed} generations already completed"
         )
     summary = path / "summary.json"
-    if summary.exists() and saved == recipe.to_dict():
+    if os.path.lexists(summary) and _without_out(saved) == _without_out(recipe.to_dict()):
         raise CheckpointError(
             f"{path}: the run is already complete ({completed} generations); extend it with "
             f"--set evolution.generations={completed + 5} or a longer evolution.time_budget"

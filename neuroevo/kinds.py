@@ -17,6 +17,7 @@ shape (B,); ``regression`` a float tensor of shape (B, m).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +65,14 @@ class Kind:
     #: a net's metric on its raw outputs (higher is better)
     metric: Callable[[torch.Tensor, torch.Tensor], float]
     metric_name: str
+
+    def score(self, out: torch.Tensor, y: torch.Tensor) -> float | None:
+        """The metric of raw outputs ``out``, or None where it is not a finite number (the net
+        diverged, or the data drove its outputs out of range): such a net ranks last."""
+        if not torch.isfinite(out).all():
+            return None
+        value = self.metric(out, y)
+        return value if math.isfinite(value) else None
 
 
 KINDS: dict[str, Kind] = {

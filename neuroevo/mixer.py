@@ -346,8 +346,7 @@ def _evaluate(nets: Sequence[nn.Module], task: kinds.Kind, data: Batch) -> list[
     x, y = data
     metrics: list[float | None] = []
     for net in nets:
-        out = net(x)
-        metrics.append(task.metric(out, y) if torch.isfinite(out).all() else None)
+        metrics.append(task.score(net(x), y))
     return metrics
 
 

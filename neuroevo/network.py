@@ -32,6 +32,17 @@ def edge_key(u: str, v: str) -> str:
     return f"{u}__{v}"
 
 
+def shapes(genome: nx.DiGraph) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor in the state dict of ``genome``'s network."""
+    out: dict[str, tuple[int, ...]] = {}
+    for v in G.topological_order(genome)[1:]:
+        width = genome.nodes[v]["width"]
+        for u in genome.predecessors(v):
+            out[f"weight.{edge_key(u, v)}"] = (width, genome.nodes[u]["width"])
+        out[f"bias.{v}"] = (width,)
+    return out
+
+
 class GenomeNet(nn.Module):
     """The network a genome describes; build it with :func:`build` or :func:`inherit`."""
 

@@ -1,20 +1,36 @@
-"""The run directory: what a run leaves behind, written without pickle.
+"""The run directory: what a run leaves behind, and the one place that keeps it safe.
 
 ``recipe.toml``       the resolved recipe (overrides applied)
 ``history.jsonl``     one JSON object per individual per generation
 ``summary.json``      the best net, its validation and test metrics, times, seed
 ``best/genome.json``  the best genome; ``best/weights.safetensors`` its weights
+``checkpoints/``      see :mod:`neuroevo.checkpoint`
 
-Whole files are written under a temporary name and published with ``os.replace``, so a reader
-(or a crash) never sees half a file.
+The contract:
+
+* **No links.** A run directory whose files or folders (at the top, in ``best/``, in
+  ``checkpoints/`` and its checkpoint folders) are symbolic links is refused before anything is
+  read or written; files are opened without following links besides (:mod:`neuroevo.fileio`).
+  The run directory itself may be a link (``runs -> /scratch/runs`` is common).
+* **One run at a time.** A run holds an exclusive lock on the directory (``flock``, released
+  when the process ends, however it ends); a second ``evolve``/``resume`` is refused.
+* **Never delete what neuroevo did not write.** ``--overwrite`` removes only the files named
+  above (and its own temporary files); a foreign file in ``best/`` or ``checkpoints/`` makes it
+  refuse, before anything is removed. Files of yours at the top level are left alone.
+* Whole files are written under a temporary name and published with ``os.replace``; history
+  lines are appended and flushed, so a reader (or a crash) never sees half a file.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,72 +38,203 @@ import networkx as nx
 import torch
 from safetensors.torch import save_file
 
+from neuroevo import fileio
 from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
+from neuroevo.fileio import UnsafeFile
 
 RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints")
+_OWN_TOP = {"recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints"}
+_OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp"}
+_OWN_BEST = {"genome.json", "weights.safetensors"}
+_OWN_CHECKPOINT_FILES = {"LATEST", "LATEST.tmp"}
+_CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d+$")
+_OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
 
 
 class RunDirExists(NeuroevoError):
     """The output directory already holds a run."""
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class RunDirBusy(NeuroevoError):
+    """Another process holds the run directory's lock."""
+
+
+def _lexists(path: Path) -> bool:
+    return os.path.lexists(path)
+
+
+def holds_run(path: Path) -> list[str]:
+    """The names of a run's own files present in ``path`` (empty: no run there)."""
+    marks = ["recipe.toml", "history.jsonl", "summary.json", "checkpoints/LATEST"]
+    return [name for name in marks if _lexists(path / name)]
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def check_no_links(path: Path) -> None:
+    """Refuse a run directory holding a symbolic link where neuroevo reads or writes."""
+
+    def refuse(entry: os.DirEntry) -> None:
+        raise UnsafeFile(
+            f"{entry.path}: is a symbolic link; a run directory must hold no links "
+            "(neuroevo never reads or writes through one); remove it"
+        )
+
+    for entry in _entries(path):
+        if entry.is_symlink():
+            refuse(entry)
+    for sub in ("best", "checkpoints"):
+        for entry in _entries(path / sub):
+            if entry.is_symlink():
+                refuse(entry)
+            if sub == "checkpoints" and entry.is_dir(follow_symlinks=False):
+                for inner in _entries(Path(entry.path)):
+                    if inner.is_symlink():
+                        refuse(inner)
+
+
+def foreign_files(path: Path) -> list[Path]:
+    """Files in ``best/`` and ``checkpoints/`` that neuroevo did not write."""
+    foreign = []
+    for entry in _entries(path / "best"):
+        if entry.name.removesuffix(".tmp") not in _OWN_BEST or entry.is_dir():
+            foreign.append(Path(entry.path))
+    for entry in _entries(path / "checkpoints"):
+        if entry.name in _OWN_CHECKPOINT_FILES and entry.is_file(follow_symlinks=False):
+            continue
+        if _CHECKPOINT_FOLDER.match(entry.name) and entry.is_dir(follow_symlinks=False):
+            for inner in _entries(Path(entry.path)):
+                if inner.name not in _OWN_IN_CHECKPOINT or not inner.is_file(
+                    follow_symlinks=False
+                ):
+                    foreign.append(Path(inner.path))
+            continue
+        foreign.append(Path(entry.path))
+    for name in ("best", "checkpoints"):
+        if _lexists(path / name) and not (path / name).is_dir():
+            foreign.append(path / name)
+    return foreign
+
+
+@contextmanager
+def locked(path: str | Path, *, shared: bool = False, create: bool = False) -> Iterator[Path]:
+    """Hold a lock on the run directory ``path`` (exclusive unless ``shared``) for a ``with``
+    block; with ``create`` the directory is made first if missing (and removed again, if it
+    is still empty, when the block fails). :class:`RunDirBusy` if another process holds it."""
+    path = Path(path)
+    made = False
+    if _lexists(path) and not path.is_dir():
+        raise NeuroevoError(f"{path}: exists and is not a directory")
+    if create and not path.exists():
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise NeuroevoError(
+                f"{path}: cannot create the run directory ({exc.strerror})"
+            ) from None
+        made = True
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise NeuroevoError(f"{path}: cannot open the run directory ({exc.strerror})") from None
+    ok = False
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirBusy(
+                    f"{path}: another neuroevo process is using this run directory; "
+                    "wait for it to finish or stop it first"
+                ) from None
+            raise
+        yield path
+        ok = True
+    finally:
+        os.close(fd)  # releases the lock
+        if made and not ok:
+            try:
+                path.rmdir()  # only if nothing was written into it
+            except OSError:
+                pass
 
 
 class RunDir:
     """A run's output folder. Refuses one that already holds a run unless ``overwrite`` (start
-    afresh) or ``existing`` (go on with it)."""
+    afresh, removing only neuroevo's own files) or ``existing`` (go on with it). Callers hold
+    :func:`locked` around its life."""
 
     def __init__(
         self, path: str | Path, *, overwrite: bool = False, existing: bool = False
     ) -> None:
         self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
+        if _lexists(self.path) and not self.path.is_dir():
             raise NeuroevoError(f"{self.path}: exists and is not a directory")
+        check_no_links(self.path)
         if existing:
             return
-        existing = [n for n in RUN_FILES if (self.path / n).exists()]
-        if existing and not overwrite:
+        present = holds_run(self.path)
+        if present and not overwrite:
             raise RunDirExists(
-                f"{self.path}: already holds a run ({', '.join(existing)}); "
+                f"{self.path}: already holds a run ({', '.join(present)}); "
                 "continue it with --resume (or neuroevo resume), choose another --out, "
                 "or pass --overwrite to replace it"
             )
-        for name in existing:
+        foreign = foreign_files(self.path)
+        if foreign:
+            raise RunDirExists(
+                f"{foreign[0]}: was not written by neuroevo; neuroevo removes only its own "
+                "files, so move it away or choose another --out"
+            )
+        for name in sorted(_OWN_TOP | _OWN_TOP_TMP):
             target = self.path / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif _lexists(target):
+                target.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
 
     @property
     def history_path(self) -> Path:
         return self.path / "history.jsonl"
 
+    def history_size(self) -> int:
+        return self.history_path.stat().st_size if self.history_path.exists() else 0
+
     def truncate_history(self, n_bytes: int) -> None:
-        """Drop history lines written after the checkpoint being resumed from."""
-        if self.history_path.exists() and self.history_path.stat().st_size > n_bytes:
-            with open(self.history_path, "r+b") as f:
-                f.truncate(n_bytes)
-                os.fsync(f.fileno())
+        """Drop history lines written after the checkpoint being resumed from; refuse a
+        history shorter than the checkpoint records (deleted or cut: generations lost)."""
+        size = self.history_size()
+        if size < n_bytes:
+            raise NeuroevoError(
+                f"{self.history_path}: holds {size} bytes but the checkpoint records {n_bytes}; "
+                "it was deleted or cut, and resuming would lose the generations it held "
+                "(restore it, or start afresh with --overwrite)"
+            )
+        if size > n_bytes:
+            fd = os.open(self.history_path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.ftruncate(fd, n_bytes)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def write_recipe(self, toml_text: str) -> None:
-        write_atomic(self.path / "recipe.toml", toml_text)
+        fileio.write_atomic(self.path / "recipe.toml", toml_text)
 
     def append_history(self, records: Iterable[Mapping[str, Any]]) -> None:
-        with open(self.history_path, "a", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        lines = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records)
+        fileio.append(self.history_path, lines.encode("utf-8"))
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        write_atomic(
+        fileio.write_atomic(
             self.path / "summary.json",
             json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n",
         )
@@ -95,8 +242,9 @@ class RunDir:
     def write_best(self, genome: nx.DiGraph, state: Mapping[str, torch.Tensor]) -> None:
         best = self.path / "best"
         best.mkdir(exist_ok=True)
-        write_atomic(best / "genome.json", G.to_json(genome, indent=2) + "\n")
+        fileio.write_atomic(best / "genome.json", G.to_json(genome, indent=2) + "\n")
         tmp = best / "weights.safetensors.tmp"
+        fileio.open_new_and_close(tmp)
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in state.items()},
             str(tmp),
@@ -104,4 +252,6 @@ class RunDir:
             # make the bytes of the file differ from run to run
             metadata={"neuroevo": json.dumps({"signature": G.signature(genome)})},
         )
+        fileio.fsync_file(tmp)
         os.replace(tmp, best / "weights.safetensors")
+        fileio.fsync_dir(best)

@@ -10,6 +10,7 @@ PACKAGE = Path(neuroevo.__file__).parent
 # lower number = lower layer; a module may import its own layer's peers only where listed
 LAYERS = {
     "errors": 0,
+    "fileio": 1,
     "space": 1,
     "genome": 2,
     "mutations": 3,
@@ -27,7 +28,7 @@ LAYERS = {
     "cli": 9,
     "__init__": 9,
 }
-NO_TORCH = {"errors", "space", "genome", "mutations", "testing", "recipe"}
+NO_TORCH = {"errors", "fileio", "space", "genome", "mutations", "testing", "recipe"}
 
 
 def _imports(path):

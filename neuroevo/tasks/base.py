@@ -8,6 +8,8 @@ regression targets) are standardised with statistics of the training split only.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,6 +69,15 @@ class Task:
     @property
     def test(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.x_test, self.y_test
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the kind, the class names and every split's tensors: resume refuses a
+        run whose data changed, whether it came from a file, a built-in or a user task."""
+        digest = hashlib.sha256(json.dumps([self.kind, list(self.classes)]).encode())
+        for t in (self.x_train, self.y_train, self.x_valid, self.y_valid, self.x_test, self.y_test):
+            digest.update(str((t.dtype, tuple(t.shape))).encode())
+            digest.update(t.contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def metric_name(self) -> str:
