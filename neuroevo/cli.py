@@ -2,6 +2,10 @@
 
 Exit codes: 0 success; 2 bad usage or bad input (one line ``neuroevo: error: ...``, no
 traceback unless ``--debug``); 1 anything else; 130 interrupted.
+
+The contract holds from the first instruction: this module imports only the standard library at
+the top, and :func:`main` installs the SIGTERM handler before it imports the library (and
+PyTorch), so a Ctrl-C or SIGTERM while starting up is exit 130 and one line too.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from neuroevo import __version__, checkpoint
-from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Callback, evolve
-from neuroevo.recipe import load
+from neuroevo import __version__
 
 
 class UsageError(Exception):
     pass
+
+
+def evolve(*args: Any, **kwargs: Any) -> Any:
+    from neuroevo.evolution import evolve as run
+
+    return run(*args, **kwargs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,8 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Progress(Callback):
-    """Progress bars on stderr (only on a terminal) and one line per generation on stdout."""
+class _Progress:
+    """Progress bars on stderr (only on a terminal) and one line per generation on stdout; a
+    callback (:class:`neuroevo.evolution.Callback`'s hooks, every one of them)."""
 
     def __init__(self, *, quiet: bool) -> None:
         self.quiet = quiet
@@ -164,11 +172,15 @@ class _Progress(Callback):
         best = s["best"]
         print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
         print(
-            f"{s['metric']}: validation {best['validation_metric']:.4f}, "
-            f"test {best['test_metric']:.4f}; {s['generations_completed']} generations, "
+            f"{s['metric']}: validation {_metric(best['validation_metric'])}, "
+            f"test {_metric(best['test_metric'])}; {s['generations_completed']} generations, "
             f"{s['wall_seconds']:.0f} s; written to {result.out}",
             flush=True,
         )
+
+
+def _metric(value: float | None) -> str:
+    return "n/a (not a finite number)" if value is None else f"{value:.4f}"
 
 
 class _Terminated(KeyboardInterrupt):
@@ -180,6 +192,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _run(recipe: Any, args: argparse.Namespace, *, resume: bool) -> int:
+
     out = recipe.run.out
     try:
         evolve(
@@ -190,10 +203,8 @@ def _run(recipe: Any, args: argparse.Namespace, *, resume: bool) -> int:
         )
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
-        if checkpoint.exists(out):
-            pointer_path = Path(out) / checkpoint.DIRECTORY / checkpoint.POINTER
-            pointer = json.loads(pointer_path.read_text())
-            done = int(pointer["checkpoint"].removeprefix("gen-")) + 1
+        done = _completed(out)
+        if done:
             print(
                 f"\nneuroevo: {what}; the last complete checkpoint holds {done} "
                 f"generation(s). Continue with: neuroevo resume {out}",
@@ -208,51 +219,92 @@ def _run(recipe: Any, args: argparse.Namespace, *, resume: bool) -> int:
     return 0
 
 
+def _completed(out: str) -> int:
+    """Generations the last complete checkpoint holds (0: none), for the interrupt message."""
+    from neuroevo import checkpoint
+
+    try:
+        pointer = json.loads((Path(out) / checkpoint.DIRECTORY / checkpoint.POINTER).read_text())
+        return (checkpoint.generation_of(pointer["checkpoint"]) or 0) + 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def _evolve(args: argparse.Namespace) -> int:
+    from neuroevo.errors import NeuroevoError
+    from neuroevo.recipe import load
+
+    if args.out is not None and not args.out.strip():
+        raise NeuroevoError("--out: an empty path; name the run directory")
     recipe = load(args.recipe, args.overrides, out=args.out)
     return _run(recipe, args, resume=args.resume)
 
 
 def _resume(args: argparse.Namespace) -> int:
+    from neuroevo import checkpoint, rundir
+    from neuroevo.errors import NeuroevoError
+    from neuroevo.recipe import load
+
     run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise NeuroevoError(f"{run_dir}: not a run directory (no such directory)")
+    rundir.check_no_links(run_dir)
     if not (run_dir / "recipe.toml").exists():
         raise NeuroevoError(f"{run_dir}: not a run directory (no recipe.toml)")
     if not checkpoint.exists(run_dir):
         raise NeuroevoError(f"{run_dir}: no checkpoint to resume from (no generation completed)")
+    checkpoint.load_latest(run_dir)  # every checksum, before the recipe imports anything
     recipe = load(run_dir / "recipe.toml", args.overrides, out=str(run_dir))
     return _run(recipe, args, resume=True)
 
 
+def _one_line(message: str) -> str:
+    """A message as one line: control characters (a newline in a user's exception) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # before anything slow is imported
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = _parser().parse_args(argv)
-        if args.command is None:
-            _parser().print_help()
-            return 2
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            return _evolve(args) if args.command == "evolve" else _resume(args)
+            return _main(argv)
         finally:
             signal.signal(signal.SIGTERM, previous)
-    except (UsageError, NeuroevoError) as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"neuroevo: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("neuroevo: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"neuroevo: {what}", file=sys.stderr)
         return 130
-    except Exception as exc:  # an internal failure: say so, show the traceback on request
+    except Exception as exc:
+        from neuroevo.errors import NeuroevoError
+
+        if isinstance(exc, (UsageError, NeuroevoError, OSError)):
+            if debug:
+                traceback.print_exc()
+            if isinstance(exc, OSError) and exc.strerror:  # a full disk, a path not allowed
+                where = f"{exc.filename}: " if exc.filename else ""
+                message = f"{where}{exc.strerror}"
+            else:
+                message = str(exc)
+            print(f"neuroevo: error: {_one_line(message)}", file=sys.stderr)
+            return 2
         if debug:
             traceback.print_exc()
         print(
-            f"neuroevo: internal error: {type(exc).__name__}: {exc} "
+            f"neuroevo: internal error: {_one_line(f'{type(exc).__name__}: {exc}')} "
             "(run with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1
+
+
+def _main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    return _evolve(args) if args.command == "evolve" else _resume(args)
 
 
 if __name__ == "__main__":

@@ -383,7 +383,16 @@ class Evolution:
             random.Random().setstate(selection_state)
         except CheckpointError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, OverflowError, NeuroevoError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+            NeuroevoError,
+            nx.NetworkXException,
+        ) as exc:
             raise CheckpointError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
         self.generation = snapshot.generation
         self.next_id = s["next_id"]
@@ -407,7 +416,8 @@ class Evolution:
         Returns (weights, validation metric, test metric).
         """
         steps = self.recipe.evolution.final_steps
-        net = network.inherit(champion.genome, champion.state)
+        # every weight is inherited; the generator only keeps the global torch state untouched
+        net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
         best_state = {k: v.clone() for k, v in net.state_dict().items()}
         best_metric = self._metric(net, self.task.valid)
         if steps:
@@ -456,9 +466,7 @@ def _finite(value: float | None, default: float | None = None) -> float | None:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _checked_state(
@@ -476,8 +484,7 @@ def _checked_state(
         need(isinstance(s.get(key), list), f"{key} is not a list")
     need(
         len(s["population"]) == recipe.population.size,
-        f"holds {len(s['population'])} individuals, population.size is "
-        f"{recipe.population.size}",
+        f"holds {len(s['population'])} individuals, population.size is {recipe.population.size}",
     )
     need(all(_is_number(d) and d >= 0 for d in s["durations"]), "durations are not times")
     for key in ("history_bytes",):

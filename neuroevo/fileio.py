@@ -31,10 +31,11 @@ def _size(n: int) -> str:
     return f"{n / MiB:.0f} MiB" if n >= MiB else f"{n} bytes"
 
 
-def check_regular(path: str | Path, *, what: str = "file") -> os.stat_result:
-    """``lstat`` of a path that must be a regular file and not a link; else :class:`UnsafeFile`."""
+def check_regular(path: str | Path, *, what: str = "file", follow: bool = False) -> os.stat_result:
+    """``lstat`` of a path that must be a regular file and not a link (with ``follow``, a link
+    to a regular file will do: a file the user names); else :class:`UnsafeFile`."""
     try:
-        info = os.lstat(path)
+        info = os.stat(path) if follow else os.lstat(path)
     except FileNotFoundError:
         raise UnsafeFile(f"{path}: no such {what}") from None
     except OSError as exc:
@@ -59,11 +60,12 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def read_bytes(path: str | Path, *, limit: int, what: str = "file") -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, read without following links."""
-    check_regular(path, what=what)
+def read_bytes(path: str | Path, *, limit: int, what: str = "file", follow: bool = False) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, read without following links
+    unless ``follow`` (for a file the user names on the command line or in a recipe)."""
+    check_regular(path, what=what, follow=follow)
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | (0 if follow else _NOFOLLOW) | _NONBLOCK)
     except OSError as exc:
         raise UnsafeFile(f"{path}: cannot open the {what} ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
@@ -76,8 +78,8 @@ def read_bytes(path: str | Path, *, limit: int, what: str = "file") -> bytes:
     return data
 
 
-def read_text(path: str | Path, *, limit: int, what: str = "file") -> str:
-    data = read_bytes(path, limit=limit, what=what)
+def read_text(path: str | Path, *, limit: int, what: str = "file", follow: bool = False) -> str:
+    data = read_bytes(path, limit=limit, what=what, follow=follow)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

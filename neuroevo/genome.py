@@ -296,6 +296,22 @@ def validate(genome: Any, space: SearchSpace | None = None) -> None:
             )
 
 
+def check_plain(genome: nx.DiGraph) -> None:
+    """Every attribute (of the graph, its nodes and edges) is plain JSON with finite numbers,
+    so the genome can be saved in a checkpoint and a history line exactly."""
+    items = [("graph", genome.graph)]
+    items += [(f"node {n!r}", d) for n, d in genome.nodes(data=True)]
+    items += [(f"edge {u!r}->{v!r}", d) for u, v, d in genome.edges(data=True)]
+    for where, attrs in items:
+        for key, value in attrs.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidGenome(
+                    "json", f"{where} attribute {key!r} is not plain JSON data ({exc})"
+                ) from None
+
+
 def _check_width(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> None:
     width = genome.nodes[node].get("width")
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
@@ -330,7 +346,7 @@ def from_dict(data: Any, *, source: str = "genome") -> nx.DiGraph:
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
     try:
         genome = nx.node_link_graph(body, directed=True, multigraph=False, edges="edges")
-    except (KeyError, TypeError, ValueError, nx.NetworkXError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, nx.NetworkXError) as exc:
         raise InvalidGenome("format", f"{source}: malformed node-link data ({exc})") from None
     for key in ("lr", "next_node", "fresh_weights", *_LINEAGE):
         if key not in genome.graph:

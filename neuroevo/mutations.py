@@ -62,7 +62,7 @@ class Mutation:
             raise
         except NeuroevoError as exc:
             raise MutationError(f"mutation {self.name!r} failed: {exc}") from exc
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # SystemExit too: a plugin must not end the run
             raise MutationError(
                 f"mutation {self.name!r} raised {type(exc).__name__}: {exc}"
             ) from exc
@@ -74,6 +74,7 @@ class Mutation:
         result.graph.update(parent=genome.graph.get("id"), mutation=self.name, id=None, born=None)
         try:
             G.validate(result, space)
+            G.check_plain(result)
         except InvalidGenome as exc:
             raise MutationError(f"mutation {self.name!r} broke the genome: {exc}") from None
         return result
@@ -148,8 +149,10 @@ def resolve(name: str) -> Mutation:
     module_name, _, attr = name.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownMutation(f"mutation {name!r}: cannot import {module_name!r} ({exc})") from None
+    except (Exception, SystemExit) as exc:  # a user module that fails to import
+        raise UnknownMutation(
+            f"mutation {name!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
     target = getattr(module, attr, None)
     if target is None:
         public = [a for a in dir(module) if not a.startswith("_")]

@@ -21,10 +21,13 @@ from typing import Any
 
 import tomllib
 
-from neuroevo import mutations, tasks
+from neuroevo import fileio, mutations, tasks
 from neuroevo.errors import NeuroevoError
-from neuroevo.mixer import MixerConfig, Race
+from neuroevo.mixer import UPDATE_RULES, MixerConfig, Race
 from neuroevo.space import ACTIVATIONS, SearchSpace
+
+#: the largest recipe file read
+MAX_RECIPE_BYTES = 1 << 20
 
 
 class RecipeError(NeuroevoError):
@@ -153,16 +156,18 @@ def load(path: str | Path, overrides: Sequence[str] = (), *, out: str | None = N
     """Read and validate a recipe file, with ``--set`` overrides applied."""
     path = Path(path)
     source = str(path)
+    if not path.exists() and not path.is_symlink():
+        raise RecipeError(f"{source}: no such recipe file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"{source}: no such recipe file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{source}: cannot read the recipe ({exc})") from None
+        text = fileio.read_text(path, limit=MAX_RECIPE_BYTES, what="recipe", follow=True)
+    except fileio.UnsafeFile as exc:
+        raise RecipeError(str(exc)) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise RecipeError(f"{source}: not a recipe (values nested too deeply)") from None
     recipe = from_dict(raw, source=source, overrides=overrides)
     if out is not None:
         recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=out))
@@ -171,17 +176,44 @@ def load(path: str | Path, overrides: Sequence[str] = (), *, out: str | None = N
     return recipe
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"mixer.steps=200"`` -> ``("mixer.steps", 200)``; values are TOML, else strings."""
+def show(text: str) -> str:
+    """``text`` with control characters escaped, for error messages of one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"mixer.steps=200"`` -> ``("mixer", "steps", 200)``. The key is a TOML key of two
+    parts (quoted parts allowed: ``mutations."pkg.mod:fn"=1.0``); the value is TOML, else a
+    string."""
     key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*\.[^=\s]+", key):
-        raise RecipeError(f"--set {text}: expected section.key=value, e.g. mixer.steps=500")
+    usage = f"--set {show(text)}: expected section.key=value, e.g. mixer.steps=500"
+    if not sep:
+        raise RecipeError(usage)
     try:
-        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        parsed_key = tomllib.loads(f"{key.strip()} = 0")
+    except (tomllib.TOMLDecodeError, RecursionError):
+        raise RecipeError(usage) from None
+    section = next(iter(parsed_key)) if len(parsed_key) == 1 else None
+    inner = parsed_key.get(section)
+    if (
+        not isinstance(inner, dict)
+        or len(inner) != 1
+        or isinstance(next(iter(inner.values())), dict)
+    ):
+        raise RecipeError(usage)
+    name = next(iter(inner))
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")
+        parsed = parsed["v"] if set(parsed) == {"v"} else value.strip()
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
-    return key, parsed
+    except RecursionError:
+        raise RecipeError(f"--set {show(key.strip())}: value nested too deeply") from None
+    return section, name, parsed
+
+
+def dotted(section: str, name: str) -> str:
+    return f"{section}.{name}" if _BARE_KEY.match(name) else f'{section}."{show(name)}"'
 
 
 def from_dict(
@@ -191,15 +223,15 @@ def from_dict(
     raw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in raw.items()}
     overridden: set[str] = set()
     for text in overrides:
-        key, value = parse_override(text)
-        section, _, name = key.partition(".")
+        section, name, value = parse_override(text)
         if section in raw and not isinstance(raw[section], dict):
-            raise RecipeError(f"--set {text}: {section} is not a section")
+            raise RecipeError(f"--set {show(text)}: {show(section)} is not a section")
         raw.setdefault(section, {})[name] = value
-        overridden.add(key)
+        overridden.add(dotted(section, name))
+        overridden.add(section)
 
     def where(key: str) -> str:
-        return "--set" if key in overridden else source
+        return "--set" if key in overridden or key.split("[")[0] in overridden else source
 
     sections = {
         "task",
@@ -212,16 +244,19 @@ def from_dict(
     }
     for name, value in raw.items():
         if name not in sections:
-            raise RecipeError(f"{where(name)}: {name}: unknown section{_hint(name, sections)}")
+            raise RecipeError(
+                f"{where(name)}: {show(name)}: unknown section{_hint(name, sections)}"
+            )
         if not isinstance(value, dict):
             raise RecipeError(f"{where(name)}: {name}: expected a [{name}] table")
 
-    task = _task(raw.get("task"), where)
+    task = _task(raw.get("task"), where, source)
     space_values = _fields(SearchSpace, raw.get("space", {}), "space", where)
     try:
         space = SearchSpace(**space_values)
     except NeuroevoError as exc:
-        raise RecipeError(f"{source}: {exc}") from None
+        named = re.search(r"space\.\w+", str(exc))
+        raise RecipeError(f"{where(named.group(0) if named else 'space')}: {exc}") from None
     population = _population(raw.get("population", {}), space, where)
     evolution = EvolutionSection(
         **_fields(EvolutionSection, raw.get("evolution", {}), "evolution", where)
@@ -231,10 +266,11 @@ def from_dict(
     muts = _mutations(raw.get("mutations"), where)
 
     _check_ranges(population, evolution, mixer, run, where)
+    _check_initial(population, space, where)
     try:
         mixer.config()
     except NeuroevoError as exc:
-        raise RecipeError(f"{source}: {exc}") from None
+        raise RecipeError(f"{where('mixer')}: {exc}") from None
     return Recipe(
         task=task,
         space=space,
@@ -289,14 +325,14 @@ def _fields(cls: type, raw: Mapping[str, Any], section: str, where) -> dict[str,
         dotted = f"{section}.{key}"
         if key not in known:
             raise RecipeError(
-                f"{where(dotted)}: {dotted}: unknown key"
+                f"{where(dotted)}: {show(dotted)}: unknown key"
                 f"{_hint(key, known).replace('mean ', f'mean {section}.')}"
             )
         values[key] = _check_type(value, hints[key], dotted, where)
     return values
 
 
-def _task(raw: Any, where) -> TaskSection:
+def _task(raw: Any, where, source: str) -> TaskSection:
     if not raw or "name" not in raw:
         raise RecipeError(
             f"{where('task.name')}: task.name: missing; every recipe names its task "
@@ -304,25 +340,59 @@ def _task(raw: Any, where) -> TaskSection:
         )
     name = _check_type(raw["name"], str, "task.name", where)
     options = {k: v for k, v in raw.items() if k != "name"}
+    for key, value in options.items():
+        _check_plain(value, dotted("task", key), where)
     try:
         accepted = tasks.options(name)
     except NeuroevoError as exc:
-        raise RecipeError(f"{where('task.name')}: task.name: {exc}") from None
+        raise RecipeError(f"{where('task.name')}: task.name: {show(str(exc))}") from None
     for key, value in options.items():
-        dotted = f"task.{key}"
+        key_name = dotted("task", key)
         if accepted is not None and key not in accepted:
             raise RecipeError(
-                f"{where(dotted)}: {dotted}: the {name} task has no such option"
+                f"{where(key_name)}: {key_name}: the {name} task has no such option"
                 f"{_hint(key, accepted).replace('mean ', 'mean task.')}; "
                 f"its options: {', '.join(accepted) or 'none'}"
             )
         default = accepted.get(key) if accepted is not None else None
         if default is not None and type(default) in _TYPE_NAMES:
-            options[key] = _check_type(value, type(default), dotted, where)
-        if key == "path" and isinstance(value, str) and value and where(dotted) != "--set":
-            # a data file named in a recipe is found beside the recipe, wherever one runs it
-            options[key] = str((Path(where(dotted)).parent / value).resolve())
+            options[key] = _check_type(value, type(default), key_name, where)
+        if isinstance(default, list) and not isinstance(value, list):
+            raise RecipeError(
+                f"{where(key_name)}: {key_name}: expected a list such as "
+                f"{json.dumps(default)}, got {json.dumps(value, default=str)}"
+            )
+        if key == "path" and isinstance(value, str) and value:
+            # a data file named in a recipe is found beside the recipe, wherever one runs it;
+            # one named by --set, from the working directory; either is recorded absolute
+            base = Path.cwd() if where(key_name) == "--set" else Path(source).parent
+            options[key] = str((base / value).resolve())
     return TaskSection(name=name, options=options)
+
+
+def _check_plain(value: Any, key: str, where, depth: int = 0) -> None:
+    """Task options are plain data (JSON can hold them; a checkpoint records them): strings,
+    booleans, finite numbers, and lists and tables of these."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) >= 2**63:
+            raise RecipeError(f"{where(key)}: {key}: {value} is out of range")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecipeError(f"{where(key)}: {key}: expected a finite number, got {value}")
+        return
+    if isinstance(value, (list, dict)) and depth < 8:
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            _check_plain(v, f"{key}[{show(str(k))}]", where, depth + 1)
+        return
+    what = "nested too deeply" if isinstance(value, (list, dict)) else type(value).__name__
+    raise RecipeError(
+        f"{where(key)}: {key}: not a supported value ({what}); task options are strings, "
+        "booleans, numbers, and lists and tables of these"
+    )
 
 
 def _population(raw: Mapping[str, Any], space: SearchSpace, where) -> PopulationSection:
@@ -364,49 +434,98 @@ def _mutations(raw: Mapping[str, Any] | None, where) -> dict[str, float]:
         return dict(DEFAULT_MUTATIONS)
     weights = {}
     for name, weight in raw.items():
-        key = f"mutations.{name}" if ":" not in name else f'mutations."{name}"'
+        key = dotted("mutations", name)
         weight = _check_type(weight, float, key, where)
         if weight < 0:
             raise RecipeError(f"{where(key)}: {key}: a weight cannot be negative, got {weight}")
         try:
             mutations.resolve(name)
         except NeuroevoError as exc:
-            raise RecipeError(f"{where(key)}: {key}: {exc}") from None
+            raise RecipeError(f"{where(key)}: {key}: {show(str(exc))}") from None
         weights[name] = weight
     if not any(w > 0 for w in weights.values()):
         raise RecipeError(f"{where('mutations')}: mutations: at least one weight must be positive")
     return weights
 
 
+#: (key, lowest, highest) of every numeric setting; the highest keep one mistyped number from
+#: exhausting the machine (threads, memory, days of compute)
+BOUNDS = [
+    ("population.size", 2, 10_000),
+    ("evolution.generations", 1, 1_000_000),
+    ("evolution.tournament_size", 1, None),  # at most population.size
+    ("evolution.elites", 0, None),  # below population.size
+    ("evolution.time_budget", 0, 1e9),
+    ("evolution.final_steps", 0, 10_000_000),
+    ("mixer.steps", 1, 10_000_000),
+    ("mixer.batch_size", 1, 1_000_000),
+    ("mixer.mix_lr", 0, 1_000),
+    ("mixer.mix_every", 1, 10_000_000),
+    ("mixer.min_survivors", 1, 10_000),
+    ("run.seed", 0, 2**32 - 1),
+    ("run.threads", 1, 256),
+    ("run.keep_checkpoints", 1, 1_000),
+]
+
+
 def _check_ranges(population, evolution, mixer, run, where) -> None:
-    minimums = [
-        ("population.size", population.size, 2),
-        ("evolution.generations", evolution.generations, 1),
-        ("evolution.tournament_size", evolution.tournament_size, 1),
-        ("evolution.elites", evolution.elites, 0),
-        ("evolution.time_budget", evolution.time_budget, 0),
-        ("evolution.final_steps", evolution.final_steps, 0),
-        ("mixer.steps", mixer.steps, 1),
-        ("mixer.batch_size", mixer.batch_size, 1),
-        ("mixer.mix_every", mixer.mix_every, 1),
-        ("mixer.min_survivors", mixer.min_survivors, 1),
-        ("run.seed", run.seed, 0),
-        ("run.threads", run.threads, 1),
-        ("run.keep_checkpoints", run.keep_checkpoints, 1),
-    ]
-    for key, value, low in minimums:
-        if value < low:
-            raise RecipeError(f"{where(key)}: {key}: must be at least {low}, got {value}")
+    sections = {"population": population, "evolution": evolution, "mixer": mixer, "run": run}
+    for key, low, high in BOUNDS:
+        section, name = key.split(".")
+        value = getattr(sections[section], name)
+        if value < low or (key == "mixer.mix_lr" and value <= 0):
+            least = "above" if key == "mixer.mix_lr" else "at least"
+            raise RecipeError(f"{where(key)}: {key}: must be {least} {low}, got {value}")
+        if high is not None and value > high:
+            raise RecipeError(f"{where(key)}: {key}: must be at most {high:g}, got {value:g}")
     if evolution.elites >= population.size:
         raise RecipeError(
             f"{where('evolution.elites')}: evolution.elites: must be below population.size "
             f"({population.size}), got {evolution.elites}"
+        )
+    if evolution.tournament_size > population.size:
+        raise RecipeError(
+            f"{where('evolution.tournament_size')}: evolution.tournament_size: must be at most "
+            f"population.size ({population.size}), got {evolution.tournament_size}"
         )
     if len(population.initial) > population.size:
         raise RecipeError(
             f"{where('population.initial')}: population.initial lists "
             f"{len(population.initial)} architectures but population.size is {population.size}"
         )
+    if mixer.rule not in UPDATE_RULES:
+        raise RecipeError(
+            f"{where('mixer.rule')}: mixer.rule: unknown rule {show(mixer.rule)!r} "
+            f"(known: {', '.join(UPDATE_RULES)})"
+        )
+
+
+def _check_initial(population: PopulationSection, space: SearchSpace, where) -> None:
+    """Each architecture of ``population.initial`` lies inside the search space."""
+    for i, net in enumerate(population.initial):
+        key = f"population.initial[{i}]"
+        w = where("population.initial")
+        if not space.layers_min <= len(net.hidden) <= space.layers_max:
+            raise RecipeError(
+                f"{w}: {key}.hidden: {len(net.hidden)} layers, outside space.layers_min.."
+                f"space.layers_max [{space.layers_min}, {space.layers_max}]"
+            )
+        for width in net.hidden:
+            if not space.width_min <= width <= space.width_max:
+                raise RecipeError(
+                    f"{w}: {key}.hidden: width {width} is outside space.width_min.."
+                    f"space.width_max [{space.width_min}, {space.width_max}]"
+                )
+        if not space.lr_min <= net.lr <= space.lr_max:
+            raise RecipeError(
+                f"{w}: {key}.lr: {net.lr:g} is outside space.lr_min..space.lr_max "
+                f"[{space.lr_min:g}, {space.lr_max:g}]"
+            )
+        if net.activation not in space.activations:
+            raise RecipeError(
+                f"{w}: {key}.activation: {net.activation!r} is not in space.activations "
+                f"({', '.join(space.activations)})"
+            )
 
 
 # --------------------------------------------------------------------------- writing

@@ -111,9 +111,7 @@ def foreign_files(path: Path) -> list[Path]:
             continue
         if _CHECKPOINT_FOLDER.match(entry.name) and entry.is_dir(follow_symlinks=False):
             for inner in _entries(Path(entry.path)):
-                if inner.name not in _OWN_IN_CHECKPOINT or not inner.is_file(
-                    follow_symlinks=False
-                ):
+                if inner.name not in _OWN_IN_CHECKPOINT or not inner.is_file(follow_symlinks=False):
                     foreign.append(Path(inner.path))
             continue
         foreign.append(Path(entry.path))

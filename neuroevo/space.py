@@ -9,6 +9,9 @@ from neuroevo.errors import InvalidSpace
 
 #: Activations a hidden layer may use. ``identity`` makes a layer linear.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "identity")
+#: upper bounds that keep one mistyped number from exhausting the machine's memory
+MAX_WIDTH = 65_536
+MAX_LAYERS = 64
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class SearchSpace:
             raise InvalidSpace(
                 f"space.width_max ({self.width_max}) is below space.width_min ({self.width_min})"
             )
+        for name, high in (("width_max", MAX_WIDTH), ("layers_max", MAX_LAYERS)):
+            if getattr(self, name) > high:
+                raise InvalidSpace(
+                    f"space.{name}: must be at most {high}, got {getattr(self, name)}"
+                )
         if self.layers_min < 0:
             raise InvalidSpace(f"space.layers_min must be at least 0, got {self.layers_min}")
         if self.layers_max < self.layers_min:

@@ -38,12 +38,14 @@ def test_resolved_recipe_round_trips_through_toml(tmp_path):
 
 
 def test_overrides_take_toml_values_and_bare_words():
-    assert R.parse_override("evolution.generations=3") == ("evolution.generations", 3)
-    assert R.parse_override("mixer.mix_lr=1e-2") == ("mixer.mix_lr", 0.01)
-    assert R.parse_override("run.out=runs/x") == ("run.out", "runs/x")
-    assert R.parse_override('space.activations=["relu"]') == ("space.activations", ["relu"])
-    with pytest.raises(R.RecipeError, match="expected section.key=value"):
-        R.parse_override("generations")
+    assert R.parse_override("evolution.generations=3") == ("evolution", "generations", 3)
+    assert R.parse_override("mixer.mix_lr=1e-2") == ("mixer", "mix_lr", 0.01)
+    assert R.parse_override("run.out=runs/x") == ("run", "out", "runs/x")
+    assert R.parse_override('space.activations=["relu"]') == ("space", "activations", ["relu"])
+    assert R.parse_override('mutations."pkg.mod:fn"=2') == ("mutations", "pkg.mod:fn", 2)
+    for bad in ("generations", "a.b.c=1", "=1", "a.b"):
+        with pytest.raises(R.RecipeError, match="expected section.key=value"):
+            R.parse_override(bad)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +69,7 @@ def test_overrides_take_toml_values_and_bare_words():
         ),
         (MINIMAL + "[space]\nwidth_min = 64\nwidth_max = 8\n", [], r"space\.width_max \(8\)"),
         (MINIMAL + "[mixer]\nsteps = 0\n", [], r"mixer\.steps: must be at least 1, got 0"),
-        (MINIMAL + '[mixer]\nrule = "sgd"\n', [], r"unknown mixer rule 'sgd'"),
+        (MINIMAL + '[mixer]\nrule = "sgd"\n', [], r"r\.toml: mixer\.rule: unknown rule 'sgd'"),
         (
             MINIMAL + "[mutations]\ninsert_layr = 1.0\n",
             [],

@@ -68,8 +68,10 @@ def _builder(name: str) -> Callable[..., Task]:
         module_name, _, attr = name.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise NeuroevoError(f"task {name!r}: cannot import {module_name!r} ({exc})") from None
+        except (Exception, SystemExit) as exc:  # a user module that fails to import
+            raise NeuroevoError(
+                f"task {name!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
+            ) from None
         func = getattr(module, attr, None)
         if not callable(func):
             raise NeuroevoError(f"task {name!r}: {module_name} has no function {attr!r}")
@@ -109,7 +111,7 @@ def build(name: str, seed: int, **kwargs: Any) -> Task:
         result = _builder(name)(seed=seed, **kwargs)
     except NeuroevoError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         if name in BUILTINS:  # our own failure: an internal error, not the user's
             raise
         raise TaskError(f"task {name!r} failed: {type(exc).__name__}: {exc}") from exc

@@ -114,6 +114,12 @@ class Task:
                         f"task {self.name!r}: y_{split} must be int64 class labels "
                         "0..C-1 of shape (n,)"
                     )
+                if self.classes and (y >= len(self.classes)).any():
+                    raise TaskError(
+                        f"task {self.name!r}: y_{split} holds label {int(y.max())}, but the "
+                        f"task names {len(self.classes)} classes "
+                        f"(labels 0..{len(self.classes) - 1})"
+                    )
             elif y.ndim != 2 or not torch.isfinite(y).all():
                 raise TaskError(
                     f"task {self.name!r}: y_{split} must be a finite (n, outputs) "
@@ -158,15 +164,19 @@ def from_arrays(
     standardize: bool = True,
     classes: Sequence[str] = (),
     where: str | None = None,
+    features: Sequence[str] = (),
 ) -> Task:
     """Split arrays into a task: shuffled by ``seed``, stratified for ``classes``, features
     (and regression targets) standardised with the training split's mean and deviation.
 
     ``x``: (n, inputs) numbers. ``y``: class labels 0..C-1 of shape (n,) for ``classes``,
     (n, outputs) 0/1 for ``bits``, (n, outputs) numbers for ``regression`` ((n,) is taken as
-    one output). ``where`` names the data in error messages.
+    one output). ``where`` names the data in error messages, ``features`` the input columns.
     """
     where = where or f"task {name!r}"
+    for what, a in (("inputs", x), ("targets", y)):
+        if np.iscomplexobj(a):
+            raise TaskError(f"{where}: {what} are complex numbers; neuroevo takes real numbers")
     if kind not in kinds.KINDS:
         raise TaskError(f"{where}: unknown kind {kind!r} (known: {', '.join(kinds.KINDS)})")
     split = check_split(split, where)
@@ -188,9 +198,25 @@ def from_arrays(
             raise TaskError(
                 f"{where}: class targets must be one label per row, got shape {y.shape}"
             )
+        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+            row = int(np.argwhere(~np.isfinite(y))[0][0])
+            raise TaskError(f"{where}: class label at row {row} is {y[row]}, not a class")
         y = y.astype(np.int64)
+        if n and y.min() < 0:
+            raise TaskError(
+                f"{where}: class labels are 0..C-1; row {int(y.argmin())} holds {int(y.min())}"
+            )
         n_classes = int(y.max()) + 1 if n else 0
+        if classes and n_classes > len(classes):
+            raise TaskError(
+                f"{where}: a class label is {n_classes - 1}, but {len(classes)} classes are named"
+            )
         labels = list(classes) or [str(c) for c in range(n_classes)]
+        if len(np.unique(y)) < 2:
+            raise TaskError(
+                f"{where}: every row is of one class ({labels[int(y[0])] if n else '?'}); "
+                "a classes task needs at least two"
+            )
         parts: list[list[np.ndarray]] = [[], [], []]
         _split_sizes(n, split, where)
         for c in range(n_classes):
@@ -222,13 +248,12 @@ def from_arrays(
     x_parts = [x[i] for i in index]
     y_parts = [y[i] for i in index]
     if standardize:
-        mean, std = x_parts[0].mean(axis=0), x_parts[0].std(axis=0)
-        std[std == 0] = 1.0
-        x_parts = [(p - mean) / std for p in x_parts]
+        x_parts = _standardize(x_parts, where, "input", features)
         if kind == "regression":
-            mean, std = y_parts[0].mean(axis=0), y_parts[0].std(axis=0)
-            std[std == 0] = 1.0
-            y_parts = [(p - mean) / std for p in y_parts]
+            y_parts = _standardize(y_parts, where, "target", ())
+    for what, parts in (("input", x_parts), ("target", y_parts if kind != "classes" else [])):
+        for p in parts:
+            _check_float32(p, where, what, features if what == "input" else ())
     xt = [torch.from_numpy(p.astype(np.float32)) for p in x_parts]
     if kind == "classes":
         yt = [torch.from_numpy(p.astype(np.int64)) for p in y_parts]
@@ -237,6 +262,39 @@ def from_arrays(
     task = Task(name, kind, xt[0], yt[0], xt[1], yt[1], xt[2], yt[2], classes=tuple(labels))
     task.check()
     return task
+
+
+def _column(i: int, names: Sequence[str]) -> str:
+    return f"column {names[i]!r}" if i < len(names) else f"column {i}"
+
+
+def _standardize(
+    parts: list[np.ndarray], where: str, what: str, names: Sequence[str]
+) -> list[np.ndarray]:
+    """Standardise with the first (training) part's mean and deviation; a column whose
+    statistics overflow (values near 1e200) is an error naming it, not a column of zeros."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = parts[0].mean(axis=0), parts[0].std(axis=0)
+        bad = ~(np.isfinite(mean) & np.isfinite(std))
+        if bad.any():
+            i = int(np.argwhere(bad)[0][0])
+            raise TaskError(
+                f"{where}: {what} {_column(i, names)} holds values too large to standardise "
+                f"(up to {np.abs(parts[0][:, i]).max():.3g}); rescale it"
+            )
+        std = np.where(std == 0, 1.0, std)
+        return [(p - mean) / std for p in parts]
+
+
+def _check_float32(a: np.ndarray, where: str, what: str, names: Sequence[str]) -> None:
+    """Values beyond float32's range would become infinite in training."""
+    big = np.abs(a) > np.finfo(np.float32).max
+    if big.any():
+        i = int(np.argwhere(big)[0][-1]) if a.ndim == 2 else 0
+        raise TaskError(
+            f"{where}: {what} {_column(i, names)} holds values beyond float32's range "
+            f"(about 3.4e38); rescale it or keep task.standardize = true"
+        )
 
 
 def _class_sizes(n: int, split: Sequence[float]) -> tuple[int, int, int]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv as csv_module
 import difflib
+import io
 import math
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from neuroevo import fileio
 from neuroevo.tasks.base import DEFAULT_SPLIT, Task, TaskError, from_arrays
 
 _KINDS = ("classes", "regression", "bits")
@@ -77,23 +79,41 @@ def csv(
         raise TaskError(f"{where}: task.target: name the target column(s)")
     if kind == "classes" and len(targets) != 1:
         raise TaskError(f"{where}: a classes task has one target column, got {targets}")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise TaskError(
+            f'{where}: task.delimiter must be one character such as "," or ";", got {delimiter!r}'
+        )
     file = Path(path)
-    if not file.is_file():
-        raise TaskError(f"{path}: no such data file")
     try:
-        with open(file, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv_module.reader(f, delimiter=delimiter))
-    except (OSError, UnicodeDecodeError, csv_module.Error) as exc:
+        text = _read(file, path).decode("utf-8-sig")
+        rows = list(csv_module.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (UnicodeDecodeError, csv_module.Error) as exc:
         raise TaskError(f"{path}: cannot read it as CSV ({exc})") from None
     if not rows:
         raise TaskError(f"{path}: the file is empty")
     header = [h.strip() for h in rows[0]]
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if name in seen:
+            raise TaskError(
+                f"{path}: line 1: column {name!r} appears twice in the header (columns "
+                f"{header.index(name) + 1} and {i + 1}); column names must be unique"
+            )
+        seen.add(name)
     for name in targets + (_columns(features, "features", where) or []):
         if name not in header:
             close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TaskError(f"{path}: no column {name!r}{hint}; columns: {', '.join(header)}")
     feature_names = _columns(features, "features", where) or [h for h in header if h not in targets]
+    for name in feature_names:
+        if name in targets:
+            raise TaskError(
+                f"{path}: task.features includes the target column {name!r}; a net would be "
+                "handed the answer"
+            )
+    if len(set(feature_names)) != len(feature_names):
+        raise TaskError(f"{path}: task.features names a column twice")
     if not feature_names:
         raise TaskError(f"{path}: no feature columns besides the target")
     feature_at = [header.index(n) for n in feature_names]
@@ -137,6 +157,7 @@ def csv(
             standardize=standardize,
             classes=names,
             where=path,
+            features=feature_names,
         )
     return from_arrays(
         file.stem,
@@ -147,15 +168,30 @@ def csv(
         split=split,
         standardize=standardize,
         where=path,
+        features=feature_names,
     )
 
 
 def _label_key(label: str) -> tuple:
-    """Numeric labels in numeric order, words after them in text order."""
+    """The one order of class labels: labels that read as numbers first, by value, then by
+    their text (so ``01``, ``1`` and ``1.0`` keep one order, whatever the hash seed); words
+    after them, by text."""
     try:
-        return (0, float(label), "")
+        value = float(label)
     except ValueError:
         return (1, 0.0, label)
+    return (0, value, label) if math.isfinite(value) else (1, 0.0, label)
+
+
+#: the largest data file read
+MAX_DATA_BYTES = 4 << 30
+
+
+def _read(file: Path, path: str) -> bytes:
+    try:
+        return fileio.read_bytes(file, limit=MAX_DATA_BYTES, what="data file", follow=True)
+    except fileio.UnsafeFile as exc:
+        raise TaskError(str(exc)) from None
 
 
 def npz(
@@ -178,16 +214,28 @@ def npz(
         raise TaskError("task.path: the npz task needs the path of a .npz file")
     kind = _kind(kind, where)
     file = Path(path)
-    if not file.is_file():
-        raise TaskError(f"{path}: no such data file")
+    raw = _read(file, path)
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise TaskError(
+            f"{path}: not a .npz file (a zip archive of .npy arrays, as numpy.savez writes)"
+        )
     try:
-        with np.load(file, allow_pickle=False) as data:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
             for key in (x, y):
                 if key not in data:
                     raise TaskError(f"{path}: no array {key!r}; arrays: {', '.join(data.files)}")
             xa, ya = data[x], data[y]
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise TaskError(f"{path}: cannot read it as .npz without pickle ({exc})") from None
+    except TaskError:
+        raise
+    except Exception as exc:  # numpy raises many kinds on a malformed member
+        raise TaskError(
+            f"{path}: cannot read it as .npz without pickle ({type(exc).__name__}: {exc})"
+        ) from None
+    if ya.ndim == 0 or xa.ndim == 0:
+        raise TaskError(
+            f"{path}: array {y if ya.ndim == 0 else x!r} is a single number; it must hold a "
+            "value per row"
+        )
     for key, a in ((x, xa), (y, ya)):
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             raise TaskError(f"{path}: array {key!r} is {a.dtype}, not numbers")
@@ -202,6 +250,11 @@ def npz(
                 f"{path}: array {y!r} must hold one class label per row for a "
                 f"classes task, got shape {ya.shape}"
             )
+        if np.issubdtype(ya.dtype, np.floating) and not np.isfinite(ya).all():
+            row = int(np.argwhere(~np.isfinite(ya))[0][0])
+            raise TaskError(f"{path}: array {y!r} row {row}: class label {ya[row]} is not finite")
+        if np.iscomplexobj(ya):
+            raise TaskError(f"{path}: array {y!r} holds complex numbers, not class labels")
         if np.issubdtype(ya.dtype, np.floating) and not np.all(ya == np.round(ya)):
             row = int(np.argwhere(ya != np.round(ya))[0][0])
             raise TaskError(

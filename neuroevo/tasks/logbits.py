@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neuroevo.tasks.base import Task
+from neuroevo.tasks.base import Task, TaskError
 
 BITS = 16
+MAX_ROWS = 10_000_000
 
 
 def to_bits(values: np.ndarray) -> torch.Tensor:
@@ -30,6 +31,9 @@ def logbits(
     *, seed: int = 0, n_train: int = 10_000, n_valid: int = 5_000, n_test: int = 10_000
 ) -> Task:
     """Fresh draws for each split from a generator seeded with ``seed``."""
+    for key, n in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
+        if not 1 <= n <= MAX_ROWS:
+            raise TaskError(f"task.{key}: must be between 1 and {MAX_ROWS}, got {n}")
     rng = np.random.default_rng(seed)
     x_train, y_train = draw(n_train, rng)
     x_valid, y_valid = draw(n_valid, rng)
