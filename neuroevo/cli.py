@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         "resume",
         help="continue an interrupted run",
         description="Continue a run from its last checkpoint. Only evolution.generations and "
-        "evolution.time_budget may change, to extend it.",
+        "evolution.time_budget may change, to extend it (and run.keep_checkpoints, which "
+        "changes no result).",
     )
     cont.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
     cont.add_argument(
