@@ -5,6 +5,7 @@ and nothing of an earlier run changes; a run directory never makes neuroevo writ
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import random
@@ -223,21 +224,40 @@ def bad_labels(*, seed):
 """
 
 
+_MODULES = itertools.count()
+
+
 @pytest.fixture
-def user_tasks(tmp_path, monkeypatch):
-    name = f"usertasks_{random.Random().randrange(10**9)}"
-    (tmp_path / f"{name}.py").write_text(USER_TASKS)
+def user_module(tmp_path, monkeypatch):
+    """Write a module of the user's and make it importable; returns its (fresh) name."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    return name
+
+    def write(source, prefix="usermod"):
+        name = f"{prefix}_{os.getpid()}_{next(_MODULES)}"
+        (tmp_path / f"{name}.py").write_text(source)
+        return name
+
+    return write
+
+
+@pytest.fixture
+def user_tasks(user_module):
+    return user_module(USER_TASKS, "usertasks")
+
+
+LOGBITS_TASK = 'name = "logbits"\nn_train = 800\nn_valid = 400\nn_test = 400'
+
+
+def with_task(tiny_recipe, file_name, **task):
+    """The tiny recipe with ``[task]`` replaced by ``task`` (TOML values)."""
+    path = tiny_recipe(name=file_name)
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in task.items())
+    path.write_text(path.read_text().replace(LOGBITS_TASK, lines))
+    return path
 
 
 def regression_recipe(tiny_recipe, task):
-    path = tiny_recipe(name="reg.toml")
-    text = path.read_text().replace(
-        'name = "logbits"\nn_train = 800\nn_valid = 400\nn_test = 400', f'name = "{task}"'
-    )
-    path.write_text(text)
-    return path
+    return with_task(tiny_recipe, "reg.toml", name=task)
 
 
 def strict_json(path):
@@ -316,11 +336,8 @@ def exits(g, rng, space):
 
 
 @pytest.fixture
-def user_mutations(tmp_path, monkeypatch):
-    name = f"usermuts_{random.Random().randrange(10**9)}"
-    (tmp_path / f"{name}.py").write_text(USER_MUTATIONS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return name
+def user_mutations(user_module):
+    return user_module(USER_MUTATIONS, "usermuts")
 
 
 @pytest.mark.parametrize(
@@ -400,16 +417,7 @@ def write_csv(path, header, rows):
 
 
 def csv_recipe(tiny_recipe, data, **options):
-    path = tiny_recipe(name="csv.toml")
-    lines = ['name = "csv"', f'path = "{data}"'] + [
-        f"{k} = {json.dumps(v)}" for k, v in options.items()
-    ]
-    path.write_text(
-        path.read_text().replace(
-            'name = "logbits"\nn_train = 800\nn_valid = 400\nn_test = 400', "\n".join(lines)
-        )
-    )
-    return path
+    return with_task(tiny_recipe, "csv.toml", name="csv", path=str(data), **options)
 
 
 def rows(n=60, classes=("a", "b", "c")):
@@ -466,13 +474,7 @@ def test_npz_data_that_is_not_real_or_not_per_row_is_refused(
     data = tmp_path / "data.npz"
     np.savez(data, **arrays)
     kind = "regression" if arrays["y"].ndim == 0 else "classes"
-    recipe = tiny_recipe(name="n.toml")
-    recipe.write_text(
-        recipe.read_text().replace(
-            'name = "logbits"\nn_train = 800\nn_valid = 400\nn_test = 400',
-            f'name = "npz"\npath = "{data}"\nkind = "{kind}"',
-        )
-    )
+    recipe = with_task(tiny_recipe, "n.toml", name="npz", path=str(data), kind=kind)
     fails(capsys, ["evolve", recipe, "--out", tmp_path / "run"], culprit)
 
 
@@ -486,13 +488,7 @@ def test_files_that_are_not_npz_archives_are_refused(tiny_recipe, tmp_path, caps
         z.writestr("x.txt", "hello")
         z.writestr("y.npy", b"not an array")
     for data, culprit in ((npy, "not a .npz file"), (odd, "odd.npz")):
-        recipe = tiny_recipe(name="n.toml")
-        recipe.write_text(
-            recipe.read_text().replace(
-                'name = "logbits"\nn_train = 800\nn_valid = 400\nn_test = 400',
-                f'name = "npz"\npath = "{data}"\nx = "x"',
-            )
-        )
+        recipe = with_task(tiny_recipe, "n.toml", name="npz", path=str(data))
         fails(capsys, ["evolve", recipe, "--out", tmp_path / "run"], culprit)
 
 
@@ -609,11 +605,9 @@ def test_a_deeply_nested_recipe_is_a_user_error(tmp_path, capsys):
     "source, culprit", [("def broken(:\n", "SyntaxError"), ("raise RuntimeError('boom')\n", "boom")]
 )
 def test_user_modules_that_fail_to_import_are_user_errors(
-    tiny_recipe, tmp_path, monkeypatch, capsys, source, culprit
+    tiny_recipe, tmp_path, user_module, capsys, source, culprit
 ):
-    name = f"brokenmod_{random.Random().randrange(10**9)}"
-    (tmp_path / f"{name}.py").write_text(source)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    name = user_module(source, "brokenmod")
     fails(
         capsys,
         ["evolve", tiny_recipe(f'[mutations]\n"{name}:f" = 1.0\n'), "--out", tmp_path / "r"],
