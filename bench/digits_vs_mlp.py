@@ -13,8 +13,7 @@ import argparse
 import tempfile
 import time
 
-from neuroevo import recipe, tasks
-from neuroevo.evolution import evolve
+from neuroevo import evolve, recipe, tasks
 
 
 def main() -> None:

@@ -18,7 +18,9 @@ import time
 import torch
 
 from neuroevo import genome, mixer, network
+from neuroevo.stats import kendall_tau_b
 from neuroevo.tasks import logbits
+from neuroevo.training import train_alone
 
 WIDTHS = range(16, 57, 8)
 DEPTHS = (1, 2, 3)
@@ -37,31 +39,6 @@ def demo_nets(seed: int) -> tuple[list[str], list[torch.nn.Module]]:
 def fixed_batches(x, y, steps, batch_size, seed):
     it = mixer.batches(x, y, batch_size, torch.Generator().manual_seed(seed))
     return [next(it) for _ in range(steps)]
-
-
-def kendall_tau_b(a: list[float], b: list[float]) -> float:
-    concordant = discordant = ties_a = ties_b = 0
-    for i in range(len(a)):
-        for j in range(i + 1, len(a)):
-            da, db = a[i] - a[j], b[i] - b[j]
-            if da == 0 and db == 0:
-                continue
-            if da == 0:
-                ties_a += 1
-            elif db == 0:
-                ties_b += 1
-            elif (da > 0) == (db > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    n0 = concordant + discordant
-    denominator = ((n0 + ties_a) * (n0 + ties_b)) ** 0.5
-    return (concordant - discordant) / denominator if denominator else 0.0
-
-
-@torch.no_grad()
-def bit_accuracy(net, x, y) -> float:
-    return ((net(x) > 0) == (y > 0.5)).float().mean().item()
 
 
 def main() -> None:
@@ -91,14 +68,12 @@ def main() -> None:
     )
 
     start = time.perf_counter()
-    alone_acc = []
-    for net in demo_nets(args.seed)[1]:
-        opt = mixer.adam(net.parameters(), lr=args.lr)  # the mixer's own optimizer
-        for x, y in train:
-            opt.zero_grad()
-            torch.nn.functional.binary_cross_entropy_with_logits(net(x), y).backward()
-            opt.step()
-        alone_acc.append(bit_accuracy(net, *task.valid))
+    alone_acc = [
+        train_alone(
+            net, args.lr, kind="bits", train=train, steps=args.steps, valid=task.valid
+        ).validation_metric
+        for net in demo_nets(args.seed)[1]
+    ]
     alone_seconds = time.perf_counter() - start
 
     results = {}

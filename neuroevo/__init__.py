@@ -14,6 +14,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _WHERE = {
+    "evolve": "neuroevo.runner",
+    "RunResult": "neuroevo.runner",
+    "Callback": "neuroevo.evolution",
     "InvalidGenome": "neuroevo.errors",
     "InvalidSpace": "neuroevo.errors",
     "MutationError": "neuroevo.errors",

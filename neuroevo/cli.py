@@ -27,7 +27,7 @@ class UsageError(Exception):
 
 
 def evolve(*args: Any, **kwargs: Any) -> Any:
-    from neuroevo.evolution import evolve as run
+    from neuroevo.runner import evolve as run
 
     return run(*args, **kwargs)
 

@@ -12,29 +12,24 @@ and is scored once on the test split, which nothing else sees.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import torch
 from deap import base, tools
 
-from neuroevo import checkpoint, kinds, mixer, mutations, network, rundir, tasks
 from neuroevo import genome as G
+from neuroevo import kinds, mixer, mutations, network, tasks, training
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import MutationNotApplicable, NeuroevoError
-from neuroevo.recipe import Recipe, load
-from neuroevo.rundir import RunDir
+from neuroevo.recipe import Recipe
 
 log = logging.getLogger("neuroevo")
 
@@ -117,16 +112,6 @@ class GenerationSummary:
     best_id: int
     elapsed: float
     records: list[dict[str, Any]] = field(repr=False, default_factory=list)
-
-
-@dataclass
-class RunResult:
-    out: Path
-    summary: dict[str, Any]
-    best_genome: nx.DiGraph
-    best_state: State
-    logbook: tools.Logbook
-    hall_of_fame: tools.HallOfFame
 
 
 def _new_logbook() -> tools.Logbook:
@@ -284,12 +269,12 @@ class Evolution:
             "signature": G.signature(ind.genome),
             "params": G.n_parameters(ind.genome),
             "lr": g["lr"],
-            "fitness": _finite(r.fitness),
-            "score": _finite(r.score),
+            "fitness": finite(r.fitness),
+            "score": finite(r.score),
             "round": r.round,
             "steps_trained": r.steps_trained,
             "diverged": r.diverged,
-            "validation_metric": _finite(r.validation_metric),
+            "validation_metric": finite(r.validation_metric),
         }
 
     def breed(self) -> None:
@@ -345,7 +330,7 @@ class Evolution:
         population = []
         for i, ind in enumerate(self.population):
             population.append(
-                {"genome": G.to_dict(ind.genome), "fitness": _finite(ind.fitness.values[0], -1.0)}
+                {"genome": G.to_dict(ind.genome), "fitness": finite(ind.fitness.values[0], -1.0)}
             )
             tensors.update({f"population.{i}.{k}": v for k, v in ind.state.items()})
         champions = []
@@ -408,50 +393,34 @@ class Evolution:
 
     # ------------------------------------------------------------------ the end
 
-    def final_training(self, champion: Champion) -> tuple[State, float, float]:
+    def final_training(self, champion: Champion) -> tuple[State, float | None, float | None]:
         """Train the champion alone; keep the weights with the best validation metric.
 
         Adam at the genome's learning rate with a cosine decay to zero over
-        ``evolution.final_steps``; the validation metric is checked 20 times.
-        Returns (weights, validation metric, test metric).
+        ``evolution.final_steps``; the validation metric is checked 20 times
+        (:func:`neuroevo.training.train_alone`). Returns (weights, validation metric, test
+        metric).
         """
         steps = self.recipe.evolution.final_steps
         # every weight is inherited; the generator only keeps the global torch state untouched
         net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
-        best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        best_metric = self._metric(net, self.task.valid)
-        if steps:
-            optimizer = mixer.adam(net.parameters(), lr=champion.genome.graph["lr"])
-            schedule = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps))
-            )
-            batches = mixer.batches(
-                *self.task.train,
-                self.recipe.mixer.batch_size,
-                torch.Generator().manual_seed(self.recipe.run.seed * 31 + 17),
-            )
-            check_every = max(1, steps // 20)
-            for step in range(1, steps + 1):
-                x, y = next(batches)
-                optimizer.zero_grad(set_to_none=True)
-                loss = self.kind.loss(net(x), y)
-                if not torch.isfinite(loss):
-                    log.warning(
-                        "final training diverged at step %d; keeping the best weights", step
-                    )
-                    break
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                if step % check_every == 0 or step == steps:
-                    metric = self._metric(net, self.task.valid)
-                    if metric is not None and (best_metric is None or metric > best_metric):
-                        best_metric = metric
-                        best_state = {k: v.clone() for k, v in net.state_dict().items()}
-                self._notify("on_final_step", step=step, steps=steps)
-        net.load_state_dict(best_state)
-        test_metric = self._metric(net, self.task.test)
-        return best_state, best_metric, test_metric
+        batches = mixer.batches(
+            *self.task.train,
+            self.recipe.mixer.batch_size,
+            torch.Generator().manual_seed(self.recipe.run.seed * 31 + 17),
+        )
+        result = training.train_alone(
+            net,
+            champion.genome.graph["lr"],
+            kind=self.task.kind,
+            train=batches,
+            steps=steps,
+            schedule="cosine",
+            valid=self.task.valid,
+            checks=20,
+            on_step=lambda step, total: self._notify("on_final_step", step=step, steps=total),
+        )
+        return result.state, result.validation_metric, self._metric(net, self.task.test)
 
     @torch.no_grad()
     def _metric(
@@ -460,7 +429,7 @@ class Evolution:
         return self.kind.score(net(data[0]), data[1])
 
 
-def _finite(value: float | None, default: float | None = None) -> float | None:
+def finite(value: float | None, default: float | None = None) -> float | None:
     """JSON holds no NaN or infinity: a value that is not a finite number is ``default``."""
     return value if value is not None and math.isfinite(value) else default
 
@@ -552,237 +521,3 @@ def _random_state_from_json(data: list) -> tuple:
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> State:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-#: recipe keys that may change when a run is resumed: they extend it, or change no result
-EXTENDABLE = {
-    ("evolution", "generations"),
-    ("evolution", "time_budget"),
-    ("run", "out"),
-    ("run", "keep_checkpoints"),
-}
-
-
-def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    changes = []
-    for section in sorted(set(saved) | set(now)):
-        a, b = saved.get(section, {}), now.get(section, {})
-        if not isinstance(a, dict) or not isinstance(b, dict):
-            changes.append(f"[{section}]")
-            continue
-        for key in sorted(set(a) | set(b), key=str):
-            if (section, key) not in EXTENDABLE and a.get(key) != b.get(key):
-                changes.append(
-                    f"{section}.{key}: {a.get(key)!r} in the checkpoint, {b.get(key)!r} now"
-                )
-    return changes
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-def evolve(
-    recipe: Recipe | str | Path,
-    *,
-    out: str | Path | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    callbacks: Sequence[Callback] = (),
-) -> RunResult:
-    """Run a recipe (an object or a TOML path) into its run directory; return the result.
-
-    After every generation a checkpoint is written (see :mod:`neuroevo.checkpoint`). With
-    ``resume=True`` a run directory that holds one goes on from it, giving the same result as
-    a run never interrupted; the recipe may differ only by more generations or a longer time
-    budget (and where the run directory and how many checkpoints are kept). An interrupt
-    (``KeyboardInterrupt``) at any moment leaves the last complete checkpoint;
-    ``evolution.stop()`` in a callback ends the run after the current generation. The run
-    holds the run directory's lock throughout (see :mod:`neuroevo.rundir`).
-    """
-    if not isinstance(recipe, Recipe):
-        recipe = load(recipe)
-    if out is not None:
-        recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=str(out)))
-    if not recipe.run.out:
-        raise NeuroevoError("run.out: no output directory given")
-    started = time.perf_counter()
-    with _threads(recipe.run.threads):
-        path = Path(recipe.run.out)
-        snapshot = None
-        if resume and checkpoint.exists(path):
-            rundir.check_no_links(path)
-            snapshot = checkpoint.load_latest(path)  # checksums before anything is imported
-        task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
-        if task.kind not in kinds.KINDS:
-            raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")
-        fingerprint = task.fingerprint()
-        with rundir.locked(path, create=True):
-            if resume and snapshot is None and checkpoint.exists(path):  # written meanwhile
-                snapshot = checkpoint.load_latest(path)
-            if snapshot is not None:
-                _check_resumable(path, snapshot, recipe, fingerprint, task)
-                run_dir = RunDir(path, existing=True)
-            else:
-                if resume and rundir.holds_run(path) not in ([], ["recipe.toml"]):
-                    raise CheckpointError(
-                        f"{path}: holds a run ({', '.join(rundir.holds_run(path))}) but no "
-                        f"checkpoint to resume from ({checkpoint.DIRECTORY}/{checkpoint.POINTER} "
-                        "is missing); nothing was changed; replace the run with --overwrite"
-                    )
-                # nothing completed yet: a resume starts afresh
-                run_dir = RunDir(path, overwrite=overwrite or resume)
-            return _run(recipe, task, run_dir, snapshot, fingerprint, callbacks, started)
-
-
-def _run(
-    recipe: Recipe,
-    task: tasks.Task,
-    run_dir: RunDir,
-    snapshot: Snapshot | None,
-    fingerprint: str,
-    callbacks: Sequence[Callback],
-    started: float,
-) -> RunResult:
-    path = run_dir.path
-    evo = Evolution(recipe, task, callbacks=callbacks)
-    if snapshot is not None:
-        evo.restore(snapshot)
-        run_dir.truncate_history(snapshot.state["history_bytes"])
-        durations = list(snapshot.state["durations"])
-        searched_before = snapshot.state["search_seconds"]
-        log.info("resuming %s after generation %d", path, snapshot.generation + 1)
-    else:
-        durations, searched_before = [], 0.0
-    run_dir.write_recipe(recipe.to_toml())
-    evo._notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
-
-    def search_seconds() -> float:
-        return searched_before + time.perf_counter() - started
-
-    def one_generation() -> None:
-        summary = evo.evaluate()
-        run_dir.append_history(summary.records)
-        durations.append(summary.elapsed)
-        checkpoint.save(
-            run_dir.path,
-            evo.snapshot(
-                {
-                    "recipe": recipe.to_dict(),
-                    "data_sha256": fingerprint,
-                    "history_bytes": run_dir.history_size(),
-                    "durations": durations,
-                    "search_seconds": search_seconds(),
-                }
-            ),
-            keep=recipe.run.keep_checkpoints,
-        )
-        evo._notify("on_generation_end", summary=summary, logbook=evo.logbook)
-        log.info("generation %d: best %s", summary.generation, summary.best_signature)
-
-    if snapshot is None:
-        one_generation()
-    budget = recipe.evolution.time_budget
-    while True:
-        if evo.stop_reason:
-            stopped_by = evo.stop_reason
-            break
-        if evo.generation + 1 >= recipe.evolution.generations:
-            stopped_by = "generations"
-            break
-        if budget and search_seconds() + sum(durations) / len(durations) > budget:
-            stopped_by = "time_budget"  # the next generation would end past the budget
-            break
-        evo.breed()
-        one_generation()
-    completed = evo.generation + 1
-    searched = search_seconds()
-    if not evo.hall_of_fame:
-        raise NeuroevoError(
-            f"every net diverged: no net has a finite validation metric after {completed} "
-            "generation(s) (lower space.lr_max, or check the data's scale); the run's "
-            "checkpoints are kept"
-        )
-    champion = evo.hall_of_fame[0]
-    final_started = time.perf_counter()
-    state, valid_metric, test_metric = evo.final_training(champion)
-    final_seconds = time.perf_counter() - final_started
-    run_dir.write_best(champion.genome, state)
-    summary_data = {
-        "metric": task.metric_name,
-        "task": recipe.task.name,
-        "best": {
-            "id": champion.id,
-            "generation": champion.generation,
-            "signature": G.signature(champion.genome),
-            "params": G.n_parameters(champion.genome),
-            "genome": json.loads(G.to_json(champion.genome)),
-            "search_validation_metric": _finite(champion.validation_metric),
-            "validation_metric": _finite(valid_metric),
-            "test_metric": _finite(test_metric),
-        },
-        "generations_completed": completed,
-        "stopped_by": stopped_by,
-        "seed": recipe.run.seed,
-        "threads": recipe.run.threads,
-        "torch": torch.__version__,
-        "wall_seconds": round(searched + final_seconds, 3),
-        "search_seconds": round(searched, 3),
-        "final_seconds": round(final_seconds, 3),
-    }
-    run_dir.write_summary(summary_data)
-    result = RunResult(
-        run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
-    )
-    evo._notify("on_run_end", result=result)
-    return result
-
-
-def _without_out(recipe_dict: dict[str, Any]) -> dict[str, Any]:
-    """A recipe's plain data without ``run.out``: the same run directory may be spelled in
-    many ways (relative, absolute, from another working directory)."""
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in recipe_dict.items()}
-    if isinstance(data.get("run"), dict):
-        data["run"].pop("out", None)
-    return data
-
-
-def _check_resumable(
-    path: Path, snapshot: Snapshot, recipe: Recipe, fingerprint: str, task: tasks.Task
-) -> None:
-    saved = snapshot.state.get("recipe")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
-    changes = _recipe_changes(saved, recipe.to_dict())
-    if changes:
-        may = ", ".join(".".join(k) for k in sorted(EXTENDABLE))
-        raise CheckpointError(
-            f"{path}: the checkpoint was written by a different recipe ({'; '.join(changes)}); "
-            f"only {may} may change on resume"
-        )
-    recorded = snapshot.state.get("data_sha256")
-    if recorded is not None and recorded != fingerprint:
-        source = recipe.task.options.get("path") or f"the {recipe.task.name} task"
-        raise CheckpointError(
-            f"{path}: the data changed since the checkpoint was written ({source}); resuming "
-            "would mix two data sets in one run (restore the data, or start afresh with "
-            "--overwrite)"
-        )
-    completed = snapshot.generation + 1
-    if recipe.evolution.generations < completed:
-        raise CheckpointError(
-            f"{path}: evolution.generations={recipe.evolution.generations} is below the "
-            f"{completed} generations already completed"
-        )
-    summary = path / "summary.json"
-    if os.path.lexists(summary) and _without_out(saved) == _without_out(recipe.to_dict()):
-        raise CheckpointError(
-            f"{path}: the run is already complete ({completed} generations); extend it with "
-            f"--set evolution.generations={completed + 5} or a longer evolution.time_budget"
-        )

@@ -17,12 +17,9 @@ User operators are registered with the decorator, or named in a recipe as
 
 from __future__ import annotations
 
-import difflib
 import functools
-import importlib
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
@@ -35,6 +32,7 @@ from neuroevo.errors import (
     NeuroevoError,
     UnknownMutation,
 )
+from neuroevo.registry import Registry
 from neuroevo.space import SearchSpace
 
 Operator = Callable[[nx.DiGraph, random.Random, SearchSpace], nx.DiGraph]
@@ -80,7 +78,11 @@ class Mutation:
         return result
 
 
-_REGISTRY: dict[str, Mutation] = {}
+def _wrap(name: str, func: Operator) -> Mutation:
+    return func if isinstance(func, Mutation) else Mutation(name, func)
+
+
+_REGISTRY: Registry[Mutation] = Registry("mutation", wrap=_wrap, error=UnknownMutation)
 
 
 def mutation(name_or_func: str | Operator | None = None, *, name: str | None = None) -> Any:
@@ -89,46 +91,12 @@ def mutation(name_or_func: str | Operator | None = None, *, name: str | None = N
     Use as ``@mutation``, ``@mutation("name")`` or ``@mutation(name="name")``. A name already
     taken is an error. The decorated name becomes the :class:`Mutation` wrapper.
     """
-    if callable(name_or_func):
-        return _register(name or name_or_func.__name__, name_or_func)
-    chosen = name_or_func if name_or_func is not None else name
-
-    def decorate(func: Operator) -> Mutation:
-        return _register(chosen or func.__name__, func)
-
-    return decorate
+    return _REGISTRY.decorator(name_or_func, name=name)
 
 
-def _register(name: str, func: Operator) -> Mutation:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise NeuroevoError(f"a mutation name must be an identifier, got {name!r}")
-    if name in _REGISTRY:
-        raise NeuroevoError(f"a mutation named {name!r} is already registered")
-    op = Mutation(name, func)
-    _REGISTRY[name] = op
-    return op
-
-
-def unregister(name: str) -> None:
-    """Remove a registered user mutation (built-ins cannot be removed)."""
-    if name in BUILTINS:
-        raise NeuroevoError(f"the built-in mutation {name!r} cannot be unregistered")
-    _REGISTRY.pop(name, None)
-
-
-@contextmanager
-def registered(func: Operator, name: str | None = None) -> Iterator[Mutation]:
-    """Register ``func`` for the duration of a ``with`` block (handy in tests)."""
-    op = _register(name or func.__name__, func)
-    try:
-        yield op
-    finally:
-        _REGISTRY.pop(op.name, None)
-
-
-def names() -> list[str]:
-    """Registered names, built-ins first."""
-    return list(_REGISTRY)
+unregister = _REGISTRY.unregister
+registered = _REGISTRY.registered
+names = _REGISTRY.names
 
 
 def resolve(name: str) -> Mutation:
@@ -137,33 +105,7 @@ def resolve(name: str) -> Mutation:
     An importable function that is not registered is wrapped (and checked) under the reference
     as its name. Unknown names raise :class:`UnknownMutation` listing the nearest known names.
     """
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    if ":" not in name:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise UnknownMutation(
-            f"unknown mutation {name!r}{hint} (known: {', '.join(_REGISTRY)}; "
-            "user mutations as 'package.module:function')"
-        )
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:  # a user module that fails to import
-        raise UnknownMutation(
-            f"mutation {name!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
-        ) from None
-    target = getattr(module, attr, None)
-    if target is None:
-        public = [a for a in dir(module) if not a.startswith("_")]
-        close = difflib.get_close_matches(attr, public, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise UnknownMutation(f"mutation {name!r}: {module_name} has no {attr!r}{hint}")
-    if isinstance(target, Mutation):
-        return target
-    if not callable(target):
-        raise UnknownMutation(f"mutation {name!r} is not callable")
-    return Mutation(name, target)
+    return _REGISTRY.resolve(name)
 
 
 # --------------------------------------------------------------------------- built-ins
@@ -286,18 +228,6 @@ def identity(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.D
     return genome
 
 
-BUILTINS: tuple[str, ...] = (
-    "insert_layer",
-    "remove_layer",
-    "alter_width",
-    "alter_activation",
-    "alter_learning_rate",
-    "add_skip",
-    "remove_skip",
-    "reset_weights",
-    "identity",
-)
-
 insert_layer = mutation(insert_layer)
 remove_layer = mutation(remove_layer)
 alter_width = mutation(alter_width)
@@ -307,3 +237,6 @@ add_skip = mutation(add_skip)
 remove_skip = mutation(remove_skip)
 reset_weights = mutation(reset_weights)
 identity = mutation(identity)
+
+_REGISTRY.seal_builtins()
+BUILTINS: tuple[str, ...] = _REGISTRY.builtins

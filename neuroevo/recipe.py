@@ -9,7 +9,6 @@ TOML value (a bare word is taken as a string).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import re
@@ -24,6 +23,7 @@ import tomllib
 from neuroevo import fileio, mutations, tasks
 from neuroevo.errors import NeuroevoError
 from neuroevo.mixer import UPDATE_RULES, MixerConfig, Race
+from neuroevo.registry import did_you_mean
 from neuroevo.space import ACTIVATIONS, SearchSpace
 
 #: the largest recipe file read
@@ -284,8 +284,7 @@ def from_dict(
 
 
 def _hint(name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    return did_you_mean(name, known, show=str)
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from neuroevo import checkpoint
+from neuroevo import Callback, checkpoint, evolve
 from neuroevo import recipe as R
 from neuroevo.cli import main
-from neuroevo.evolution import Callback, evolve
 
 GENERATIONS = 4
 

@@ -3,8 +3,8 @@ import random
 
 import pytest
 
+from neuroevo import Callback, evolve
 from neuroevo import recipe as R
-from neuroevo.evolution import Callback, evolve
 
 
 def load(path, *overrides):

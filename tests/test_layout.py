@@ -11,6 +11,8 @@ PACKAGE = Path(neuroevo.__file__).parent
 LAYERS = {
     "errors": 0,
     "fileio": 1,
+    "stats": 1,
+    "registry": 1,
     "space": 1,
     "genome": 2,
     "mutations": 3,
@@ -22,13 +24,23 @@ LAYERS = {
     "recipe": 6,
     "rundir": 6,
     "checkpoint": 6,
+    "training": 6,
     "evolution": 7,
-    "report": 8,
-    "api": 8,
+    "runner": 8,
     "cli": 9,
     "__init__": 9,
 }
-NO_TORCH = {"errors", "fileio", "space", "genome", "mutations", "testing", "recipe"}
+NO_TORCH = {
+    "errors",
+    "fileio",
+    "stats",
+    "registry",
+    "space",
+    "genome",
+    "mutations",
+    "testing",
+    "recipe",
+}
 
 
 def _imports(path):

@@ -9,6 +9,7 @@ from torch import nn
 
 from neuroevo import mixer as X
 from neuroevo.errors import NeuroevoError
+from neuroevo.training import train_alone
 
 RULES = list(X.UPDATE_RULES)
 
@@ -110,15 +111,6 @@ def test_planted_winner_has_the_highest_fitness_and_survives(rule):
     assert sum(1 for n in result.nets if n.retired_at is None) == 2  # min_survivors
 
 
-def train_alone(net, lr, batches):
-    opt = X.adam(net.parameters(), lr=lr)  # the optimizer the mixer uses, on one net
-    for x, y in batches:
-        opt.zero_grad()
-        nn.functional.mse_loss(net(x), y).backward()
-        opt.step()
-    return net
-
-
 @pytest.mark.parametrize("mix_on", ["validation", "train"])
 def test_mixer_does_not_train_the_nets(mix_on):
     nets = six_nets(seed=1)
@@ -136,7 +128,7 @@ def test_mixer_does_not_train_the_nets(mix_on):
         config=X.MixerConfig(race=None, mix_on=mix_on),
     )
     for net, twin, lr in zip(nets, alone, lrs):
-        train_alone(twin, lr, train_batches)
+        train_alone(twin, lr, kind="regression", train=train_batches, steps=60)
         for a, b in zip(net.parameters(), twin.parameters()):
             assert torch.equal(a, b)
 

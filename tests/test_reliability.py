@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuroevo import checkpoint, rundir
+from neuroevo import checkpoint, evolve, rundir
 from neuroevo.cli import main
-from neuroevo.evolution import evolve
 from neuroevo.recipe import load
 
 

@@ -8,7 +8,6 @@ the row (counted as lines of the file, the header being line 1).
 from __future__ import annotations
 
 import csv as csv_module
-import difflib
 import io
 import math
 import zipfile
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroevo import fileio
+from neuroevo.registry import did_you_mean
 from neuroevo.tasks.base import DEFAULT_SPLIT, Task, TaskError, from_arrays
 
 _KINDS = ("classes", "regression", "bits")
@@ -102,8 +102,7 @@ def csv(
         seen.add(name)
     for name in targets + (_columns(features, "features", where) or []):
         if name not in header:
-            close = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, header)
             raise TaskError(f"{path}: no column {name!r}{hint}; columns: {', '.join(header)}")
     feature_names = _columns(features, "features", where) or [h for h in header if h not in targets]
     for name in feature_names:

@@ -1,0 +1,117 @@
+"""Training one net alone: the reference the mixer is measured against, and the final training.
+
+One loop, used by the run's final training, the benchmarks and the tests: Adam as the mixer uses
+it (:func:`neuroevo.mixer.adam`), optionally with a cosine decay of the learning rate to zero,
+optionally measuring the validation metric a number of times and keeping the best weights. A
+net trained here on the same batches as in a mixer run ends with the same weights, bit for bit
+(the mixer never trains a net; a test checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from neuroevo import kinds, mixer
+
+log = logging.getLogger("neuroevo")
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+State = dict[str, torch.Tensor]
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class AloneResult:
+    """What training one net alone gave: the weights kept, their validation metric (None
+    without validation data, or where it is not finite), the steps taken, the step whose loss
+    was not finite (None: none), and the seconds it took."""
+
+    state: State
+    validation_metric: float | None
+    steps_trained: int
+    diverged_at: int | None
+    seconds: float
+
+
+def train_alone(
+    net: nn.Module,
+    lr: float,
+    *,
+    kind: str,
+    train: Iterable[Batch],
+    steps: int,
+    schedule: str = "constant",
+    valid: Batch | None = None,
+    checks: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
+) -> AloneResult:
+    """Train ``net`` in place for ``steps`` steps on batches from ``train``.
+
+    ``schedule``: ``constant`` or ``cosine`` (to zero at ``steps``). With ``checks`` > 0 the
+    validation metric on ``valid`` is measured that many times (and at the start), and the
+    weights with the best one are kept and loaded back; otherwise the last weights are kept
+    and measured once. A loss that is not finite stops training (the best weights so far are
+    kept). ``on_step(step, steps)`` is called after every step (progress bars).
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    task = kinds.get(kind)
+    started = time.perf_counter()
+
+    @torch.no_grad()
+    def metric() -> float | None:
+        return task.score(net(valid[0]), valid[1]) if valid is not None else None
+
+    def snapshot() -> State:
+        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    best_state = snapshot() if checks else None
+    best_metric = metric() if checks else None
+    batches = iter(train)
+    diverged_at = None
+    trained = 0
+    if steps:
+        optimizer = mixer.adam(net.parameters(), lr=lr)
+        decay = None
+        if schedule == "cosine":
+            decay = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps))
+            )
+        check_every = max(1, steps // checks) if checks else 0
+        for step in range(1, steps + 1):
+            x, y = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.loss(net(x), y)
+            if not torch.isfinite(loss):
+                diverged_at = step
+                log.warning("training alone diverged at step %d; keeping the best weights", step)
+                break
+            loss.backward()
+            optimizer.step()
+            trained = step
+            if decay is not None:
+                decay.step()
+            if checks and (step % check_every == 0 or step == steps):
+                value = metric()
+                if value is not None and (best_metric is None or value > best_metric):
+                    best_metric, best_state = value, snapshot()
+            if on_step is not None:
+                on_step(step, steps)
+    if checks:
+        net.load_state_dict(best_state)
+    else:
+        best_state, best_metric = snapshot(), metric()
+    return AloneResult(
+        state=best_state,
+        validation_metric=best_metric,
+        steps_trained=trained,
+        diverged_at=diverged_at,
+        seconds=time.perf_counter() - started,
+    )
