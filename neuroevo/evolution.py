@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,7 @@ import networkx as nx
 import torch
 from deap import base, tools
 
+from neuroevo import engine as engine_
 from neuroevo import genome as G
 from neuroevo import kinds, mixer, mutations, network, tasks, training
 from neuroevo.checkpoint import CheckpointError, Snapshot
@@ -131,11 +132,17 @@ class Evolution:
     """The population and everything that moves it from one generation to the next."""
 
     def __init__(
-        self, recipe: Recipe, task: tasks.Task, *, callbacks: Sequence[Callback] = ()
+        self,
+        recipe: Recipe,
+        task: tasks.Task,
+        *,
+        callbacks: Sequence[Callback] = (),
+        engine: Callable[..., engine_.EngineResult] = engine_.loop,
     ) -> None:
         self.recipe = recipe
         self.task = task
         self.callbacks = list(callbacks)
+        self.engine = engine  # trains a generation's nets in one mixer run (neuroevo.engine)
         self.kind = kinds.get(task.kind)
         seed = recipe.run.seed
         self.rng = random.Random(seed)  # mutation choices and the operators' own draws
@@ -179,8 +186,9 @@ class Evolution:
             )
         return genomes
 
-    def _generator(self, individual_id: int) -> torch.Generator:
-        return torch.Generator().manual_seed(self.recipe.run.seed * 1_000_003 + individual_id)
+    def _init_seed(self, individual_id: int) -> int:
+        """The seed of an individual's fresh weights: (run seed, id), so no state to save."""
+        return self.recipe.run.seed * 1_000_003 + individual_id
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         for callback in self.callbacks:
@@ -207,31 +215,29 @@ class Evolution:
         started = time.perf_counter()
         gen, pop = self.generation, self.population
         self._notify("on_generation_begin", generation=gen, population=pop)
-        nets = []
+        members = []
         for ind in pop:
-            net = network.inherit(ind.genome, ind.start_from, generator=self._generator(ind.id))
-            ind.genome.graph["fresh_weights"] = False  # consumed: from now on it has weights
-            nets.append(net)
+            members.append(engine_.Member(ind.genome, ind.start_from, self._init_seed(ind.id)))
         steps = self.recipe.mixer.steps
 
         def on_step(step: int, live: int) -> None:
             self._notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
 
-        result = mixer.run(
-            nets,
-            [ind.genome.graph["lr"] for ind in pop],
+        trained = self.engine(
+            members,
             kind=self.task.kind,
             train=self.task.train,
             valid=self.task.valid,
             steps=steps,
             seed=self.recipe.run.seed * 7919 + gen,
             config=self.recipe.mixer.config(),
-            evaluate_on=self.task.valid,
             on_step=on_step,
         )
+        result = trained.mixer
         records = []
-        for ind, net, r in zip(pop, nets, result.nets):
-            ind.state = {k: v.detach() for k, v in net.state_dict().items()}
+        for ind, state, r in zip(pop, trained.states, result.nets):
+            ind.genome.graph["fresh_weights"] = False  # consumed: from now on it has weights
+            ind.state = state
             ind.result = r
             ind.fitness.values = (r.fitness,)
             records.append(self._record(ind))

@@ -25,6 +25,7 @@ LAYERS = {
     "rundir": 6,
     "checkpoint": 6,
     "training": 6,
+    "engine": 6,
     "evolution": 7,
     "runner": 8,
     "cli": 9,
