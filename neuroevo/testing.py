@@ -1,7 +1,9 @@
 """Contract checks for authors of custom mutations.
 
 >>> from neuroevo.testing import check_mutation
->>> check_mutation("my_package.ops:widen_all")   # raises on the first violation
+>>> applied = check_mutation("neuroevo.mutations:alter_width")  # or "my_package.ops:widen"
+
+It raises on the first violation, naming it.
 
 The check applies the operator to many random genomes and verifies what every mutation must
 guarantee: a new genome that keeps every invariant inside the space, the parent unchanged, the

@@ -20,3 +20,40 @@ def test_ci_runs_the_readme_test_command():
 def test_quick_start_runs_the_logbits_recipe():
     commands = [c for c in _readme_commands() if "\n" not in c]
     assert any(c.endswith("neuroevo evolve recipes/logbits.toml") for c in commands)
+
+
+def _python_examples():
+    return re.findall(r"```python\n(.*?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def test_the_readme_python_examples_run(tiny_recipe, tmp_path, monkeypatch, capsys):
+    """Every Python example of the README, as written, except two substitutions that keep it
+    quick: the search example runs the tiny test recipe instead of recipes/logbits.toml, and
+    the mutation example is saved as my_package/ops.py, the module the next example names."""
+    from neuroevo import mutations, tasks
+
+    search, task, genomes, mutation, check = _python_examples()
+    monkeypatch.chdir(tmp_path)
+    assert '"recipes/logbits.toml"' in search
+    exec(search.replace('"recipes/logbits.toml"', repr(str(tiny_recipe()))), {})
+    assert (tmp_path / "runs" / "api" / "summary.json").exists()
+    assert 0.0 <= float(capsys.readouterr().out.strip().splitlines()[-1]) <= 1.0
+
+    try:
+        exec(task, {})
+        assert tasks.build("parity", 0, n=500).n_inputs == 8
+    finally:
+        tasks.unregister("parity")
+
+    namespace = {}
+    exec(genomes, namespace)
+    assert capsys.readouterr().out.strip() == "16-[56 relu]-[56 relu]-16 skip(in>2) lr=3.0e-03"
+
+    (tmp_path / "my_package").mkdir()
+    (tmp_path / "my_package" / "__init__.py").write_text("")
+    (tmp_path / "my_package" / "ops.py").write_text(mutation)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        exec(check, {})
+    finally:
+        mutations.unregister("double_first_layer")
