@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import tomllib
 
 from neuroevo import fileio, mutations, tasks
@@ -25,6 +26,8 @@ from neuroevo.errors import NeuroevoError
 from neuroevo.mixer import UPDATE_RULES, MixerConfig, Race
 from neuroevo.registry import did_you_mean
 from neuroevo.space import ACTIVATIONS, SearchSpace
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 #: the largest recipe file read
 MAX_RECIPE_BYTES = 1 << 20
@@ -135,7 +138,7 @@ class Recipe:
         return out
 
     def to_toml(self) -> str:
-        return dump_toml(self.to_dict())
+        return tomli_w.dumps(self.to_dict())
 
     def replace(self, **changes: Any) -> Recipe:
         return dataclasses.replace(self, **changes)
@@ -525,42 +528,3 @@ def _check_initial(population: PopulationSection, space: SearchSpace, where) -> 
                 f"{w}: {key}.activation: {net.activation!r} is not in space.activations "
                 f"({', '.join(space.activations)})"
             )
-
-
-# --------------------------------------------------------------------------- writing
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + inner + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dump_toml(data: Mapping[str, Mapping[str, Any]]) -> str:
-    lines: list[str] = []
-    for section, values in data.items():
-        lines.append(f"[{section}]")
-        for key, value in values.items():
-            if isinstance(value, list) and value and isinstance(value[0], Mapping):
-                lines.append(f"{_toml_key(key)} = [")
-                lines.extend(f"    {_toml_value(v)}," for v in value)
-                lines.append("]")
-            else:
-                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        lines.append("")
-    return "\n".join(lines)
