@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from neuroevo.recipe import Recipe
 log = logging.getLogger("neuroevo")
 
 State = dict[str, torch.Tensor]
+_GLOBAL_RANDOM = threading.Lock()
 
 
 class Fitness(base.Fitness):
@@ -156,6 +158,7 @@ class Evolution:
         )
         self.logbook = _new_logbook()
         self.stop_reason: str | None = None
+        self._evaluated = False  # the population has been trained and has fitness
         self.population = [Individual(self._new_id(g, born=0)) for g in self._initial_genomes()]
 
     # ------------------------------------------------------------------ helpers
@@ -190,7 +193,7 @@ class Evolution:
         """The seed of an individual's fresh weights: (run seed, id), so no state to save."""
         return self.recipe.run.seed * 1_000_003 + individual_id
 
-    def _notify(self, hook: str, **kwargs: Any) -> None:
+    def notify(self, hook: str, **kwargs: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(evolution=self, **kwargs)
 
@@ -200,28 +203,40 @@ class Evolution:
 
     @contextmanager
     def _deap_random(self) -> Iterator[None]:
-        saved = random.getstate()
-        random.setstate(self.selection_state)
-        try:
-            yield
-        finally:
-            self.selection_state = random.getstate()
-            random.setstate(saved)
+        """DEAP's selection draws from the global ``random``: it runs on this evolution's own
+        state, swapped in and out under a lock (islands in threads never interleave), so the
+        caller's ``random`` is left as it was."""
+        with _GLOBAL_RANDOM:
+            saved = random.getstate()
+            random.setstate(self.selection_state)
+            try:
+                yield
+            finally:
+                self.selection_state = random.getstate()
+                random.setstate(saved)
 
     # ------------------------------------------------------------------ one generation
+
+    def step(self) -> GenerationSummary:
+        """One generation: breed the next population from the last evaluated one (not before
+        the first), then train it in one mixer run, set fitness and the hall of fame. No file
+        I/O; the caller checkpoints :meth:`state_dict` after it."""
+        if self._evaluated:
+            self.breed()
+        return self.evaluate()
 
     def evaluate(self) -> GenerationSummary:
         """Train the population in one mixer run and set every individual's fitness."""
         started = time.perf_counter()
         gen, pop = self.generation, self.population
-        self._notify("on_generation_begin", generation=gen, population=pop)
+        self.notify("on_generation_begin", generation=gen, population=pop)
         members = []
         for ind in pop:
             members.append(engine_.Member(ind.genome, ind.start_from, self._init_seed(ind.id)))
         steps = self.recipe.mixer.steps
 
         def on_step(step: int, live: int) -> None:
-            self._notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
+            self.notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
 
         trained = self.engine(
             members,
@@ -254,6 +269,7 @@ class Evolution:
             elapsed=time.perf_counter() - started,
             records=records,
         )
+        self._evaluated = True
         self.logbook.record(
             gen=gen,
             nets=len(pop),
@@ -302,6 +318,7 @@ class Evolution:
         children = [self._child(parent, seen, born=next_gen) for parent in parents]
         self.population = elites + children
         self.generation = next_gen
+        self._evaluated = False
 
     def _child(self, parent: Individual, seen: set, *, born: int) -> Individual:
         names = list(self.operators)
@@ -330,8 +347,9 @@ class Evolution:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def snapshot(self, extra: dict[str, Any]) -> Snapshot:
-        """The evaluated generation as plain data and tensors (see :mod:`neuroevo.checkpoint`)."""
+    def state_dict(self) -> Snapshot:
+        """The evaluated generation as plain data and tensors (see :mod:`neuroevo.checkpoint`);
+        :meth:`load_state_dict` puts an evolution back where this left it."""
         tensors: dict[str, torch.Tensor] = {}
         population = []
         for i, ind in enumerate(self.population):
@@ -356,12 +374,12 @@ class Evolution:
             "population": population,
             "hall_of_fame": champions,
             "logbook": [dict(record) for record in self.logbook],
-            **extra,
         }
         return Snapshot(generation=self.generation, state=state, tensors=tensors)
 
-    def restore(self, snapshot: Snapshot) -> None:
-        """Put the evolution back where :meth:`snapshot` left it. Every field is checked
+    def load_state_dict(self, snapshot: Snapshot) -> None:
+        """Put the evolution back where :meth:`state_dict` left it (extra keys a driver stored
+        beside, such as the recipe, are ignored). Every field is checked
         first (a hand-edited checkpoint with recomputed checksums is a clear
         :class:`CheckpointError`); the process-global random states are left alone."""
         s, t = snapshot.state, snapshot.tensors
@@ -396,6 +414,7 @@ class Evolution:
         self.logbook = _new_logbook()
         for record in s["logbook"]:
             self.logbook.record(**record)
+        self._evaluated = True
 
     # ------------------------------------------------------------------ the end
 
@@ -424,7 +443,7 @@ class Evolution:
             schedule="cosine",
             valid=self.task.valid,
             checks=20,
-            on_step=lambda step, total: self._notify("on_final_step", step=step, steps=total),
+            on_step=lambda step, total: self.notify("on_final_step", step=step, steps=total),
         )
         return result.state, result.validation_metric, self._metric(net, self.task.test)
 
@@ -440,7 +459,7 @@ def finite(value: float | None, default: float | None = None) -> float | None:
     return value if value is not None and math.isfinite(value) else default
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -455,16 +474,12 @@ def _checked_state(
 
     need(isinstance(s.get("next_id"), int) and not isinstance(s["next_id"], bool), "next_id")
     need(s["next_id"] >= 0, "next_id is negative")
-    for key in ("population", "hall_of_fame", "logbook", "durations"):
+    for key in ("population", "hall_of_fame", "logbook"):
         need(isinstance(s.get(key), list), f"{key} is not a list")
     need(
         len(s["population"]) == recipe.population.size,
         f"holds {len(s['population'])} individuals, population.size is {recipe.population.size}",
     )
-    need(all(_is_number(d) and d >= 0 for d in s["durations"]), "durations are not times")
-    for key in ("history_bytes",):
-        need(isinstance(s.get(key), int) and s[key] >= 0, f"{key} is not a byte count")
-    need(_is_number(s.get("search_seconds")), "search_seconds is not a number")
     for record in s["logbook"]:
         need(isinstance(record, dict), "a logbook record is not a table")
         need(set(record) <= set(_new_logbook().header), "a logbook record has unknown keys")
@@ -497,7 +512,7 @@ def _checked_state(
     population = []
     for i, item in enumerate(s["population"]):
         genome, state = net(item, f"population.{i}.", f"population {i}")
-        need(_is_number(item.get("fitness")), f"population {i} fitness is not a number")
+        need(is_number(item.get("fitness")), f"population {i} fitness is not a number")
         ind = Individual(genome)
         ind.state = state
         ind.fitness.values = (float(item["fitness"]),)
@@ -507,7 +522,7 @@ def _checked_state(
         genome, state = net(item, f"hall_of_fame.{j}.", f"hall of fame {j}")
         gen, metric = item.get("generation"), item.get("validation_metric")
         need(isinstance(gen, int) and 0 <= gen, f"hall of fame {j} generation")
-        need(_is_number(metric), f"hall of fame {j} validation_metric is not a number")
+        need(is_number(metric), f"hall of fame {j} validation_metric is not a number")
         champions.append(Champion(genome, state, gen, float(metric)))
     need(len(champions) <= 5, "the hall of fame holds more than 5 nets")
     return population, champions

@@ -30,7 +30,7 @@ from neuroevo import checkpoint, kinds, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Callback, Evolution, State, finite
+from neuroevo.evolution import Callback, Evolution, State, finite, is_number
 from neuroevo.recipe import Recipe, load
 from neuroevo.rundir import RunDir
 
@@ -146,7 +146,7 @@ def _run(
     path = run_dir.path
     evo = Evolution(recipe, task, callbacks=callbacks)
     if snapshot is not None:
-        evo.restore(snapshot)
+        evo.load_state_dict(snapshot)
         run_dir.truncate_history(snapshot.state["history_bytes"])
         durations = list(snapshot.state["durations"])
         searched_before = snapshot.state["search_seconds"]
@@ -154,29 +154,25 @@ def _run(
     else:
         durations, searched_before = [], 0.0
     run_dir.write_recipe(recipe.to_toml())
-    evo._notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
+    evo.notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
 
     def search_seconds() -> float:
         return searched_before + time.perf_counter() - started
 
     def one_generation() -> None:
-        summary = evo.evaluate()
+        summary = evo.step()
         run_dir.append_history(summary.records)
         durations.append(summary.elapsed)
-        checkpoint.save(
-            run_dir.path,
-            evo.snapshot(
-                {
-                    "recipe": recipe.to_dict(),
-                    "data_sha256": fingerprint,
-                    "history_bytes": run_dir.history_size(),
-                    "durations": durations,
-                    "search_seconds": search_seconds(),
-                }
-            ),
-            keep=recipe.run.keep_checkpoints,
+        saved = evo.state_dict()
+        saved.state.update(
+            recipe=recipe.to_dict(),
+            data_sha256=fingerprint,
+            history_bytes=run_dir.history_size(),
+            durations=durations,
+            search_seconds=search_seconds(),
         )
-        evo._notify("on_generation_end", summary=summary, logbook=evo.logbook)
+        checkpoint.save(run_dir.path, saved, keep=recipe.run.keep_checkpoints)
+        evo.notify("on_generation_end", summary=summary, logbook=evo.logbook)
         log.info("generation %d: best %s", summary.generation, summary.best_signature)
 
     if snapshot is None:
@@ -192,7 +188,6 @@ def _run(
         if budget and search_seconds() + sum(durations) / len(durations) > budget:
             stopped_by = "time_budget"  # the next generation would end past the budget
             break
-        evo.breed()
         one_generation()
     completed = evo.generation + 1
     searched = search_seconds()
@@ -233,7 +228,7 @@ def _run(
     result = RunResult(
         run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
     )
-    evo._notify("on_run_end", result=result)
+    evo.notify("on_run_end", result=result)
     return result
 
 
@@ -249,9 +244,19 @@ def _without_out(recipe_dict: dict[str, Any]) -> dict[str, Any]:
 def _check_resumable(
     path: Path, snapshot: Snapshot, recipe: Recipe, fingerprint: str, task: tasks.Task
 ) -> None:
-    saved = snapshot.state.get("recipe")
+    s = snapshot.state
+    saved = s.get("recipe")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
+    where = f"checkpoint of generation {snapshot.generation + 1}"
+    durations = s.get("durations")
+    if not isinstance(durations, list) or not all(is_number(d) and d >= 0 for d in durations):
+        raise CheckpointError(f"{where}: durations are not a list of times")
+    bytes_ = s.get("history_bytes")
+    if not isinstance(bytes_, int) or isinstance(bytes_, bool) or bytes_ < 0:
+        raise CheckpointError(f"{where}: history_bytes is not a byte count")
+    if not is_number(s.get("search_seconds")):
+        raise CheckpointError(f"{where}: search_seconds is not a number")
     changes = _recipe_changes(saved, recipe.to_dict())
     if changes:
         may = ", ".join(".".join(k) for k in sorted(EXTENDABLE))
