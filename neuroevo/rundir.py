@@ -52,6 +52,45 @@ _CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d+$")
 _OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
 
 
+#: the largest history or summary file read back
+MAX_READ_BYTES = 1 << 30
+
+
+def _strict(constant: str) -> Any:
+    raise ValueError(f"holds {constant}, which neuroevo never writes")
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    """The records of ``history.jsonl`` in a run directory (one per individual per
+    generation), for reports, verify and tests. A line that is not a JSON object is an error
+    naming the file and the line."""
+    file = Path(path) / "history.jsonl"
+    text = fileio.read_text(file, limit=MAX_READ_BYTES, what="history")
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            record = json.loads(line, parse_constant=_strict)
+        except (ValueError, RecursionError) as exc:
+            raise NeuroevoError(f"{file}: line {number} is not a history record ({exc})") from None
+        if not isinstance(record, dict):
+            raise NeuroevoError(f"{file}: line {number} is not a history record")
+        records.append(record)
+    return records
+
+
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """``summary.json`` of a finished run."""
+    file = Path(path) / "summary.json"
+    text = fileio.read_text(file, limit=MAX_READ_BYTES, what="summary")
+    try:
+        data = json.loads(text, parse_constant=_strict)
+    except (ValueError, RecursionError) as exc:
+        raise NeuroevoError(f"{file}: not a run summary ({exc})") from None
+    if not isinstance(data, dict):
+        raise NeuroevoError(f"{file}: not a run summary")
+    return data
+
+
 class RunDirExists(NeuroevoError):
     """The output directory already holds a run."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroevo import Callback, checkpoint, evolve
+from neuroevo import Callback, checkpoint, evolve, rundir
 from neuroevo import recipe as R
 from neuroevo.cli import main
 
@@ -20,7 +20,7 @@ GENERATIONS = 4
 
 def outputs(run):
     """What must be identical between an interrupted-and-resumed run and an uninterrupted one."""
-    summary = json.loads((run / "summary.json").read_text())
+    summary = rundir.read_summary(run)
     for key in ("wall_seconds", "search_seconds", "final_seconds"):
         summary.pop(key)
     return (
@@ -88,7 +88,7 @@ def test_resume_neither_repeats_a_generation_nor_reuses_ids(reference, tmp_path)
     with pytest.raises(KeyboardInterrupt):
         evolve(recipe, out=run, callbacks=[Interrupt(1, "end")])
     evolve(recipe, out=run, resume=True)
-    lines = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    lines = rundir.read_history(run)
     assert [r["generation"] for r in lines] == sorted(r["generation"] for r in lines)
     assert {g: sum(r["generation"] == g for r in lines) for g in range(GENERATIONS)} == {
         g: 6 for g in range(GENERATIONS)

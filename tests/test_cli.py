@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from neuroevo import genome as G
-from neuroevo import kinds, network, tasks
+from neuroevo import kinds, network, rundir, tasks
 from neuroevo.cli import main
 
 
@@ -27,7 +26,7 @@ def test_smoke_run_writes_every_output(tiny_recipe, tmp_path, capsys):
     recipe_text = (out / "recipe.toml").read_text()
     assert "generations = 2" in recipe_text and f'out = "{out}"' in recipe_text
 
-    lines = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+    lines = rundir.read_history(out)
     assert len(lines) == 12
     for key in (
         "generation",
@@ -41,7 +40,7 @@ def test_smoke_run_writes_every_output(tiny_recipe, tmp_path, capsys):
     ):
         assert all(key in line for line in lines), key
 
-    summary = json.loads((out / "summary.json").read_text())
+    summary = rundir.read_summary(out)
     assert summary["metric"] == "bit_accuracy"
     assert summary["generations_completed"] == 2 and summary["seed"] == 3
     assert summary["wall_seconds"] > 0

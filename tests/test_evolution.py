@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from neuroevo import Callback, evolve
+from neuroevo import Callback, evolve, rundir
 from neuroevo import recipe as R
 
 
@@ -14,7 +14,7 @@ def load(path, *overrides):
 
 def test_generations_train_elites_on_and_children_from_their_parents(tiny_recipe, tmp_path):
     result = evolve(load(tiny_recipe(), "evolution.generations=3"), out=tmp_path / "run")
-    lines = [json.loads(x) for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    lines = rundir.read_history(tmp_path / "run")
     by_gen = {g: [r for r in lines if r["generation"] == g] for g in range(3)}
     assert [len(v) for v in by_gen.values()] == [6, 6, 6]
     ids = [r["id"] for r in lines]
@@ -36,7 +36,7 @@ def test_generations_train_elites_on_and_children_from_their_parents(tiny_recipe
 def test_same_seed_same_run(tiny_recipe, tmp_path):
     def once(name):
         evolve(load(tiny_recipe()), out=tmp_path / name)
-        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        summary = rundir.read_summary(tmp_path / name)
         for key in ("wall_seconds", "search_seconds", "final_seconds"):
             summary.pop(key)
         history = (tmp_path / name / "history.jsonl").read_text()
@@ -107,7 +107,7 @@ def test_user_mutation_in_a_recipe_appears_in_the_history(tiny_recipe, tmp_path,
     monkeypatch.syspath_prepend(str(tmp_path))
     extra = '[mutations]\n"lab_ops:halve_lr" = 1.0\n'
     evolve(load(tiny_recipe(extra)), out=tmp_path / "r")
-    lines = [json.loads(x) for x in (tmp_path / "r" / "history.jsonl").read_text().splitlines()]
+    lines = rundir.read_history(tmp_path / "r")
     children = [r for r in lines if r["generation"] == 1 and r["parent"] is not None]
     assert children and all(r["mutation"] == "lab_ops:halve_lr" for r in children)
 
@@ -127,7 +127,7 @@ def test_a_custom_loop_over_step_equals_the_run_driver(tiny_recipe, tmp_path):
 
     recipe = load(tiny_recipe(), "evolution.generations=3")
     evolve(recipe, out=tmp_path / "run")
-    history = [json.loads(x) for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    history = rundir.read_history(tmp_path / "run")
 
     def task():
         return tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)

@@ -21,6 +21,7 @@ import torch
 
 from neuroevo import checkpoint, evolve, rundir
 from neuroevo.cli import main
+from neuroevo.errors import NeuroevoError
 from neuroevo.recipe import load
 
 
@@ -259,24 +260,16 @@ def regression_recipe(tiny_recipe, task):
     return with_task(tiny_recipe, "reg.toml", name=task)
 
 
-def strict_json(path):
-    def refuse(constant):
-        raise AssertionError(f"{path} holds {constant}")
-
-    return json.loads(Path(path).read_text(), parse_constant=refuse)
-
-
 def test_a_non_finite_test_metric_is_null_not_a_crash(user_tasks, tiny_recipe, tmp_path, capsys):
     out = tmp_path / "run"
     recipe = regression_recipe(tiny_recipe, f"{user_tasks}:huge_test")
     relu = ["--set", 'space.activations=["relu"]']  # unbounded: 1e25 in, 1e25 out
     assert main(["evolve", str(recipe), "--out", str(out), *relu]) == 0
-    summary = strict_json(out / "summary.json")
+    summary = rundir.read_summary(out)  # strict: no NaN or infinity
     assert summary["best"]["test_metric"] is None
     assert summary["best"]["validation_metric"] is not None
     assert "test n/a" in capsys.readouterr().out
-    for line in (out / "history.jsonl").read_text().splitlines():
-        json.loads(line, parse_constant=lambda c: pytest.fail(c))
+    rundir.read_history(out)  # strict: NaN or infinity would be an error
 
 
 def test_every_net_diverging_is_a_clear_error_and_keeps_the_checkpoints(
@@ -296,8 +289,7 @@ def test_every_net_diverging_is_a_clear_error_and_keeps_the_checkpoints(
     err = capsys.readouterr().err
     assert code == 2 and "every net diverged" in err and err.count("\n") == 1, err
     assert checkpoint.exists(out)
-    for line in (out / "history.jsonl").read_text().splitlines():
-        record = json.loads(line, parse_constant=lambda c: pytest.fail(c))
+    for record in rundir.read_history(out):
         assert record["validation_metric"] is None
 
 
@@ -915,3 +907,12 @@ def test_the_signals_we_install_are_given_back(tiny_recipe, tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     assert main(["evolve", str(tiny_recipe()), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_history_reader_names_a_bad_line(finished):
+    records = rundir.read_history(finished)
+    assert len(records) == 12 and {r["generation"] for r in records} == {0, 1}
+    with open(finished / "history.jsonl", "a") as f:
+        f.write('{"fitness": NaN}\n')
+    with pytest.raises(NeuroevoError, match=r"history.jsonl: line 13"):
+        rundir.read_history(finished)

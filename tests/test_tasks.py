@@ -1,4 +1,3 @@
-import json
 import textwrap
 
 import numpy as np
@@ -6,7 +5,7 @@ import pytest
 import torch
 
 import neuroevo
-from neuroevo import tasks
+from neuroevo import rundir, tasks
 from neuroevo.cli import main
 from neuroevo.tasks import TaskError
 
@@ -122,7 +121,7 @@ def test_csv_runs_through_a_two_generation_evolution(tmp_path, kind):
         lines = 'name = "csv"\npath = "data.csv"\ntarget = ["y1", "y2"]\nkind = "regression"'
         metric = "r2"
     assert run_recipe(tmp_path, lines) == 0
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = rundir.read_summary(tmp_path / "run")
     assert summary["metric"] == metric and summary["generations_completed"] == 2
     # the resolved recipe names the data file by its absolute path, so it reruns anywhere
     assert str(tmp_path / "data.csv") in (tmp_path / "run" / "recipe.toml").read_text()
