@@ -21,6 +21,15 @@ class InvalidGenome(NeuroevoError):
         self.detail = detail
 
 
+class InvalidSetting(NeuroevoError):
+    """A setting outside its range; ``key`` names it as a recipe does (``mixer.mix_lr``), so
+    the recipe can say which file or ``--set`` it came from."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"{key}: {detail}")
+        self.key = key
+
+
 class InvalidSpace(NeuroevoError):
     """A search space whose bounds contradict each other."""
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from neuroevo import kinds
-from neuroevo.errors import NeuroevoError
+from neuroevo.errors import InvalidSetting, NeuroevoError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -95,15 +95,22 @@ class Race:
     def __post_init__(self) -> None:
         object.__setattr__(self, "points", tuple(sorted(self.points)))
         if any(not 0.0 < p < 1.0 for p in self.points):
-            raise NeuroevoError(f"race points must lie strictly between 0 and 1: {self.points}")
+            raise InvalidSetting(
+                "mixer.race_points", f"race points must lie strictly between 0 and 1: {self.points}"
+            )
         if self.rule not in ("keep-fraction", "threshold"):
-            raise NeuroevoError(
-                f"unknown race rule {self.rule!r} (known: keep-fraction, threshold)"
+            raise InvalidSetting(
+                "mixer.race_rule",
+                f"unknown race rule {self.rule!r} (known: keep-fraction, threshold)",
             )
         if not 0.0 < self.keep <= 1.0:
-            raise NeuroevoError(f"race keep must be in (0, 1], got {self.keep}")
-        if self.min_survivors < 1:
-            raise NeuroevoError(f"race min_survivors must be at least 1, got {self.min_survivors}")
+            raise InvalidSetting("mixer.race_keep", f"must be in (0, 1], got {self.keep}")
+        _check_int("mixer.min_survivors", self.min_survivors, 1, 10_000)
+
+
+def _check_int(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidSetting(key, f"must be between {low} and {high:,}, got {value:,}")
 
 
 @dataclass(frozen=True)
@@ -129,20 +136,27 @@ class MixerConfig:
 
     def __post_init__(self) -> None:
         if self.rule not in UPDATE_RULES:
-            raise NeuroevoError(
-                f"unknown mixer rule {self.rule!r} (known: {', '.join(UPDATE_RULES)})"
+            raise InvalidSetting(
+                "mixer.rule",
+                f"unknown mixer rule {self.rule!r} (known: {', '.join(UPDATE_RULES)})",
             )
         if self.mix_on not in ("validation", "train"):
-            raise NeuroevoError(
-                f"mixer mix_on must be 'validation' or 'train', not {self.mix_on!r}"
+            raise InvalidSetting(
+                "mixer.mix_on", f"must be 'validation' or 'train', got {self.mix_on!r}"
             )
-        if not (self.mix_lr > 0 and math.isfinite(self.mix_lr)):
-            raise NeuroevoError(f"mixer mix_lr must be a positive number, got {self.mix_lr}")
+        if not (0 < self.mix_lr <= MAX_MIX_LR and math.isfinite(self.mix_lr)):
+            raise InvalidSetting(
+                "mixer.mix_lr", f"must be above 0 and at most {MAX_MIX_LR}, got {self.mix_lr:g}"
+            )
         if not 0.0 <= self.smoothing < 1.0:
-            raise NeuroevoError(f"mixer smoothing must be in [0, 1), got {self.smoothing}")
-        for name in ("mix_every", "batch_size", "record_every"):
-            if getattr(self, name) < 1:
-                raise NeuroevoError(f"mixer {name} must be at least 1")
+            raise InvalidSetting("mixer.smoothing", f"must be in [0, 1), got {self.smoothing}")
+        _check_int("mixer.mix_every", self.mix_every, 1, 10_000_000)
+        _check_int("mixer.batch_size", self.batch_size, 1, 1_000_000)
+        _check_int("mixer.record_every", self.record_every, 1, 10_000_000)
+
+
+#: a step size past which every update rule only jumps between the simplex's corners
+MAX_MIX_LR = 1000.0
 
 
 # --------------------------------------------------------------------------- results

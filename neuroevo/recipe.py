@@ -22,8 +22,8 @@ import tomli_w
 import tomllib
 
 from neuroevo import fileio, mutations, tasks
-from neuroevo.errors import NeuroevoError
-from neuroevo.mixer import UPDATE_RULES, MixerConfig, Race
+from neuroevo.errors import InvalidSetting, NeuroevoError
+from neuroevo.mixer import MixerConfig, Race
 from neuroevo.registry import did_you_mean
 from neuroevo.space import ACTIVATIONS, SearchSpace
 
@@ -67,19 +67,26 @@ class EvolutionSection:
     final_steps: int = 20_000  # training steps of the best net, alone, after the search
 
 
+_MIXER, _RACE = MixerConfig(), Race()
+
+
 @dataclass(frozen=True)
 class MixerSection:
+    """``[mixer]``: the steps of a generation, and :class:`~neuroevo.mixer.MixerConfig` and
+    :class:`~neuroevo.mixer.Race` flattened; their defaults and range checks are the only
+    ones (:meth:`config` raises :class:`InvalidSetting` naming the key)."""
+
     steps: int = 1500
-    batch_size: int = 64
-    rule: str = "projected-gradient"
-    mix_lr: float = 0.05
-    mix_every: int = 1
-    mix_on: str = "validation"
-    smoothing: float = 0.9
-    race_points: tuple[float, ...] = (0.25, 0.5, 0.75)
-    race_rule: str = "keep-fraction"
-    race_keep: float = 0.5
-    min_survivors: int = 2
+    batch_size: int = _MIXER.batch_size
+    rule: str = _MIXER.rule
+    mix_lr: float = _MIXER.mix_lr
+    mix_every: int = _MIXER.mix_every
+    mix_on: str = _MIXER.mix_on
+    smoothing: float = _MIXER.smoothing
+    race_points: tuple[float, ...] = _RACE.points
+    race_rule: str = _RACE.rule
+    race_keep: float = _RACE.keep
+    min_survivors: int = _RACE.min_survivors
 
     def config(self) -> MixerConfig:
         race = (
@@ -268,12 +275,12 @@ def from_dict(
     run = RunSection(**_fields(RunSection, raw.get("run", {}), "run", where))
     muts = _mutations(raw.get("mutations"), where)
 
-    _check_ranges(population, evolution, mixer, run, where)
-    _check_initial(population, space, where)
     try:
         mixer.config()
-    except NeuroevoError as exc:
-        raise RecipeError(f"{where('mixer')}: {exc}") from None
+    except InvalidSetting as exc:
+        raise RecipeError(f"{where(exc.key)}: {exc}") from None
+    _check_ranges(population, evolution, mixer, run, where)
+    _check_initial(population, space, where)
     return Recipe(
         task=task,
         space=space,
@@ -459,11 +466,7 @@ BOUNDS = [
     ("evolution.elites", 0, None),  # below population.size
     ("evolution.time_budget", 0, 1e9),
     ("evolution.final_steps", 0, 10_000_000),
-    ("mixer.steps", 1, 10_000_000),
-    ("mixer.batch_size", 1, 1_000_000),
-    ("mixer.mix_lr", 0, 1_000),
-    ("mixer.mix_every", 1, 10_000_000),
-    ("mixer.min_survivors", 1, 10_000),
+    ("mixer.steps", 1, 10_000_000),  # the rest of [mixer]: MixerConfig and Race check it
     ("run.seed", 0, 2**32 - 1),
     ("run.threads", 1, 256),
     ("run.keep_checkpoints", 1, 1_000),
@@ -475,9 +478,8 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
     for key, low, high in BOUNDS:
         section, name = key.split(".")
         value = getattr(sections[section], name)
-        if value < low or (key == "mixer.mix_lr" and value <= 0):
-            least = "above" if key == "mixer.mix_lr" else "at least"
-            raise RecipeError(f"{where(key)}: {key}: must be {least} {low}, got {value}")
+        if value < low:
+            raise RecipeError(f"{where(key)}: {key}: must be at least {low}, got {value}")
         if high is not None and value > high:
             raise RecipeError(f"{where(key)}: {key}: must be at most {high:g}, got {value:g}")
     if evolution.elites >= population.size:
@@ -494,11 +496,6 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
         raise RecipeError(
             f"{where('population.initial')}: population.initial lists "
             f"{len(population.initial)} architectures but population.size is {population.size}"
-        )
-    if mixer.rule not in UPDATE_RULES:
-        raise RecipeError(
-            f"{where('mixer.rule')}: mixer.rule: unknown rule {show(mixer.rule)!r} "
-            f"(known: {', '.join(UPDATE_RULES)})"
         )
 
 

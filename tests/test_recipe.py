@@ -69,7 +69,11 @@ def test_overrides_take_toml_values_and_bare_words():
         ),
         (MINIMAL + "[space]\nwidth_min = 64\nwidth_max = 8\n", [], r"space\.width_max \(8\)"),
         (MINIMAL + "[mixer]\nsteps = 0\n", [], r"mixer\.steps: must be at least 1, got 0"),
-        (MINIMAL + '[mixer]\nrule = "sgd"\n', [], r"r\.toml: mixer\.rule: unknown rule 'sgd'"),
+        (
+            MINIMAL + '[mixer]\nrule = "sgd"\n',
+            [],
+            r"r\.toml: mixer\.rule: unknown mixer rule 'sgd'",
+        ),
         (
             MINIMAL + "[mutations]\ninsert_layr = 1.0\n",
             [],

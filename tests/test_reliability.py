@@ -296,7 +296,7 @@ def test_every_net_diverging_is_a_clear_error_and_keeps_the_checkpoints(
 @pytest.mark.parametrize(
     "setting, culprit",
     [
-        ("mixer.mix_lr=1e20", "mixer.mix_lr: must be at most 1000"),
+        ("mixer.mix_lr=1e20", "mixer.mix_lr: must be above 0 and at most 1000"),
         ("task.scale=nan", "task.scale: expected a finite number"),
         ("task.scale=inf", "task.scale: expected a finite number"),
     ],
