@@ -40,8 +40,7 @@ NO_TORCH = {
     "genome",
     "mutations",
     "testing",
-    "recipe",
-}
+}  # recipe is not among them: it validates [mixer] and task options with their own modules
 
 
 def _imports(path):
@@ -82,3 +81,29 @@ def test_imports_flow_downwards():
                 )
             if me in NO_TORCH:
                 assert not name.startswith("torch"), f"{me} must not depend on torch"
+
+
+def test_at_run_time_a_module_loads_only_lower_layers_and_no_torch_where_promised():
+    """What importing a module really loads (its imports' imports too), in a fresh interpreter:
+    a direct-import check misses a lower module that pulls in a higher one."""
+    import json
+    import subprocess
+    import sys
+
+    for me in sorted(m for m in LAYERS if m != "__init__"):
+        code = (
+            f"import json, sys, neuroevo.{me}; "
+            "print(json.dumps(sorted(k for k in sys.modules if k == 'torch' "
+            "or k.startswith('neuroevo.'))))"
+        )
+        loaded = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for name in loaded:
+            if name.startswith("neuroevo."):
+                other = name.split(".")[1]
+                assert other == me or LAYERS[other] < LAYERS[me], f"{me} loads {name}"
+        if me in NO_TORCH:
+            assert "torch" not in loaded, f"importing neuroevo.{me} loads torch"
