@@ -60,35 +60,35 @@ def _strict(constant: str) -> Any:
     raise ValueError(f"holds {constant}, which neuroevo never writes")
 
 
+def _json_object(text: str, where: str, what: str) -> dict[str, Any]:
+    """One JSON object, strict about NaN; else an error saying ``where`` is not ``what``."""
+    try:
+        data = json.loads(text, parse_constant=_strict)
+    except (ValueError, RecursionError) as exc:
+        raise NeuroevoError(f"{where} is not {what} ({exc})") from None
+    if not isinstance(data, dict):
+        raise NeuroevoError(f"{where} is not {what}")
+    return data
+
+
 def read_history(path: str | Path) -> list[dict[str, Any]]:
     """The records of ``history.jsonl`` in a run directory (one per individual per
     generation), for reports, verify and tests. A line that is not a JSON object is an error
     naming the file and the line."""
     file = Path(path) / "history.jsonl"
     text = fileio.read_text(file, limit=MAX_READ_BYTES, what="history")
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        try:
-            record = json.loads(line, parse_constant=_strict)
-        except (ValueError, RecursionError) as exc:
-            raise NeuroevoError(f"{file}: line {number} is not a history record ({exc})") from None
-        if not isinstance(record, dict):
-            raise NeuroevoError(f"{file}: line {number} is not a history record")
-        records.append(record)
-    return records
+    return [
+        _json_object(line, f"{file}: line {number}", "a history record")
+        for number, line in enumerate(text.splitlines(), start=1)
+    ]
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:
     """``summary.json`` of a finished run."""
     file = Path(path) / "summary.json"
-    text = fileio.read_text(file, limit=MAX_READ_BYTES, what="summary")
-    try:
-        data = json.loads(text, parse_constant=_strict)
-    except (ValueError, RecursionError) as exc:
-        raise NeuroevoError(f"{file}: not a run summary ({exc})") from None
-    if not isinstance(data, dict):
-        raise NeuroevoError(f"{file}: not a run summary")
-    return data
+    return _json_object(
+        fileio.read_text(file, limit=MAX_READ_BYTES, what="summary"), str(file), "a run summary"
+    )
 
 
 class RunDirExists(NeuroevoError):
