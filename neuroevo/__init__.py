@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _WHERE = {
     "evolve": "neuroevo.runner",
+    "resume": "neuroevo.runner",
     "RunResult": "neuroevo.runner",
     "Callback": "neuroevo.evolution",
     "InvalidGenome": "neuroevo.errors",

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 
 from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
@@ -102,29 +103,25 @@ def save(run_dir: str | Path, snapshot: Snapshot, *, keep: int = 2) -> Path:
         "generation": snapshot.generation,
         **snapshot.state,
     }
-    _fsync_write(
-        tmp / "state.json",
-        json.dumps(state, sort_keys=True, allow_nan=False).encode("utf-8"),
-    )
     tensors = {k: v.detach().contiguous().cpu() for k, v in snapshot.tensors.items()}
-    fileio.open_new_and_close(tmp / "tensors.safetensors")
-    save_file(tensors, str(tmp / "tensors.safetensors"), metadata={"format": FORMAT})
-    fileio.fsync_file(tmp / "tensors.safetensors")
+    contents = {  # each file's bytes, written and hashed as they are
+        "state.json": json.dumps(state, sort_keys=True, allow_nan=False).encode("utf-8"),
+        "tensors.safetensors": save_tensors(tensors, metadata={"format": FORMAT}),
+    }
+    for file_name, data in contents.items():
+        _fsync_write(tmp / file_name, data)
     manifest = {
         "format": FORMAT,
         "version": VERSION,
-        "files": {
-            n: _sha256(fileio.read_bytes(tmp / n, limit=LIMITS[n]))
-            for n in ("state.json", "tensors.safetensors")
-        },
+        "files": {n: _sha256(data) for n, data in contents.items()},
     }
-    _fsync_write(tmp / "manifest.json", json.dumps(manifest, sort_keys=True).encode("utf-8"))
+    manifest_bytes = json.dumps(manifest, sort_keys=True).encode("utf-8")
+    _fsync_write(tmp / "manifest.json", manifest_bytes)
     _fsync_dir(tmp)
     if final.exists():  # a checkpoint of this generation from an abandoned attempt
         shutil.rmtree(final)
     os.replace(tmp, final)
     _fsync_dir(root)
-    manifest_bytes = fileio.read_bytes(final / "manifest.json", limit=LIMITS["manifest.json"])
     pointer = {"checkpoint": name, "manifest_sha256": _sha256(manifest_bytes)}
     pointer_tmp = root / (POINTER + ".tmp")
     _fsync_write(pointer_tmp, json.dumps(pointer, sort_keys=True).encode("utf-8"))
@@ -238,7 +235,7 @@ def load_latest(run_dir: str | Path) -> Snapshot:
             f"{state_path}: records generation {generation!r}, but its folder is {name}"
         )
     try:
-        tensors = load(contents["tensors.safetensors"])
+        tensors = load_tensors(contents["tensors.safetensors"])
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{folder / 'tensors.safetensors'}: unreadable ({exc})") from None
     for key in ("format", "version"):

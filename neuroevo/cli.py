@@ -15,11 +15,12 @@ import json
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from neuroevo import __version__
+from neuroevo.errors import printable  # the standard library only: no torch yet
 
 
 class UsageError(Exception):
@@ -28,6 +29,12 @@ class UsageError(Exception):
 
 def evolve(*args: Any, **kwargs: Any) -> Any:
     from neuroevo.runner import evolve as run
+
+    return run(*args, **kwargs)
+
+
+def resume(*args: Any, **kwargs: Any) -> Any:
+    from neuroevo.runner import resume as run
 
     return run(*args, **kwargs)
 
@@ -192,16 +199,10 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
-def _run(recipe: Any, args: argparse.Namespace, *, resume: bool) -> int:
-
-    out = recipe.run.out
+def _run(out: str, args: argparse.Namespace, start: Callable[..., Any]) -> int:
+    """``start(callbacks=...)`` runs the search into ``out``; an interrupt says how to go on."""
     try:
-        evolve(
-            recipe,
-            overwrite=getattr(args, "overwrite", False),
-            resume=resume,
-            callbacks=[_Progress(quiet=args.quiet)],
-        )
+        start(callbacks=[_Progress(quiet=args.quiet)])
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         done = _completed(out)
@@ -238,30 +239,21 @@ def _evolve(args: argparse.Namespace) -> int:
     if args.out is not None and not args.out.strip():
         raise NeuroevoError("--out: an empty path; name the run directory")
     recipe = load(args.recipe, args.overrides, out=args.out)
-    return _run(recipe, args, resume=args.resume)
+    return _run(
+        recipe.run.out,
+        args,
+        lambda callbacks: evolve(
+            recipe, overwrite=args.overwrite, resume=args.resume, callbacks=callbacks
+        ),
+    )
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from neuroevo import checkpoint, rundir
-    from neuroevo.errors import NeuroevoError
-    from neuroevo.recipe import load
-
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise NeuroevoError(f"{run_dir}: not a run directory (no such directory)")
-    rundir.check_no_links(run_dir)
-    if not (run_dir / "recipe.toml").exists():
-        raise NeuroevoError(f"{run_dir}: not a run directory (no recipe.toml)")
-    if not checkpoint.exists(run_dir):
-        raise NeuroevoError(f"{run_dir}: no checkpoint to resume from (no generation completed)")
-    checkpoint.load_latest(run_dir)  # every checksum, before the recipe imports anything
-    recipe = load(run_dir / "recipe.toml", args.overrides, out=str(run_dir))
-    return _run(recipe, args, resume=True)
-
-
-def _one_line(message: str) -> str:
-    """A message as one line: control characters (a newline in a user's exception) escaped."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
+    return _run(
+        args.run_dir,
+        args,
+        lambda callbacks: resume(args.run_dir, args.overrides, callbacks=callbacks),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -288,12 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message = f"{where}{exc.strerror}"
             else:
                 message = str(exc)
-            print(f"neuroevo: error: {_one_line(message)}", file=sys.stderr)
+            print(f"neuroevo: error: {printable(message)}", file=sys.stderr)
             return 2
         if debug:
             traceback.print_exc()
         print(
-            f"neuroevo: internal error: {_one_line(f'{type(exc).__name__}: {exc}')} "
+            f"neuroevo: internal error: {printable(f'{type(exc).__name__}: {exc}')} "
             "(run with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -8,6 +8,12 @@ The command line turns these into one line and exit code 2.
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (a newline, an ANSI escape), so that an error
+    message naming a user's key or value stays one harmless line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class NeuroevoError(Exception):
     """Base class of every error caused by the user's input."""
 

@@ -117,14 +117,6 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     os.replace(tmp, path)
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -142,9 +134,3 @@ def append(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def open_new_and_close(path: Path) -> None:
-    """Create ``path`` afresh as an empty regular file, for a library that writes it by name
-    (safetensors): a planted link there is gone before the library opens the path."""
-    os.close(open_new(path))

@@ -23,6 +23,7 @@ import tomllib
 
 from neuroevo import fileio, mutations, tasks
 from neuroevo.errors import InvalidSetting, NeuroevoError
+from neuroevo.errors import printable as show
 from neuroevo.mixer import MixerConfig, Race
 from neuroevo.registry import did_you_mean
 from neuroevo.space import ACTIVATIONS, SearchSpace
@@ -184,11 +185,6 @@ def load(path: str | Path, overrides: Sequence[str] = (), *, out: str | None = N
     if not recipe.run.out:
         recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=f"runs/{path.stem}"))
     return recipe
-
-
-def show(text: str) -> str:
-    """``text`` with control characters escaped, for error messages of one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

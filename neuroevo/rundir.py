@@ -36,7 +36,7 @@ from typing import Any
 
 import networkx as nx
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as save_tensors
 
 from neuroevo import fileio
 from neuroevo import genome as G
@@ -280,15 +280,11 @@ class RunDir:
         best = self.path / "best"
         best.mkdir(exist_ok=True)
         fileio.write_atomic(best / "genome.json", G.to_json(genome, indent=2) + "\n")
-        tmp = best / "weights.safetensors.tmp"
-        fileio.open_new_and_close(tmp)
-        save_file(
+        data = save_tensors(
             {k: v.detach().contiguous().cpu() for k, v in state.items()},
-            str(tmp),
             # one key: safetensors writes metadata in hash-map order, so several keys would
             # make the bytes of the file differ from run to run
             metadata={"neuroevo": json.dumps({"signature": G.signature(genome)})},
         )
-        fileio.fsync_file(tmp)
-        os.replace(tmp, best / "weights.safetensors")
+        fileio.write_atomic(best / "weights.safetensors", data)
         fileio.fsync_dir(best)

@@ -105,13 +105,45 @@ def evolve(
         recipe = recipe.replace(run=dataclasses.replace(recipe.run, out=str(out)))
     if not recipe.run.out:
         raise NeuroevoError("run.out: no output directory given")
+    snapshot = None
+    if resume and checkpoint.exists(recipe.run.out):
+        rundir.check_no_links(Path(recipe.run.out))
+        snapshot = checkpoint.load_latest(recipe.run.out)
+    return _start(recipe, snapshot, overwrite=overwrite, resume=resume, callbacks=callbacks)
+
+
+def resume(
+    run_dir: str | Path, overrides: Sequence[str] = (), *, callbacks: Sequence[Callback] = ()
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, with its own recipe
+    (``overrides`` may extend it: see :data:`EXTENDABLE`). Every checksum is verified before
+    the recipe is loaded, so nothing a tampered run directory names is imported first."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise NeuroevoError(f"{path}: not a run directory (no such directory)")
+    rundir.check_no_links(path)
+    if not (path / "recipe.toml").exists():
+        raise NeuroevoError(f"{path}: not a run directory (no recipe.toml)")
+    if not checkpoint.exists(path):
+        raise NeuroevoError(f"{path}: no checkpoint to resume from (no generation completed)")
+    snapshot = checkpoint.load_latest(path)
+    recipe = load(path / "recipe.toml", overrides, out=str(path))
+    return _start(recipe, snapshot, overwrite=False, resume=True, callbacks=callbacks)
+
+
+def _start(
+    recipe: Recipe,
+    snapshot: Snapshot | None,
+    *,
+    overwrite: bool,
+    resume: bool,
+    callbacks: Sequence[Callback],
+) -> RunResult:
+    """Build the task, take the lock, check the resume, run. ``snapshot``: the verified
+    checkpoint to go on from (None: a fresh run, or a resume with nothing completed)."""
     started = time.perf_counter()
     with _threads(recipe.run.threads):
         path = Path(recipe.run.out)
-        snapshot = None
-        if resume and checkpoint.exists(path):
-            rundir.check_no_links(path)
-            snapshot = checkpoint.load_latest(path)  # checksums before anything is imported
         task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
         if task.kind not in kinds.KINDS:
             raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")

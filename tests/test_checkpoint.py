@@ -275,13 +275,14 @@ LAUNCHER = textwrap.dedent("""
                 die()
         RunDir.append_history = append_history
     elif mode == "tensors":  # killed inside the checkpoint write, its tensors on disk
-        real_save = checkpoint.save_file
-        def save_file(*args, **kwargs):
-            real_save(*args, **kwargs)
-            calls[0] += 1
-            if calls[0] == at:
-                die()
-        checkpoint.save_file = save_file
+        real_write = checkpoint._fsync_write
+        def fsync_write(path, data):
+            real_write(path, data)
+            if path.name == "tensors.safetensors":
+                calls[0] += 1
+                if calls[0] == at:
+                    die()
+        checkpoint._fsync_write = fsync_write
     elif mode == "pointer":  # killed while the LATEST pointer is half written
         real_write = checkpoint._fsync_write
         def fsync_write(path, data):
