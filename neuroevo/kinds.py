@@ -39,6 +39,27 @@ def _nll_on_mixed(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -p.gather(-1, y.unsqueeze(-1)).clamp_min(_EPS).log().mean()
 
 
+def _bce_on_probabilities_grad(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    q = p.clamp(_EPS, 1 - _EPS)
+    inside = (p >= _EPS) & (p <= 1 - _EPS)  # where clamp passes the gradient
+    return torch.where(inside, (q - y) / (q * (1 - q)), 0.0).div_(p.numel())
+
+
+def _nll_on_mixed_grad(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    total = p.sum(dim=-1, keepdim=True)
+    norm = total.clamp_min(_EPS)
+    picked = (p.gather(-1, y.unsqueeze(-1)) / norm).squeeze(-1)
+    # the gradient of -mean(log(max(picked, eps))) in picked, then through p / norm
+    c = torch.where(picked >= _EPS, -1.0 / (picked * p.shape[0]), 0.0).unsqueeze(-1)
+    onehot = torch.zeros_like(p).scatter_(-1, y.unsqueeze(-1), 1.0)
+    through_norm = torch.where(total >= _EPS, c * picked.unsqueeze(-1), 0.0)
+    return (c * onehot - through_norm) / norm
+
+
+def _mse_grad(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (p - y).mul_(2.0 / p.numel())
+
+
 def _bit_accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
     return ((out > 0) == (y > 0.5)).float().mean().item()
 
@@ -53,6 +74,38 @@ def _r2(out: torch.Tensor, y: torch.Tensor) -> float:
     return (1 - ss_res / ss_tot).mean().item()
 
 
+def _bce_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    each = F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none")
+    return each.mean(dim=(1, 2))
+
+
+def _cross_entropy_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    k, b, m = out.shape
+    each = F.cross_entropy(out.reshape(k * b, m), y.repeat(k), reduction="none")
+    return each.view(k, b).mean(dim=1)
+
+
+def _mse_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(out, y.expand_as(out), reduction="none").mean(dim=(1, 2))
+
+
+# the gradients of the sum of those losses in ``out``
+def _bce_each_grad(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (torch.sigmoid(out) - y).div_(out.shape[1] * out.shape[2])
+
+
+def _cross_entropy_each_grad(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    grad = torch.softmax(out, dim=-1)
+    grad.scatter_add_(
+        -1, y.view(1, -1, 1).expand(out.shape[0], -1, 1), torch.full_like(grad[..., :1], -1.0)
+    )
+    return grad.div_(out.shape[1])
+
+
+def _mse_each_grad(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (out - y).mul_(2.0 / (out.shape[1] * out.shape[2]))
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -62,9 +115,16 @@ class Kind:
     mixable: Callable[[torch.Tensor], torch.Tensor]
     #: loss of the mixed values against the target
     mixed_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: its gradient in the mixed values
+    mixed_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: a net's metric on its raw outputs (higher is better)
     metric: Callable[[torch.Tensor, torch.Tensor], float]
     metric_name: str
+    #: the own losses of stacked nets: raw outputs ``(k, B, m)`` -> ``(k,)``, each what
+    #: ``loss`` gives for that net
+    losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: the gradient of the sum of ``losses`` in the raw outputs ``(k, B, m)``
+    losses_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
     def score(self, out: torch.Tensor, y: torch.Tensor) -> float | None:
         """The metric of raw outputs ``out``, or None where it is not a finite number (the net
@@ -81,24 +141,33 @@ KINDS: dict[str, Kind] = {
         loss=F.binary_cross_entropy_with_logits,
         mixable=torch.sigmoid,
         mixed_loss=_bce_on_probabilities,
+        mixed_grad=_bce_on_probabilities_grad,
         metric=_bit_accuracy,
         metric_name="bit_accuracy",
+        losses=_bce_each,
+        losses_grad=_bce_each_grad,
     ),
     "classes": Kind(
         "classes",
         loss=F.cross_entropy,
         mixable=lambda out: torch.softmax(out, dim=-1),
         mixed_loss=_nll_on_mixed,
+        mixed_grad=_nll_on_mixed_grad,
         metric=_accuracy,
         metric_name="accuracy",
+        losses=_cross_entropy_each,
+        losses_grad=_cross_entropy_each_grad,
     ),
     "regression": Kind(
         "regression",
         loss=F.mse_loss,
         mixable=lambda out: out,
         mixed_loss=F.mse_loss,
+        mixed_grad=_mse_grad,
         metric=_r2,
         metric_name="r2",
+        losses=_mse_each,
+        losses_grad=_mse_each_grad,
     ),
 }
 

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -242,6 +242,73 @@ def _as_batches(
     return iter(data)
 
 
+# --------------------------------------------------------------------------- populations
+
+
+class Population(Protocol):
+    """The nets of one mixer run, as the mixer drives them: whatever holds them (one module per
+    net, or nets stacked into a few tensors) answers these four calls. Net ``i`` is the
+    ``i``-th net given; ``live`` lists the nets still training, ascending."""
+
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor, live: list[int], keep_outputs: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One training step of every live net on ``(x, y)``, each on its own loss. Returns
+        the losses (one per live net; a net whose loss is not finite takes no step) and, with
+        ``keep_outputs``, the raw outputs ``(len(live), B, m)``, detached."""
+        ...
+
+    def predict(self, x: torch.Tensor, live: list[int]) -> torch.Tensor:
+        """Raw outputs of the live nets ``(len(live), B, m)``, without gradients."""
+        ...
+
+    def retire(self, index: list[int]) -> None:
+        """These nets leave: no more forward or backward passes."""
+        ...
+
+    def n_parameters(self) -> list[int]: ...
+
+
+class Modules:
+    """The reference population: one ``torch.nn.Module`` per net, one Adam with a parameter
+    group per net, trained in a loop over the nets."""
+
+    def __init__(self, nets: Sequence[nn.Module], lrs: Sequence[float], kind: str) -> None:
+        self.nets = list(nets)
+        self.task = kinds.get(kind)
+        self.optimizer = adam(
+            [{"params": list(net.parameters()), "lr": float(lr)} for net, lr in zip(nets, lrs)]
+        )
+
+    def train_step(self, x, y, live, keep_outputs):
+        self.optimizer.zero_grad(set_to_none=True)
+        total = None
+        losses, outputs = [], []
+        for i in live:
+            out = self.nets[i](x)
+            loss = self.task.loss(out, y)
+            losses.append(loss.detach())
+            if keep_outputs:
+                outputs.append(out.detach())
+            if not torch.isfinite(loss):
+                continue
+            total = loss if total is None else total + loss
+        if total is not None:
+            total.backward()  # the sum's gradient for each net is that net's own gradient
+            self.optimizer.step()
+        return torch.stack(losses), torch.stack(outputs) if keep_outputs else None
+
+    @torch.no_grad()
+    def predict(self, x, live):
+        return torch.stack([self.nets[i](x) for i in live])
+
+    def retire(self, index):
+        pass  # a net no longer in ``live`` gets no gradient, so Adam skips it
+
+    def n_parameters(self):
+        return [sum(p.numel() for p in net.parameters()) for net in self.nets]
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -258,7 +325,7 @@ def run(
     evaluate_on: Batch | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> MixerResult:
-    """Train ``nets`` jointly for ``steps`` steps and return their fitness.
+    """Train ``nets`` (modules) jointly for ``steps`` steps and return their fitness.
 
     ``train`` and ``valid`` are iterables of ``(x, y)`` batches, or ``(X, Y)`` tensor pairs
     that are batched here with generators seeded from ``seed``. ``evaluate_on`` is the set each
@@ -266,13 +333,42 @@ def run(
     ``valid`` when that is a tensor pair. ``on_step(step, live)`` is called after every step
     (progress bars). The nets are trained in place.
     """
+    if len(lrs) != len(nets):
+        raise NeuroevoError(f"{len(nets)} nets but {len(lrs)} learning rates")
+    if not nets:
+        raise NeuroevoError("the mixer needs at least one net")
+    return run_population(
+        Modules(nets, lrs, kind),
+        len(nets),
+        kind=kind,
+        train=train,
+        valid=valid,
+        steps=steps,
+        seed=seed,
+        config=config,
+        evaluate_on=evaluate_on,
+        on_step=on_step,
+    )
+
+
+def run_population(
+    population: Population,
+    k: int,
+    *,
+    kind: str,
+    train: Iterable[Batch] | Batch,
+    valid: Iterable[Batch] | Batch,
+    steps: int,
+    seed: int = 0,
+    config: MixerConfig | None = None,
+    evaluate_on: Batch | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> MixerResult:
+    """:func:`run` over any :class:`Population` of ``k`` nets (the engines' entry point)."""
     config = config or MixerConfig()
     task = kinds.get(kind)
-    k = len(nets)
     if k == 0:
         raise NeuroevoError("the mixer needs at least one net")
-    if len(lrs) != k:
-        raise NeuroevoError(f"{k} nets but {len(lrs)} learning rates")
     if steps < 1:
         raise NeuroevoError(f"the mixer needs at least one step, got {steps}")
     if evaluate_on is None and isinstance(valid, tuple) and len(valid) == 2:
@@ -281,56 +377,43 @@ def run(
     valid_it = _as_batches(valid, config.batch_size, torch.Generator().manual_seed(seed + 1))
 
     started = time.perf_counter()
-    optimizer = adam(
-        [{"params": list(net.parameters()), "lr": float(lr)} for net, lr in zip(nets, lrs)]
-    )
     state = _RaceState(k, config)
     race_at = _race_steps(config.race, steps)
+    on_train = config.mix_on == "train"
     for step in range(1, steps + 1):
         x, y = next(train_it)
-        optimizer.zero_grad(set_to_none=True)
-        total = None
-        outputs: dict[int, torch.Tensor] = {}
-        for i in state.live():
-            out = nets[i](x)
-            loss = task.loss(out, y)
-            if not torch.isfinite(loss):
-                state.diverge(i, step)
-                continue
-            outputs[i] = out
-            total = loss if total is None else total + loss
-        if total is not None:
-            total.backward()  # the sum's gradient for each net is that net's own gradient
-            optimizer.step()
-        for i in outputs:
-            state.steps_trained[i] += 1
+        live, outputs = state.live(), None
+        if live:  # (none: every net diverged, and the run only counts its steps)
+            live, outputs = _train_step(population, state, x, y, on_train, step)
 
-        if step % config.mix_every == 0 and len(state.live()) > 1:
-            if config.mix_on == "validation":
-                xv, yv = next(valid_it)
-                with torch.no_grad():
-                    probs = {i: task.mixable(nets[i](xv)) for i in state.live()}
+        if step % config.mix_every == 0 and len(live) > 1:
+            if on_train:
+                yv, p = y, task.mixable(outputs)
             else:
-                yv = y
-                probs = {i: task.mixable(outputs[i].detach()) for i in state.live()}
-            for i, p in list(probs.items()):
-                if not torch.isfinite(p).all():
-                    state.diverge(i, step)
-                    del probs[i]
-            if len(probs) > 1:
-                state.update_weights(probs, yv, task)
+                xv, yv = next(valid_it)
+                p = task.mixable(population.predict(xv, live))
+            if not bool(torch.isfinite(p).all()):
+                finite = torch.isfinite(p).flatten(1).all(dim=1)
+                keep = finite.tolist()
+                for i, ok in zip(live, keep):
+                    if not ok:
+                        state.diverge(i, step)
+                population.retire([i for i, ok in zip(live, keep) if not ok])
+                live, p = state.live(), p[finite]
+            if len(live) > 1:
+                state.update_weights(live, p, yv, task)
         if step % config.record_every == 0 or step == steps:
             state.record(step)
-        if step in race_at:
+        if step in race_at and state.live():
+            before = set(state.live())
             state.race_round(race_at[step], step)
+            population.retire(sorted(before - set(state.live())))
         if on_step is not None:
             on_step(step, len(state.live()))
 
-    metrics = _evaluate(nets, task, evaluate_on) if evaluate_on is not None else [None] * k
+    metrics = _evaluate(population, k, task, evaluate_on) if evaluate_on is not None else [None] * k
     results = state.results(
-        n_parameters=[sum(p.numel() for p in net.parameters()) for net in nets],
-        metrics=metrics,
-        n_rounds=len(race_at),
+        n_parameters=population.n_parameters(), metrics=metrics, n_rounds=len(race_at)
     )
     return MixerResult(
         nets=results,
@@ -341,6 +424,26 @@ def run(
         trajectory_steps=state.trajectory_steps,
         wall_seconds=time.perf_counter() - started,
     )
+
+
+def _train_step(population, state, x, y, on_train: bool, step: int):
+    """One training step of the live nets; those whose loss is not finite diverge. Returns
+    the nets still live and (with ``on_train``) their outputs."""
+    live = state.live()
+    losses, outputs = population.train_step(x, y, live, on_train)
+    finite = torch.isfinite(losses)
+    if not bool(finite.all()):
+        keep = finite.tolist()
+        for i, ok in zip(live, keep):
+            if not ok:
+                state.diverge(i, step)
+        if outputs is not None:
+            outputs = outputs[finite]
+        population.retire([i for i, ok in zip(live, keep) if not ok])
+        live = state.live()
+    for i in live:
+        state.steps_trained[i] += 1
+    return live, outputs
 
 
 def _race_steps(race: Race | None, steps: int) -> dict[int, int]:
@@ -355,13 +458,11 @@ def _race_steps(race: Race | None, steps: int) -> dict[int, int]:
     return at
 
 
-@torch.no_grad()
-def _evaluate(nets: Sequence[nn.Module], task: kinds.Kind, data: Batch) -> list[float | None]:
+def _evaluate(population: Population, k: int, task: kinds.Kind, data: Batch) -> list[float | None]:
+    """Every net's metric on ``data`` (retired nets included: they are measured as they left)."""
     x, y = data
-    metrics: list[float | None] = []
-    for net in nets:
-        metrics.append(task.score(net(x), y))
-    return metrics
+    out = population.predict(x, list(range(k)))
+    return [task.score(out[i], y) for i in range(k)]
 
 
 class _RaceState:
@@ -384,27 +485,41 @@ class _RaceState:
     def live(self) -> list[int]:
         return [i for i in range(self.k) if self.alive[i]]
 
-    def update_weights(self, probs: dict[int, torch.Tensor], y: torch.Tensor, task) -> None:
-        index = sorted(probs)
-        p = torch.stack([probs[i] for i in index]).to(torch.float64)  # (k_live, B, m)
+    def update_weights(self, index: list[int], p: torch.Tensor, y: torch.Tensor, task) -> None:
+        """One update of the mixing weights of nets ``index`` from their mixable outputs ``p``
+        ``(len(index), B, m)`` against ``y`` (on the CPU, in float64, whatever the nets'
+        device)."""
+        p = p.to("cpu", torch.float64)
+        y = y.to("cpu")
         if self.weights.numel() == 0:
             m = p.shape[-1]
             self.weights = torch.zeros((self.k, m), dtype=torch.float64)
             self.weights[self.live()] = 1.0 / len(self.live())
-        w = self.weights[index].clone()
+        every = len(index) == self.k  # no net has left yet: no indexing
+        rows = None if every else torch.tensor(index)
+        w = self.weights if every else self.weights.index_select(0, rows)
         w = w / w.sum(dim=0, keepdim=True)  # in case a net just left
-        w.requires_grad_(True)
-        mixed = torch.einsum("kbm,km->bm", p, w)
+        mixed = (p * w.unsqueeze(1)).sum(dim=0)
         target = y.to(torch.float64) if y.is_floating_point() else y
-        (grad,) = torch.autograd.grad(task.mixed_loss(mixed, target), w)
-        new = UPDATE_RULES[self.config.rule](w.detach(), grad, self.config.mix_lr)
-        self.weights[index] = new
+        grad = (p * task.mixed_grad(mixed, target).unsqueeze(0)).sum(dim=1)
+        new = UPDATE_RULES[self.config.rule](w, grad, self.config.mix_lr)
         beta = self.config.smoothing
-        self.score[index] = beta * self.score[index] + (1 - beta) * new.mean(dim=1)
+        if every:
+            self.weights = new
+            self.score = beta * self.score + (1 - beta) * new.mean(dim=1)
+        else:
+            self.weights.index_copy_(0, rows, new)
+            old = self.score.index_select(0, rows)
+            self.score.index_copy_(0, rows, beta * old + (1 - beta) * new.mean(dim=1))
         self._normalise_scores()
 
     def _normalise_scores(self) -> None:
         live = self.live()
+        if len(live) == self.k:
+            total = self.score.sum()
+            if total > 0:
+                self.score /= total
+            return
         total = self.score[live].sum()
         if live and total > 0:
             self.score[live] /= total
