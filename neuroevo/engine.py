@@ -2,21 +2,32 @@
 
 The seam between evolution and training. An engine takes :class:`Member` objects (a genome,
 the weights it starts from, the seed of its fresh initialisation) and the run's data and mixer
-settings, and returns the mixer's result with every member's trained weights. Evolution knows
-nothing of how: :func:`loop`, the reference, builds one ``torch.nn.Module`` per genome and runs
-:func:`neuroevo.mixer.run` over them; a batched engine that stacks nets into a few tensor
-operations plugs in here (``Evolution(engine=...)``) and is checked against it.
+settings, and returns the mixer's result with every member's trained weights (on the CPU).
+Evolution knows nothing of how. Both engines start every net from the same weights
+(:func:`neuroevo.network.inherit`) and drive it with the same mixer
+(:func:`neuroevo.mixer.run_population`):
+
+``loop``
+    The reference: one ``torch.nn.Module`` per genome, trained in a loop over the nets.
+``batched``
+    The nets stacked into a few tensors (:mod:`neuroevo.stack`): a step is a handful of
+    batched matrix products whatever the population's size. Equal to the loop up to float
+    rounding (the tests check losses, weights after 20 steps and fitness order).
+
+:func:`choose` maps the recipe's ``mixer.engine`` (``auto``, ``batched``, ``loop``) to one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 import torch
 
-from neuroevo import mixer, network
+from neuroevo import mixer, network, stack
+from neuroevo.errors import InvalidSetting
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 State = dict[str, torch.Tensor]
@@ -39,6 +50,28 @@ class EngineResult:
     states: list[State]  # each member's weights after the run, in order
 
 
+Engine = Callable[..., EngineResult]
+
+
+def _start(members: Sequence[Member], device: torch.device) -> list[network.GenomeNet]:
+    """Every member's net with its starting weights (drawn on the CPU, so the same on any
+    device), moved to ``device``."""
+    return [
+        network.inherit(
+            m.genome, m.start_from, generator=torch.Generator().manual_seed(m.init_seed)
+        ).to(device)
+        for m in members
+    ]
+
+
+def _on(device: torch.device, data: Batch) -> Batch:
+    return data[0].to(device), data[1].to(device)
+
+
+def _cpu(state: State) -> State:
+    return {k: v.detach().to("cpu") for k, v in state.items()}
+
+
 def loop(
     members: Sequence[Member],
     *,
@@ -49,19 +82,17 @@ def loop(
     seed: int,
     config: mixer.MixerConfig,
     on_step: Callable[[int, int], None] | None = None,
+    device: torch.device | str = "cpu",
 ) -> EngineResult:
     """The reference engine: one module per genome, trained by :func:`neuroevo.mixer.run`."""
-    nets = [
-        network.inherit(
-            m.genome, m.start_from, generator=torch.Generator().manual_seed(m.init_seed)
-        )
-        for m in members
-    ]
+    device = torch.device(device)
+    nets = _start(members, device)
+    valid = _on(device, valid)
     result = mixer.run(
         nets,
         [m.genome.graph["lr"] for m in members],
         kind=kind,
-        train=train,
+        train=_on(device, train),
         valid=valid,
         steps=steps,
         seed=seed,
@@ -69,5 +100,89 @@ def loop(
         evaluate_on=valid,
         on_step=on_step,
     )
-    states = [{k: v.detach() for k, v in net.state_dict().items()} for net in nets]
-    return EngineResult(mixer=result, states=states)
+    return EngineResult(mixer=result, states=[_cpu(net.state_dict()) for net in nets])
+
+
+def batched(
+    members: Sequence[Member],
+    *,
+    kind: str,
+    train: Batch,
+    valid: Batch,
+    steps: int,
+    seed: int,
+    config: mixer.MixerConfig,
+    on_step: Callable[[int, int], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> EngineResult:
+    """The batched engine: the members stacked (:class:`neuroevo.stack.Stack`)."""
+    device = torch.device(device)
+    population = stack.Stack(
+        [m.genome for m in members],
+        [net.state_dict() for net in _start(members, device)],
+        kind=kind,
+        batch=config.batch_size,
+        device=device,
+    )
+    valid = _on(device, valid)
+    result = mixer.run_population(
+        population,
+        len(members),
+        kind=kind,
+        train=_on(device, train),
+        valid=valid,
+        steps=steps,
+        seed=seed,
+        config=config,
+        evaluate_on=valid,
+        on_step=on_step,
+    )
+    return EngineResult(mixer=result, states=[_cpu(s) for s in population.states()])
+
+
+ENGINES: dict[str, Engine] = {"batched": batched, "loop": loop}
+#: what ``mixer.engine`` accepts
+CHOICES = ("auto", *ENGINES)
+
+
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:[0-9]+)?)$")
+
+
+def check_device(name: str) -> None:
+    """Refuse a ``run.device`` that is not ``cpu``, ``cuda``, ``cuda:N`` or ``auto``."""
+    if not isinstance(name, str) or not _DEVICE.match(name):
+        raise InvalidSetting(
+            "run.device", f"must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {name!r}"
+        )
+
+
+def device(name: str) -> torch.device:
+    """The device ``run.device`` names on this machine: ``auto`` is the first CUDA device
+    where there is one, else the CPU; ``cuda`` where there is none is an error."""
+    check_device(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            raise InvalidSetting(
+                "run.device",
+                f"{name!r} asked for, but this machine has "
+                + (f"{count} CUDA device(s)" if count else "no CUDA device")
+                + " (use 'cpu' or 'auto')",
+            )
+    return torch.device(name)
+
+
+def choose(name: str) -> Engine:
+    """The engine ``mixer.engine`` names; ``auto`` is the batched engine, which covers every
+    dense genome on every device."""
+    if name == "auto":
+        return batched
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise InvalidSetting(
+            "mixer.engine", f"unknown engine {name!r} (known: {', '.join(CHOICES)})"
+        ) from None

@@ -240,3 +240,19 @@ identity = mutation(identity)
 
 _REGISTRY.seal_builtins()
 BUILTINS: tuple[str, ...] = _REGISTRY.builtins
+
+
+def drift(genome: nx.DiGraph, rng: random.Random, space: SearchSpace, times: int) -> nx.DiGraph:
+    """``genome`` after ``times`` built-in mutations drawn from ``rng`` (those that do not
+    apply are skipped): the architectures a few generations of evolution make, for tests and
+    benchmarks.
+
+    >>> g = drift(G.mlp(4, 2, [8]), random.Random(1), SearchSpace(), 5)
+    >>> G.validate(g)
+    """
+    for _ in range(times):
+        try:
+            genome = resolve(rng.choice(BUILTINS))(genome, rng, space)
+        except MutationNotApplicable:
+            continue
+    return genome

@@ -19,7 +19,8 @@ from torch import nn
 
 from neuroevo import genome as G
 
-_ACTIVATIONS = {
+#: activation name -> function, for every name in neuroevo.space.ACTIVATIONS (and "identity")
+ACTIVATION_FUNCTIONS = {
     "relu": torch.relu,
     "tanh": torch.tanh,
     "sigmoid": torch.sigmoid,
@@ -77,7 +78,7 @@ class GenomeNet(nn.Module):
             z = self.bias[v]
             for u in preds:
                 z = z + F.linear(values[u], self.weight[edge_key(u, v)])
-            values[v] = _ACTIVATIONS[activation](z)
+            values[v] = ACTIVATION_FUNCTIONS[activation](z)
         return values[G.OUT]
 
 
