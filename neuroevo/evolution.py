@@ -17,7 +17,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,12 +139,15 @@ class Evolution:
         task: tasks.Task,
         *,
         callbacks: Sequence[Callback] = (),
-        engine: Callable[..., engine_.EngineResult] = engine_.loop,
+        engine: engine_.Engine | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.recipe = recipe
         self.task = task
         self.callbacks = list(callbacks)
-        self.engine = engine  # trains a generation's nets in one mixer run (neuroevo.engine)
+        # trains a generation's nets in one mixer run (neuroevo.engine); the recipe's by default
+        self.engine = engine or engine_.choose(recipe.mixer.engine)
+        self.device = torch.device(device)  # where the nets train (the driver resolves it)
         self.kind = kinds.get(task.kind)
         seed = recipe.run.seed
         self.rng = random.Random(seed)  # mutation choices and the operators' own draws
@@ -247,6 +250,7 @@ class Evolution:
             seed=self.recipe.run.seed * 7919 + gen,
             config=self.recipe.mixer.config(),
             on_step=on_step,
+            device=self.device,
         )
         result = trained.mixer
         records = []
@@ -429,8 +433,14 @@ class Evolution:
         steps = self.recipe.evolution.final_steps
         # every weight is inherited; the generator only keeps the global torch state untouched
         net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
+        net = net.to(self.device)
+        on = self.device
+
+        def placed(data: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            return data[0].to(on), data[1].to(on)
+
         batches = mixer.batches(
-            *self.task.train,
+            *placed(self.task.train),
             self.recipe.mixer.batch_size,
             torch.Generator().manual_seed(self.recipe.run.seed * 31 + 17),
         )
@@ -441,11 +451,12 @@ class Evolution:
             train=batches,
             steps=steps,
             schedule="cosine",
-            valid=self.task.valid,
+            valid=placed(self.task.valid),
             checks=20,
             on_step=lambda step, total: self.notify("on_final_step", step=step, steps=total),
         )
-        return result.state, result.validation_metric, self._metric(net, self.task.test)
+        state = {k: v.to("cpu") for k, v in result.state.items()}
+        return state, result.validation_metric, self._metric(net, placed(self.task.test))
 
     @torch.no_grad()
     def _metric(

@@ -21,7 +21,7 @@ from typing import Any
 import tomli_w
 import tomllib
 
-from neuroevo import fileio, mutations, tasks
+from neuroevo import engine, fileio, mutations, tasks
 from neuroevo.errors import InvalidSetting, NeuroevoError
 from neuroevo.errors import printable as show
 from neuroevo.mixer import MixerConfig, Race
@@ -78,6 +78,7 @@ class MixerSection:
     ones (:meth:`config` raises :class:`InvalidSetting` naming the key)."""
 
     steps: int = 1500
+    engine: str = "auto"  # neuroevo.engine.CHOICES
     batch_size: int = _MIXER.batch_size
     rule: str = _MIXER.rule
     mix_lr: float = _MIXER.mix_lr
@@ -116,6 +117,7 @@ class RunSection:
     seed: int = 0
     out: str = ""  # empty: runs/<recipe file stem>
     threads: int = 1  # torch threads; recorded, since results depend on it
+    device: str = "auto"  # cpu, cuda, cuda:N, or auto (cuda where there is one)
     keep_checkpoints: int = 2  # complete checkpoints kept in <out>/checkpoints
 
 
@@ -273,6 +275,8 @@ def from_dict(
 
     try:
         mixer.config()
+        engine.choose(mixer.engine)
+        engine.check_device(run.device)
     except InvalidSetting as exc:
         raise RecipeError(f"{where(exc.key)}: {exc}") from None
     _check_ranges(population, evolution, mixer, run, where)

@@ -26,7 +26,7 @@ import networkx as nx
 import torch
 from deap import tools
 
-from neuroevo import checkpoint, kinds, rundir, tasks
+from neuroevo import checkpoint, engine, kinds, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import NeuroevoError
@@ -142,6 +142,7 @@ def _start(
     """Build the task, take the lock, check the resume, run. ``snapshot``: the verified
     checkpoint to go on from (None: a fresh run, or a resume with nothing completed)."""
     started = time.perf_counter()
+    device = engine.device(recipe.run.device)  # a missing GPU stops the run before it starts
     with _threads(recipe.run.threads):
         path = Path(recipe.run.out)
         task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
@@ -163,7 +164,7 @@ def _start(
                     )
                 # nothing completed yet: a resume starts afresh
                 run_dir = RunDir(path, overwrite=overwrite or resume)
-            return _run(recipe, task, run_dir, snapshot, fingerprint, callbacks, started)
+            return _run(recipe, task, run_dir, snapshot, fingerprint, callbacks, started, device)
 
 
 def _run(
@@ -174,10 +175,19 @@ def _run(
     fingerprint: str,
     callbacks: Sequence[Callback],
     started: float,
+    device: torch.device,
 ) -> RunResult:
     path = run_dir.path
-    evo = Evolution(recipe, task, callbacks=callbacks)
+    evo = Evolution(recipe, task, callbacks=callbacks, device=device)
     if snapshot is not None:
+        before = snapshot.state.get("device")
+        if before is not None and before != str(device):
+            log.warning(
+                "the run went on %s and resumes on %s: from here its floating-point results "
+                "may differ in the last bits from a run on one device",
+                before,
+                device,
+            )
         evo.load_state_dict(snapshot)
         run_dir.truncate_history(snapshot.state["history_bytes"])
         durations = list(snapshot.state["durations"])
@@ -202,6 +212,7 @@ def _run(
             history_bytes=run_dir.history_size(),
             durations=durations,
             search_seconds=search_seconds(),
+            device=str(device),
         )
         checkpoint.save(run_dir.path, saved, keep=recipe.run.keep_checkpoints)
         evo.notify("on_generation_end", summary=summary, logbook=evo.logbook)
@@ -251,6 +262,8 @@ def _run(
         "stopped_by": stopped_by,
         "seed": recipe.run.seed,
         "threads": recipe.run.threads,
+        "device": str(device),
+        "engine": evo.engine.__name__,
         "torch": torch.__version__,
         "wall_seconds": round(searched + final_seconds, 3),
         "search_seconds": round(searched, 3),

@@ -39,9 +39,11 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
-@pytest.fixture
-def reference(tiny_recipe, tmp_path):
-    recipe = R.load(tiny_recipe(), [f"evolution.generations={GENERATIONS}"])
+@pytest.fixture(params=["batched", "loop"])
+def reference(request, tiny_recipe, tmp_path):
+    source = tmp_path / f"{request.param}.toml"  # tests load it again by recipe.source
+    source.write_text(R.load(tiny_recipe(), [f'mixer.engine="{request.param}"']).to_toml())
+    recipe = R.load(source, [f"evolution.generations={GENERATIONS}"])
     evolve(recipe, out=tmp_path / "reference")
     return recipe, outputs(tmp_path / "reference")
 
