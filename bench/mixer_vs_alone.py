@@ -1,13 +1,14 @@
-"""The weighted mixer against training every net alone, on logbits.
+"""The weighted mixer against training every net alone, on logbits (or another built-in task).
 
 The 18 nets of the original 2017 demo (sigmoid MLPs, hidden width 16..56 step 8, 1..3 layers)
 are trained once in one mixer run per update rule and once each alone, for the same number of
 steps on the same batches. Printed: each net's mixer fitness beside its alone-trained validation
-bit accuracy, the Kendall rank correlation (tau-b) between them for each rule, and the wall-time
+metric, the Kendall rank correlation (tau-b) between them for each rule, and the wall-time
 ratio (alone total / mixer).
 
     .venv/bin/python bench/mixer_vs_alone.py                 # about 2 minutes on 2 cores
     .venv/bin/python bench/mixer_vs_alone.py --mix-every 1 4  # compare mixing intervals
+    .venv/bin/python bench/mixer_vs_alone.py --task digits --seed 1 --rules projected-gradient
 """
 
 from __future__ import annotations
@@ -17,20 +18,19 @@ import time
 
 import torch
 
-from neuroevo import genome, mixer, network
+from neuroevo import genome, mixer, network, tasks
 from neuroevo.stats import kendall_tau_b
-from neuroevo.tasks import logbits
 from neuroevo.training import train_alone
 
 WIDTHS = range(16, 57, 8)
 DEPTHS = (1, 2, 3)
 
 
-def demo_nets(seed: int) -> tuple[list[str], list[torch.nn.Module]]:
+def demo_nets(seed: int, n_in: int = 16, n_out: int = 16) -> tuple[list[str], list]:
     labels, nets = [], []
     for depth in DEPTHS:
         for width in WIDTHS:
-            g = genome.mlp(16, 16, [width] * depth, "sigmoid")
+            g = genome.mlp(n_in, n_out, [width] * depth, "sigmoid")
             labels.append(f"{width}x{depth}")
             nets.append(network.build(g, generator=torch.Generator().manual_seed(seed)))
     return labels, nets
@@ -48,6 +48,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--task", default="logbits", help="a built-in task")
+    parser.add_argument(
+        "--rules", nargs="+", default=list(mixer.UPDATE_RULES), help="mixer rules to compare"
+    )
     parser.add_argument(
         "--mix-every",
         type=int,
@@ -58,32 +62,33 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    task = logbits(seed=args.seed)
+    task = tasks.build(args.task, args.seed)
+    n_in, n_out = task.n_inputs, task.n_outputs
     train = fixed_batches(*task.train, args.steps, args.batch_size, args.seed)
     valid = fixed_batches(*task.valid, args.steps, args.batch_size, args.seed + 1)
-    labels, _ = demo_nets(args.seed)
+    labels, _ = demo_nets(args.seed, n_in, n_out)
     print(
-        f"logbits, {len(labels)} sigmoid MLPs, {args.steps} steps of {args.batch_size}, "
-        f"Adam lr={args.lr}, {args.threads} thread(s)"
+        f"{args.task} (seed {args.seed}), {len(labels)} sigmoid MLPs, {args.steps} steps of "
+        f"{args.batch_size}, Adam lr={args.lr}, {args.threads} thread(s)"
     )
 
     start = time.perf_counter()
     alone_acc = [
         train_alone(
-            net, args.lr, kind="bits", train=train, steps=args.steps, valid=task.valid
+            net, args.lr, kind=task.kind, train=train, steps=args.steps, valid=task.valid
         ).validation_metric
-        for net in demo_nets(args.seed)[1]
+        for net in demo_nets(args.seed, n_in, n_out)[1]
     ]
     alone_seconds = time.perf_counter() - start
 
     results = {}
     for every in args.mix_every:
-        for rule in mixer.UPDATE_RULES:
-            _, nets = demo_nets(args.seed)
+        for rule in args.rules:
+            _, nets = demo_nets(args.seed, n_in, n_out)
             results[rule, every] = mixer.run(
                 nets,
                 [args.lr] * len(nets),
-                kind="bits",
+                kind=task.kind,
                 train=train,
                 valid=valid,
                 steps=args.steps,
