@@ -122,14 +122,14 @@ class _Progress:
         else:
             print(line, flush=True)
 
-    def on_run_begin(self, *, recipe, task, out, **kwargs: Any) -> None:
+    def on_run_begin(self, *, recipe, task, out, engine, device, **kwargs: Any) -> None:
         self.total = recipe.evolution.generations
         self.metric = task.metric_name
         self._say(
             f"neuroevo: {recipe.task.name} ({task.kind}, {task.n_inputs} inputs, "
             f"{task.n_outputs} outputs), population {recipe.population.size}, "
             f"{recipe.evolution.generations} generations of {recipe.mixer.steps} mixer "
-            f"steps, seed {recipe.run.seed}; run directory {out}"
+            f"steps ({engine} engine, {device}), seed {recipe.run.seed}; run directory {out}"
         )
         if self.bars:
             self.generation_bar = self._bar(total=self.total, desc="generations", unit="gen")

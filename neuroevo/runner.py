@@ -196,7 +196,14 @@ def _run(
     else:
         durations, searched_before = [], 0.0
     run_dir.write_recipe(recipe.to_toml())
-    evo.notify("on_run_begin", recipe=recipe, task=task, out=run_dir.path)
+    evo.notify(
+        "on_run_begin",
+        recipe=recipe,
+        task=task,
+        out=run_dir.path,
+        engine=evo.engine.__name__,
+        device=str(device),
+    )
 
     def search_seconds() -> float:
         return searched_before + time.perf_counter() - started
