@@ -22,10 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import torch
 
+from neuroevo import genome as G
 from neuroevo import mixer, network, stack
 from neuroevo.errors import InvalidSetting
 
@@ -72,7 +74,8 @@ def _cpu(state: State) -> State:
     return {k: v.detach().to("cpu") for k, v in state.items()}
 
 
-def loop(
+def _train(
+    make: Callable[..., mixer.Population],
     members: Sequence[Member],
     *,
     kind: str,
@@ -84,46 +87,10 @@ def loop(
     on_step: Callable[[int, int], None] | None = None,
     device: torch.device | str = "cpu",
 ) -> EngineResult:
-    """The reference engine: one module per genome, trained by :func:`neuroevo.mixer.run`."""
+    """Start every member's net, put them in the population ``make`` builds, and run the
+    mixer over it; every engine's arguments are these, ``make`` aside."""
     device = torch.device(device)
-    nets = _start(members, device)
-    valid = _on(device, valid)
-    result = mixer.run(
-        nets,
-        [m.genome.graph["lr"] for m in members],
-        kind=kind,
-        train=_on(device, train),
-        valid=valid,
-        steps=steps,
-        seed=seed,
-        config=config,
-        evaluate_on=valid,
-        on_step=on_step,
-    )
-    return EngineResult(mixer=result, states=[_cpu(net.state_dict()) for net in nets])
-
-
-def batched(
-    members: Sequence[Member],
-    *,
-    kind: str,
-    train: Batch,
-    valid: Batch,
-    steps: int,
-    seed: int,
-    config: mixer.MixerConfig,
-    on_step: Callable[[int, int], None] | None = None,
-    device: torch.device | str = "cpu",
-) -> EngineResult:
-    """The batched engine: the members stacked (:class:`neuroevo.stack.Stack`)."""
-    device = torch.device(device)
-    population = stack.Stack(
-        [m.genome for m in members],
-        [net.state_dict() for net in _start(members, device)],
-        kind=kind,
-        batch=config.batch_size,
-        device=device,
-    )
+    population = make(members, _start(members, device), kind=kind, config=config)
     valid = _on(device, valid)
     result = mixer.run_population(
         population,
@@ -138,6 +105,33 @@ def batched(
         on_step=on_step,
     )
     return EngineResult(mixer=result, states=[_cpu(s) for s in population.states()])
+
+
+def _modules(members, nets, *, kind, config) -> mixer.Modules:
+    return mixer.Modules(nets, [m.genome.graph["lr"] for m in members], kind)
+
+
+def _stacked(members, nets, *, kind, config) -> stack.Stack:
+    return stack.Stack(
+        [m.genome for m in members],
+        [net.state_dict() for net in nets],
+        kind=kind,
+        batch=config.batch_size,
+        device=nets[0].bias[G.OUT].device,
+    )
+
+
+def loop(members: Sequence[Member], **settings: Any) -> EngineResult:
+    """The reference engine: one module per genome, in a loop (:class:`neuroevo.mixer.Modules`).
+    ``settings``: ``kind``, ``train``, ``valid``, ``steps``, ``seed``, ``config``, and
+    optionally ``on_step`` and ``device``."""
+    return _train(_modules, members, **settings)
+
+
+def batched(members: Sequence[Member], **settings: Any) -> EngineResult:
+    """The batched engine: the members stacked (:class:`neuroevo.stack.Stack`); ``settings``
+    as :func:`loop` takes them."""
+    return _train(_stacked, members, **settings)
 
 
 ENGINES: dict[str, Engine] = {"batched": batched, "loop": loop}

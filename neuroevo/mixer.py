@@ -308,47 +308,25 @@ class Modules:
     def n_parameters(self):
         return [sum(p.numel() for p in net.parameters()) for net in self.nets]
 
+    def states(self) -> list[dict[str, torch.Tensor]]:
+        """Every net's weights (the engines hand them back)."""
+        return [net.state_dict() for net in self.nets]
+
 
 # --------------------------------------------------------------------------- the run
 
 
 def run(
-    nets: Sequence[nn.Module],
-    lrs: Sequence[float],
-    *,
-    kind: str,
-    train: Iterable[Batch] | Batch,
-    valid: Iterable[Batch] | Batch,
-    steps: int,
-    seed: int = 0,
-    config: MixerConfig | None = None,
-    evaluate_on: Batch | None = None,
-    on_step: Callable[[int, int], None] | None = None,
+    nets: Sequence[nn.Module], lrs: Sequence[float], *, kind: str, **settings: Any
 ) -> MixerResult:
-    """Train ``nets`` (modules) jointly for ``steps`` steps and return their fitness.
-
-    ``train`` and ``valid`` are iterables of ``(x, y)`` batches, or ``(X, Y)`` tensor pairs
-    that are batched here with generators seeded from ``seed``. ``evaluate_on`` is the set each
-    net's validation metric is measured on at the end (forward passes only); it defaults to
-    ``valid`` when that is a tensor pair. ``on_step(step, live)`` is called after every step
-    (progress bars). The nets are trained in place.
-    """
+    """Train ``nets`` (modules, each at its learning rate in ``lrs``) jointly and return their
+    fitness; ``settings`` as :func:`run_population` takes them. The nets are trained in
+    place."""
     if len(lrs) != len(nets):
         raise NeuroevoError(f"{len(nets)} nets but {len(lrs)} learning rates")
     if not nets:
         raise NeuroevoError("the mixer needs at least one net")
-    return run_population(
-        Modules(nets, lrs, kind),
-        len(nets),
-        kind=kind,
-        train=train,
-        valid=valid,
-        steps=steps,
-        seed=seed,
-        config=config,
-        evaluate_on=evaluate_on,
-        on_step=on_step,
-    )
+    return run_population(Modules(nets, lrs, kind), len(nets), kind=kind, **settings)
 
 
 def run_population(
@@ -364,7 +342,15 @@ def run_population(
     evaluate_on: Batch | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> MixerResult:
-    """:func:`run` over any :class:`Population` of ``k`` nets (the engines' entry point)."""
+    """Train the ``k`` nets of ``population`` jointly for ``steps`` steps and return their
+    fitness (the engines' entry point; :func:`run` for plain modules).
+
+    ``train`` and ``valid`` are iterables of ``(x, y)`` batches, or ``(X, Y)`` tensor pairs
+    that are batched here with generators seeded from ``seed``. ``evaluate_on`` is the set each
+    net's validation metric is measured on at the end (forward passes only); it defaults to
+    ``valid`` when that is a tensor pair. ``on_step(step, live)`` is called after every step
+    (progress bars).
+    """
     config = config or MixerConfig()
     task = kinds.get(kind)
     if k == 0:

@@ -386,6 +386,7 @@ class Stack:
         self.task = kinds.get(kind)
         self.device = torch.device(device)
         self.batch = batch
+        self.genomes = list(genomes)
         self.layouts = [Layout.of(g) for g in genomes]
         self.lrs = [float(g.graph["lr"]) for g in genomes]
         self._params = [G.n_parameters(g) for g in genomes]
@@ -448,8 +449,8 @@ class Stack:
     @torch.no_grad()
     def predict(self, x, live):
         if list(live) != self.live:
-            return Stack(
-                [self._genome_stub(i) for i in live],
+            return Stack(  # retired nets among them: stack those nets' weights anew
+                [self.genomes[i] for i in live],
                 [self.state(i) for i in live],
                 kind=self.task.name,
                 batch=self.batch,
@@ -487,7 +488,8 @@ class Stack:
     # reading the weights back
 
     def state(self, i: int) -> State:
-        """Net ``i``'s current weights (its last ones if it retired), named as today."""
+        """Net ``i``'s current weights (its last ones if it retired), named as
+        :mod:`neuroevo.network` names them."""
         if i in self._final:
             return self._final[i]
         for grp in self.groups:
@@ -497,12 +499,3 @@ class Stack:
 
     def states(self) -> list[State]:
         return [self.state(i) for i in range(len(self.layouts))]
-
-    def _genome_stub(self, i: int) -> nx.DiGraph:
-        """A genome with net ``i``'s layout and learning rate (for predicting from states)."""
-        lay = self.layouts[i]
-        g = nx.DiGraph(lr=self.lrs[i])
-        for node, width, act in zip(lay.nodes, lay.widths, lay.activations):
-            g.add_node(node, width=width, **({"activation": act} if act else {}))
-        g.add_edges_from((lay.nodes[a], lay.nodes[b]) for a, b in lay.edges)
-        return g

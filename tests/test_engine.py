@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_mixer import A, B, linear_data  # the mixer's own planted-net fixtures
 
 from neuroevo import engine, kinds, mixer, mutations, network, rundir, stack
 from neuroevo import genome as G
@@ -165,15 +166,6 @@ def test_retired_nets_leave_the_stack_and_keep_their_weights():
 
 # --------------------------------------------------------------------------- as the mixer's tests
 
-A = torch.tensor([[0.5, -1.0, 2.0, 0.0], [1.5, 0.3, -0.7, 1.0]])
-B = torch.tensor([0.2, -0.4])
-
-
-def linear_data(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
-    return x, x @ A.T + B
-
 
 def six_members(lrs=(1e-2,) * 6):
     """Five small tanh MLPs and, at index 3, a linear net that already is the target map."""
@@ -189,10 +181,9 @@ def six_members(lrs=(1e-2,) * 6):
     return members
 
 
-@pytest.mark.parametrize("name", ENGINES)
-def test_planted_winner_has_the_highest_fitness_for_both_engines(name):
-    result = engine.ENGINES[name](
-        six_members(),
+def race_six(name, lrs=(1e-2,) * 6):
+    return engine.ENGINES[name](
+        six_members(lrs),
         kind="regression",
         train=linear_data(1000, 1),
         valid=linear_data(300, 2),
@@ -200,6 +191,11 @@ def test_planted_winner_has_the_highest_fitness_for_both_engines(name):
         seed=0,
         config=mixer.MixerConfig(),
     ).mixer
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_planted_winner_has_the_highest_fitness_for_both_engines(name):
+    result = race_six(name)
     assert result.ranking()[0] == 3
     assert result.nets[3].retired_at is None and result.nets[3].steps_trained == 120
     assert result.nets[3].validation_metric == pytest.approx(1.0)
@@ -233,16 +229,7 @@ def test_neither_engine_lets_the_mixer_train_a_net(name, mix_on):
 
 @pytest.mark.parametrize("name", ENGINES)
 def test_a_diverging_net_ranks_last_and_the_others_go_on(name):
-    members = six_members(lrs=(1e-2, 1e30, 1e-2, 1e-2, 1e-2, 1e-2))
-    result = engine.ENGINES[name](
-        members,
-        kind="regression",
-        train=linear_data(1000, 1),
-        valid=linear_data(300, 2),
-        steps=120,
-        seed=0,
-        config=mixer.MixerConfig(),
-    ).mixer
+    result = race_six(name, lrs=(1e-2, 1e30, 1e-2, 1e-2, 1e-2, 1e-2))
     assert result.nets[1].diverged and result.ranking()[-1] == 1
     assert result.ranking()[0] == 3
     assert all(n.fitness > -1 for n in result.nets if not n.diverged)
