@@ -185,6 +185,18 @@ def _refuse_pickle(path: Path, data: bytes) -> None:
         )
 
 
+def kept(run_dir: str | Path) -> list[int]:
+    """The generations whose checkpoint folders are in ``run_dir``, ascending."""
+    root = Path(run_dir) / DIRECTORY
+    if not root.is_dir():
+        return []
+    return sorted(
+        g
+        for p in root.iterdir()
+        if (g := generation_of(p.name)) is not None and p.is_dir() and not p.is_symlink()
+    )
+
+
 def load_latest(run_dir: str | Path) -> Snapshot:
     """Verify and read the latest checkpoint; :class:`CheckpointError` names what is wrong.
 
@@ -198,12 +210,30 @@ def load_latest(run_dir: str | Path) -> Snapshot:
     name = pointer.get("checkpoint") if isinstance(pointer, dict) else None
     if not isinstance(name, str) or generation_of(name) is None:
         raise CheckpointError(f"{pointer_path}: not a checkpoint pointer")
-    folder = root / name
+    return _load(root / name, pointer.get("manifest_sha256"))
+
+
+def load(run_dir: str | Path, generation: int) -> Snapshot:
+    """Verify and read the kept checkpoint of ``generation`` (its files against its manifest;
+    the manifest itself against the pointer where it is the latest)."""
+    latest = load_latest(run_dir)
+    if latest.generation == generation:
+        return latest
+    if generation not in kept(run_dir):
+        raise CheckpointError(
+            f"{run_dir}: no checkpoint of generation {generation + 1} is kept "
+            f"(kept: {', '.join(str(g + 1) for g in kept(run_dir)) or 'none'})"
+        )
+    return _load(Path(run_dir) / DIRECTORY / f"gen-{generation:04d}", None)
+
+
+def _load(folder: Path, manifest_sha256: str | None) -> Snapshot:
+    name = folder.name
     manifest_path = folder / "manifest.json"
     if not os.path.lexists(manifest_path):
         raise CheckpointError(f"{manifest_path}: missing")
     manifest_bytes = _read(manifest_path)
-    if _sha256(manifest_bytes) != pointer.get("manifest_sha256"):
+    if manifest_sha256 is not None and _sha256(manifest_bytes) != manifest_sha256:
         raise CheckpointError(f"{manifest_path}: checksum mismatch (the file was changed)")
     manifest = _parse_json(manifest_path, manifest_bytes)
     files = manifest.get("files") if isinstance(manifest, dict) else None

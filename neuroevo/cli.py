@@ -95,6 +95,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     cont.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
     cont.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    check = commands.add_parser(
+        "verify",
+        help="check the mixer's ranking against nets trained alone",
+        description="Train one generation twice from the weights it started from, in one "
+        "mixer run and every net alone, on the same batches, and compare the rankings. A run "
+        "directory gets verify.json.",
+    )
+    check.add_argument(
+        "target", help="a run directory (its generations) or a recipe (generation 1)"
+    )
+    check.add_argument(
+        "--generation",
+        type=int,
+        metavar="N",
+        help="which generation, counted from 1 as the run prints them (default: the last "
+        "completed one)",
+    )
+    check.add_argument("--steps", type=int, help="training steps each way (default: mixer.steps)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--quiet", action="store_true", help="no progress bars")
+    check.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -256,6 +278,36 @@ def _resume(args: argparse.Namespace) -> int:
     )
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from neuroevo.errors import NeuroevoError
+    from neuroevo.verify import verify
+
+    if args.generation is not None and args.generation < 1:
+        raise NeuroevoError(f"--generation counts from 1, got {args.generation}")
+    bars = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.quiet or not sys.stderr.isatty():
+            return
+        if stage not in bars:
+            from tqdm import tqdm
+
+            unit = "step" if stage == "mixer" else "net"
+            bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr, leave=False)
+        bars[stage].update(done - bars[stage].n)
+        if done == total:
+            bars[stage].close()
+
+    report = verify(
+        args.target,
+        generation=None if args.generation is None else args.generation - 1,
+        steps=args.steps,
+        progress=progress,
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)  # before anything slow is imported
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -297,7 +349,7 @@ def _main(argv: list[str]) -> int:
     if args.command is None:
         _parser().print_help()
         return 2
-    return _evolve(args) if args.command == "evolve" else _resume(args)
+    return {"evolve": _evolve, "resume": _resume, "verify": _verify}[args.command](args)
 
 
 if __name__ == "__main__":

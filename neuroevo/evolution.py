@@ -192,6 +192,17 @@ class Evolution:
             )
         return genomes
 
+    def members(self) -> list[engine_.Member]:
+        """The population as the engine takes it: genomes, start weights, init seeds."""
+        return [
+            engine_.Member(ind.genome, ind.start_from, self._init_seed(ind.id))
+            for ind in self.population
+        ]
+
+    def mixer_seed(self) -> int:
+        """The seed of this generation's mixer batches."""
+        return self.recipe.run.seed * 7919 + self.generation
+
     def _init_seed(self, individual_id: int) -> int:
         """The seed of an individual's fresh weights: (run seed, id), so no state to save."""
         return self.recipe.run.seed * 1_000_003 + individual_id
@@ -233,9 +244,7 @@ class Evolution:
         started = time.perf_counter()
         gen, pop = self.generation, self.population
         self.notify("on_generation_begin", generation=gen, population=pop)
-        members = []
-        for ind in pop:
-            members.append(engine_.Member(ind.genome, ind.start_from, self._init_seed(ind.id)))
+        members = self.members()
         steps = self.recipe.mixer.steps
 
         def on_step(step: int, live: int) -> None:
@@ -247,7 +256,7 @@ class Evolution:
             train=self.task.train,
             valid=self.task.valid,
             steps=steps,
-            seed=self.recipe.run.seed * 7919 + gen,
+            seed=self.mixer_seed(),
             config=self.recipe.mixer.config(),
             on_step=on_step,
             device=self.device,

@@ -5,6 +5,7 @@
 ``summary.json``      the best net, its validation and test metrics, times, seed
 ``best/genome.json``  the best genome; ``best/weights.safetensors`` its weights
 ``checkpoints/``      see :mod:`neuroevo.checkpoint`
+``verify.json``       what ``neuroevo verify`` found (see :mod:`neuroevo.verify`)
 
 The contract:
 
@@ -44,8 +45,8 @@ from neuroevo.errors import NeuroevoError
 from neuroevo.fileio import UnsafeFile
 
 RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints")
-_OWN_TOP = {"recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints"}
-_OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp"}
+_OWN_TOP = {"recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints", "verify.json"}
+_OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp", "verify.json.tmp"}
 _OWN_BEST = {"genome.json", "weights.safetensors"}
 _OWN_CHECKPOINT_FILES = {"LATEST", "LATEST.tmp"}
 _CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d+$")
@@ -101,6 +102,11 @@ class RunDirBusy(NeuroevoError):
 
 def _lexists(path: Path) -> bool:
     return os.path.lexists(path)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """One JSON object, atomically (no NaN: JSON holds none)."""
+    fileio.write_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def holds_run(path: Path) -> list[str]:
@@ -271,10 +277,7 @@ class RunDir:
         fileio.append(self.history_path, lines.encode("utf-8"))
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        fileio.write_atomic(
-            self.path / "summary.json",
-            json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n",
-        )
+        write_json(self.path / "summary.json", summary)
 
     def write_best(self, genome: nx.DiGraph, state: Mapping[str, torch.Tensor]) -> None:
         best = self.path / "best"

@@ -29,6 +29,7 @@ LAYERS = {
     "recipe": 7,
     "evolution": 8,
     "runner": 9,
+    "verify": 9,
     "cli": 10,
     "__init__": 10,
 }

@@ -1,0 +1,267 @@
+"""``neuroevo verify``: does the mixer rank a generation as training every net alone would?
+
+A generation is taken with the weights it started from (children from their parent's trained
+weights, elites from their own, fresh nets from their seeds) and trained twice on the same
+batches for the same number of steps: (a) in one mixer run with the run's settings (engine,
+race and all), (b) every net alone (:func:`neuroevo.training.train_alone`, no race). The
+report compares the mixer's fitness, and each net's own validation metric at the end of the
+mixer run, with the validation metric each net reaches alone: Kendall tau-b and Spearman rho,
+whether the winners agree, the top-3 overlap, the regret (the best alone metric minus the alone
+metric of the mixer's pick) and the wall-time ratio alone / mixer.
+
+Which generations: a recipe's generation 0; in a run directory, generation ``N`` where the
+checkpoint of generation ``N - 1`` is kept (the last completed one by default: the run keeps
+two), since breeding from it gives back exactly the generation the run trained.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuroevo import checkpoint, engine, mixer, network, rundir, tasks
+from neuroevo import genome as G
+from neuroevo.checkpoint import CheckpointError
+from neuroevo.errors import NeuroevoError
+from neuroevo.evolution import Evolution, finite
+from neuroevo.recipe import Recipe, load
+from neuroevo.stats import kendall_tau_b, spearman_rho
+from neuroevo.training import train_alone
+
+FILE = "verify.json"
+FORMAT = "neuroevo.verify"
+
+#: ``progress(stage, done, total)``: stage ``"mixer"`` (steps) or ``"alone"`` (nets)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class NetReport:
+    id: int
+    signature: str
+    mixer_fitness: float
+    mixer_metric: float | None  # its own validation metric at the end of the mixer run
+    alone_metric: float | None  # the validation metric it reaches trained alone
+
+
+@dataclass
+class Report:
+    source: str
+    generation: int  # counted from 0, as in history.jsonl
+    steps: int
+    metric: str
+    engine: str
+    device: str
+    nets: list[NetReport]
+    kendall_fitness: float
+    spearman_fitness: float
+    kendall_metric: float
+    spearman_metric: float
+    mixer_pick: int  # id
+    alone_best: int  # id
+    same_winner: bool
+    top3_overlap: int
+    regret: float | None
+    mixer_seconds: float
+    alone_seconds: float
+
+    @property
+    def time_ratio(self) -> float:
+        return self.alone_seconds / self.mixer_seconds if self.mixer_seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self), "time_ratio": self.time_ratio}
+
+    def table(self) -> str:
+        """The short table ``neuroevo verify`` prints."""
+        lines = [
+            f"{self.source}, generation {self.generation + 1}: {len(self.nets)} nets, "
+            f"{self.steps} steps each way ({self.engine} engine, {self.device})",
+            f"{'id':>6} {'mixer fitness':>13} {'mixer ' + self.metric:>22} "
+            f"{'alone ' + self.metric:>22}  net",
+        ]
+        for n in sorted(self.nets, key=lambda n: -n.mixer_fitness):
+            lines.append(
+                f"{n.id:>6} {n.mixer_fitness:>13.4f} {_show(n.mixer_metric):>22} "
+                f"{_show(n.alone_metric):>22}  {n.signature}"
+            )
+        lines += [
+            f"Kendall tau-b   fitness vs alone {self.kendall_fitness:+.3f}   "
+            f"mixer metric vs alone {self.kendall_metric:+.3f}",
+            f"Spearman rho    fitness vs alone {self.spearman_fitness:+.3f}   "
+            f"mixer metric vs alone {self.spearman_metric:+.3f}",
+            f"winner: mixer's pick {self.mixer_pick}, best alone {self.alone_best} "
+            f"({'the same' if self.same_winner else 'different'}); top-3 overlap "
+            f"{self.top3_overlap}/3; regret {_show(self.regret)}",
+            f"time: mixer {self.mixer_seconds:.1f} s, alone {self.alone_seconds:.1f} s "
+            f"(alone / mixer {self.time_ratio:.2f}x)",
+        ]
+        return "\n".join(lines)
+
+
+def _show(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+def compare(evo: Evolution, *, steps: int, source: str, progress: Progress | None = None) -> Report:
+    """Train ``evo``'s current (not yet trained) generation both ways and compare."""
+    recipe, task = evo.recipe, evo.task
+    members = evo.members()
+    seed, config = evo.mixer_seed(), recipe.mixer.config()
+    started = time.perf_counter()
+    trained = evo.engine(
+        members,
+        kind=task.kind,
+        train=task.train,
+        valid=task.valid,
+        steps=steps,
+        seed=seed,
+        config=config,
+        on_step=(lambda step, live: progress("mixer", step, steps)) if progress else None,
+        device=evo.device,
+    )
+    mixer_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    on = evo.device
+    train_data = (task.train[0].to(on), task.train[1].to(on))
+    valid_data = (task.valid[0].to(on), task.valid[1].to(on))
+    alone: list[float | None] = []
+    for done, m in enumerate(members):
+        net = network.inherit(
+            m.genome, m.start_from, generator=torch.Generator().manual_seed(m.init_seed)
+        ).to(on)
+        batches = mixer.batches(*train_data, config.batch_size, torch.Generator().manual_seed(seed))
+        result = train_alone(
+            net, m.genome.graph["lr"], kind=task.kind, train=batches, steps=steps, valid=valid_data
+        )
+        alone.append(finite(result.validation_metric))
+        if progress:
+            progress("alone", done + 1, len(members))
+    alone_seconds = time.perf_counter() - started
+
+    nets = [
+        NetReport(
+            id=m.genome.graph["id"],
+            signature=G.signature(m.genome),
+            mixer_fitness=r.fitness,
+            mixer_metric=finite(r.validation_metric),
+            alone_metric=a,
+        )
+        for m, r, a in zip(members, trained.mixer.nets, alone)
+    ]
+    return _report(evo, nets, steps, source, mixer_seconds, alone_seconds)
+
+
+def _ranked(values: list[float | None]) -> list[float]:
+    """Metrics for rank statistics: a net with none (it diverged) ranks below every other."""
+    floor = min((v for v in values if v is not None), default=0.0) - 1.0
+    return [floor if v is None else v for v in values]
+
+
+def _report(evo, nets, steps, source, mixer_seconds, alone_seconds) -> Report:
+    fitness = [n.mixer_fitness for n in nets]
+    alone = _ranked([n.alone_metric for n in nets])
+    own = _ranked([n.mixer_metric for n in nets])
+    by_fitness = sorted(range(len(nets)), key=lambda i: -fitness[i])
+    by_alone = sorted(range(len(nets)), key=lambda i: -alone[i])
+    pick, best = by_fitness[0], by_alone[0]
+    best_alone, picked_alone = nets[best].alone_metric, nets[pick].alone_metric
+    return Report(
+        source=source,
+        generation=evo.generation,
+        steps=steps,
+        metric=evo.task.metric_name,
+        engine=evo.engine.__name__,
+        device=str(evo.device),
+        nets=nets,
+        kendall_fitness=kendall_tau_b(fitness, alone),
+        spearman_fitness=spearman_rho(fitness, alone),
+        kendall_metric=kendall_tau_b(own, alone),
+        spearman_metric=spearman_rho(own, alone),
+        mixer_pick=nets[pick].id,
+        alone_best=nets[best].id,
+        same_winner=alone[pick] == alone[best],
+        top3_overlap=len(set(by_fitness[:3]) & set(by_alone[:3])),
+        regret=(None if best_alone is None or picked_alone is None else best_alone - picked_alone),
+        mixer_seconds=mixer_seconds,
+        alone_seconds=alone_seconds,
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def verify(
+    target: str | Path,
+    *,
+    generation: int | None = None,
+    steps: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Verify a recipe's generation 0, or a run directory's generation ``generation``
+    (counted from 0; default the last completed one). A run directory gets ``verify.json``,
+    written at the end in one atomic step: an interrupt leaves it as it was."""
+    path = Path(target)
+    if not path.exists():
+        raise NeuroevoError(f"{path}: no such run directory or recipe file")
+    if path.is_dir():
+        return _verify_run(path, generation, steps, progress)
+    if generation not in (None, 0):
+        raise NeuroevoError(f"{path}: a recipe has only generation 1 to verify")
+    recipe = load(path)
+    evo = _evolution(recipe)
+    return compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
+
+
+def _steps(steps: int | None, recipe: Recipe) -> int:
+    steps = recipe.mixer.steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000_000:
+        raise NeuroevoError(f"--steps must be a whole number from 1 to 10,000,000, got {steps}")
+    return steps
+
+
+def _evolution(recipe: Recipe) -> Evolution:
+    task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
+    return Evolution(recipe, task, device=engine.device(recipe.run.device))
+
+
+def _verify_run(
+    path: Path, generation: int | None, steps: int | None, progress: Progress | None
+) -> Report:
+    rundir.check_no_links(path)
+    if not (path / "recipe.toml").exists():
+        raise NeuroevoError(f"{path}: not a run directory (no recipe.toml)")
+    with rundir.locked(path):
+        latest = checkpoint.load_latest(path)  # verified first: nothing is imported before
+        recipe = load(path / "recipe.toml", out=str(path))
+        generation = latest.generation if generation is None else generation
+        if not 0 <= generation <= latest.generation + 1:
+            raise NeuroevoError(
+                f"{path}: generation {generation + 1} does not exist (the run has completed "
+                f"{latest.generation + 1}; the next would be {latest.generation + 2})"
+            )
+        evo = _evolution(recipe)
+        if generation > 0:
+            try:
+                snapshot = checkpoint.load(path, generation - 1)
+            except CheckpointError as exc:
+                raise NeuroevoError(
+                    f"{exc}; generation {generation + 1} is rebuilt from the checkpoint before it"
+                ) from None
+            recorded = snapshot.state.get("data_sha256")
+            if recorded is not None and recorded != evo.task.fingerprint():
+                raise NeuroevoError(f"{path}: the data changed since the run trained on it")
+            evo.load_state_dict(snapshot)
+            evo.breed()
+        report = compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
+        rundir.write_json(path / FILE, report.to_dict())
+    return report
