@@ -20,7 +20,8 @@ Evolution knows nothing of how. Both engines start every net from the same weigh
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,17 @@ def batched(members: Sequence[Member], **settings: Any) -> EngineResult:
 ENGINES: dict[str, Engine] = {"batched": batched, "loop": loop}
 #: what ``mixer.engine`` accepts
 CHOICES = ("auto", *ENGINES)
+
+
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch threads (``run.threads``: results depend on it), then restore."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:[0-9]+)?)$")

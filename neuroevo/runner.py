@@ -16,8 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,16 +68,6 @@ def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
                     f"{section}.{key}: {a.get(key)!r} in the checkpoint, {b.get(key)!r} now"
                 )
     return changes
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def evolve(
@@ -143,7 +132,7 @@ def _start(
     checkpoint to go on from (None: a fresh run, or a resume with nothing completed)."""
     started = time.perf_counter()
     device = engine.device(recipe.run.device)  # a missing GPU stops the run before it starts
-    with _threads(recipe.run.threads):
+    with engine.threads(recipe.run.threads):
         path = Path(recipe.run.out)
         task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
         if task.kind not in kinds.KINDS:

@@ -218,8 +218,9 @@ def verify(
     if generation not in (None, 0):
         raise NeuroevoError(f"{path}: a recipe has only generation 1 to verify")
     recipe = load(path)
-    evo = _evolution(recipe)
-    return compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
+    with engine.threads(recipe.run.threads):
+        evo = _evolution(recipe)
+        return compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
 
 
 def _steps(steps: int | None, recipe: Recipe) -> int:
@@ -249,19 +250,27 @@ def _verify_run(
                 f"{path}: generation {generation + 1} does not exist (the run has completed "
                 f"{latest.generation + 1}; the next would be {latest.generation + 2})"
             )
-        evo = _evolution(recipe)
-        if generation > 0:
-            try:
-                snapshot = checkpoint.load(path, generation - 1)
-            except CheckpointError as exc:
-                raise NeuroevoError(
-                    f"{exc}; generation {generation + 1} is rebuilt from the checkpoint before it"
-                ) from None
-            recorded = snapshot.state.get("data_sha256")
-            if recorded is not None and recorded != evo.task.fingerprint():
-                raise NeuroevoError(f"{path}: the data changed since the run trained on it")
-            evo.load_state_dict(snapshot)
-            evo.breed()
-        report = compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
+        with engine.threads(recipe.run.threads):  # as the run had them: the same fitness
+            evo = _generation(path, recipe, generation)
+            report = compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
         rundir.write_json(path / FILE, report.to_dict())
     return report
+
+
+def _generation(path: Path, recipe: Recipe, generation: int) -> Evolution:
+    """The run's ``generation`` as it started: bred from the checkpoint before it."""
+    evo = _evolution(recipe)
+    if generation == 0:
+        return evo
+    try:
+        snapshot = checkpoint.load(path, generation - 1)
+    except CheckpointError as exc:
+        raise NeuroevoError(
+            f"{exc}; generation {generation + 1} is rebuilt from the checkpoint before it"
+        ) from None
+    recorded = snapshot.state.get("data_sha256")
+    if recorded is not None and recorded != evo.task.fingerprint():
+        raise NeuroevoError(f"{path}: the data changed since the run trained on it")
+    evo.load_state_dict(snapshot)
+    evo.breed()
+    return evo
