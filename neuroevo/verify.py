@@ -113,52 +113,62 @@ def _show(value: float | None) -> str:
 
 def compare(evo: Evolution, *, steps: int, source: str, progress: Progress | None = None) -> Report:
     """Train ``evo``'s current (not yet trained) generation both ways and compare."""
-    recipe, task = evo.recipe, evo.task
-    members = evo.members()
-    seed, config = evo.mixer_seed(), recipe.mixer.config()
+    result, mixer_seconds = replay_mixer(evo, steps=steps, progress=progress)
+    alone, alone_seconds = train_each_alone(evo, steps=steps, progress=progress)
+    return report(evo, result, alone, steps, source, mixer_seconds, alone_seconds)
+
+
+def replay_mixer(
+    evo: Evolution,
+    *,
+    steps: int,
+    config: mixer.MixerConfig | None = None,
+    progress: Progress | None = None,
+) -> tuple[mixer.MixerResult, float]:
+    """The generation's mixer run (the run's settings, or ``config``) and its seconds."""
+    task = evo.task
     started = time.perf_counter()
     trained = evo.engine(
-        members,
+        evo.members(),
         kind=task.kind,
         train=task.train,
         valid=task.valid,
         steps=steps,
-        seed=seed,
-        config=config,
+        seed=evo.mixer_seed(),
+        config=config or evo.recipe.mixer.config(),
         on_step=(lambda step, live: progress("mixer", step, steps)) if progress else None,
         device=evo.device,
     )
-    mixer_seconds = time.perf_counter() - started
+    return trained.mixer, time.perf_counter() - started
 
+
+def train_each_alone(
+    evo: Evolution, *, steps: int, progress: Progress | None = None
+) -> tuple[list[float | None], float]:
+    """Every net of the generation trained alone from its start weights on the mixer's
+    batches; their validation metrics and the seconds it took."""
+    task, on = evo.task, evo.device
     started = time.perf_counter()
-    on = evo.device
     train_data = (task.train[0].to(on), task.train[1].to(on))
     valid_data = (task.valid[0].to(on), task.valid[1].to(on))
-    alone: list[float | None] = []
+    members = evo.members()
+    metrics: list[float | None] = []
     for done, m in enumerate(members):
         net = network.inherit(
             m.genome, m.start_from, generator=torch.Generator().manual_seed(m.init_seed)
         ).to(on)
-        batches = mixer.batches(*train_data, config.batch_size, torch.Generator().manual_seed(seed))
+        batches = mixer.batches(
+            *train_data,
+            evo.recipe.mixer.batch_size,
+            torch.Generator().manual_seed(evo.mixer_seed()),
+        )
         result = train_alone(
             net, m.genome.graph["lr"], kind=task.kind, train=batches, steps=steps, valid=valid_data
         )
-        alone.append(finite(result.validation_metric))
+        metrics.append(finite(result.validation_metric))
         if progress:
             progress("alone", done + 1, len(members))
-    alone_seconds = time.perf_counter() - started
-
-    nets = [
-        NetReport(
-            id=m.genome.graph["id"],
-            signature=G.signature(m.genome),
-            mixer_fitness=r.fitness,
-            mixer_metric=finite(r.validation_metric),
-            alone_metric=a,
-        )
-        for m, r, a in zip(members, trained.mixer.nets, alone)
-    ]
-    return _report(evo, nets, steps, source, mixer_seconds, alone_seconds)
+    return metrics, time.perf_counter() - started
 
 
 def _ranked(values: list[float | None]) -> list[float]:
@@ -167,7 +177,26 @@ def _ranked(values: list[float | None]) -> list[float]:
     return [floor if v is None else v for v in values]
 
 
-def _report(evo, nets, steps, source, mixer_seconds, alone_seconds) -> Report:
+def report(
+    evo: Evolution,
+    result: mixer.MixerResult,
+    alone: list[float | None],
+    steps: int,
+    source: str,
+    mixer_seconds: float,
+    alone_seconds: float,
+) -> Report:
+    """The comparison of a mixer run with the alone metrics of the same nets."""
+    nets = [
+        NetReport(
+            id=m.genome.graph["id"],
+            signature=G.signature(m.genome),
+            mixer_fitness=r.fitness,
+            mixer_metric=finite(r.validation_metric),
+            alone_metric=a,
+        )
+        for m, r, a in zip(evo.members(), result.nets, alone)
+    ]
     fitness = [n.mixer_fitness for n in nets]
     alone = _ranked([n.alone_metric for n in nets])
     own = _ranked([n.mixer_metric for n in nets])
