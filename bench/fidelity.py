@@ -1,0 +1,101 @@
+"""How faithfully the mixer ranks a population, per mixer setting, over tasks and seeds.
+
+For each case (task x seed) the recipe's generation 0 (18 random genomes from the default
+search space) is trained every net alone once, then in one mixer run per setting, on the same
+batches for the same steps (:mod:`neuroevo.verify`). Settings vary one at a time from the
+defaults. Printed per setting: the median over cases of Kendall tau-b between mixer fitness and
+alone-trained validation metric, of the same for each net's own validation metric at the end of
+the mixer run, of the winner's regret (points of the metric) and of the time ratio alone / mixer;
+then every case's tau.
+
+    .venv/bin/python bench/fidelity.py                  # about 10 minutes on 1 thread
+    .venv/bin/python bench/fidelity.py --tasks logbits --seeds 0 --steps 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+
+import torch
+
+from neuroevo import mixer, tasks, verify
+from neuroevo import recipe as R
+from neuroevo.evolution import Evolution
+
+SETTINGS = {
+    "defaults": {},
+    "rule=hedge": {"rule": "hedge"},
+    "rule=rebalance": {"rule": "rebalance"},
+    "mix_every=4": {"mix_every": 4},
+    "smoothing=0.5": {"smoothing": 0.5},
+    "smoothing=0.99": {"smoothing": 0.99},
+    "mix_lr=0.01": {"mix_lr": 0.01},
+    "mix_lr=0.5": {"mix_lr": 0.5},
+    "race off": {"race": None},
+    "race keep 0.75": {"race": mixer.Race(keep=0.75)},
+}
+TASK_OPTIONS = {"logbits": {"n_train": 4000, "n_valid": 2000, "n_test": 100}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["logbits", "digits", "wine", "diabetes"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"generation 0 of 18 random genomes, {args.steps} steps each way, "
+        f"{args.threads} thread(s); tasks {', '.join(args.tasks)}; seeds {args.seeds}"
+    )
+    cases: dict[str, dict[str, verify.Report]] = {name: {} for name in SETTINGS}
+    for task_name in args.tasks:
+        for seed in args.seeds:
+            recipe = R.from_dict(
+                {
+                    "task": {"name": task_name, **TASK_OPTIONS.get(task_name, {})},
+                    "run": {"seed": seed, "device": "cpu"},
+                }
+            )
+            task = tasks.build(task_name, seed, **TASK_OPTIONS.get(task_name, {}))
+            evo = Evolution(recipe, task)
+            alone, alone_seconds = verify.train_each_alone(evo, steps=args.steps)
+            label = f"{task_name}/{seed}"
+            for name, change in SETTINGS.items():
+                config = dataclasses.replace(recipe.mixer.config(), **change)
+                result, seconds = verify.replay_mixer(evo, steps=args.steps, config=config)
+                cases[name][label] = verify.report(
+                    evo, result, alone, args.steps, label, seconds, alone_seconds
+                )
+            r = cases["defaults"][label]
+            print(
+                f"{label:>12}: tau {r.kendall_fitness:+.3f} "
+                f"(mixer metric {r.kendall_metric:+.3f}), "
+                f"regret {_points(r)}, alone / mixer {r.time_ratio:.1f}x",
+                flush=True,
+            )
+
+    print(
+        f"\n{'setting':>16} {'median tau':>10} {'metric tau':>10} {'regret':>7} "
+        f"{'alone/mixer':>11}   tau per case"
+    )
+    for name, by_case in cases.items():
+        reports = list(by_case.values())
+        tau = statistics.median(r.kendall_fitness for r in reports)
+        own = statistics.median(r.kendall_metric for r in reports)
+        regret = statistics.median(r.regret or 0.0 for r in reports) * 100
+        ratio = statistics.median(r.time_ratio for r in reports)
+        each = " ".join(f"{r.kendall_fitness:+.2f}" for r in reports)
+        print(f"{name:>16} {tau:>+10.3f} {own:>+10.3f} {regret:>7.2f} {ratio:>10.1f}x   {each}")
+    print(f"cases: {' '.join(cases['defaults'])}; regret in points of the metric (x100)")
+
+
+def _points(r: verify.Report) -> str:
+    return "n/a" if r.regret is None else f"{100 * r.regret:.2f} pts"
+
+
+if __name__ == "__main__":
+    main()
