@@ -127,7 +127,7 @@ class MixerConfig:
 
     rule: str = "projected-gradient"
     mix_lr: float = 0.05
-    mix_every: int = 4
+    mix_every: int = 1
     mix_on: str = "validation"
     smoothing: float = 0.9
     race: Race | None = field(default_factory=Race)
