@@ -8,7 +8,7 @@ alone-trained validation metric, of the same for each net's own validation metri
 the mixer run, of the winner's regret (points of the metric) and of the time ratio alone / mixer;
 then every case's tau.
 
-    .venv/bin/python bench/fidelity.py                  # about 10 minutes on 1 thread
+    .venv/bin/python bench/fidelity.py                  # about 11 minutes on 1 thread
     .venv/bin/python bench/fidelity.py --tasks logbits --seeds 0 --steps 500
 """
 
@@ -24,17 +24,22 @@ from neuroevo import mixer, tasks, verify
 from neuroevo import recipe as R
 from neuroevo.evolution import Evolution
 
-SETTINGS = {
+PG = {"rule": "projected-gradient"}
+SETTINGS = {  # one change at a time from the defaults (the rule: experts), or from PG
     "defaults": {},
+    "experts lr=0.5": {"mix_lr": 0.5},
+    "experts, race off": {"race": None},
+    "experts, keep 0.75": {"race": mixer.Race(keep=0.75)},
+    "projected-gradient": PG,
     "rule=hedge": {"rule": "hedge"},
     "rule=rebalance": {"rule": "rebalance"},
-    "mix_every=4": {"mix_every": 4},
-    "smoothing=0.5": {"smoothing": 0.5},
-    "smoothing=0.99": {"smoothing": 0.99},
-    "mix_lr=0.01": {"mix_lr": 0.01},
-    "mix_lr=0.5": {"mix_lr": 0.5},
-    "race off": {"race": None},
-    "race keep 0.75": {"race": mixer.Race(keep=0.75)},
+    "PG mix_every=4": {**PG, "mix_every": 4},
+    "PG smoothing=0.5": {**PG, "smoothing": 0.5},
+    "PG smoothing=0.99": {**PG, "smoothing": 0.99},
+    "PG mix_lr=0.01": {**PG, "mix_lr": 0.01},
+    "PG mix_lr=0.5": {**PG, "mix_lr": 0.5},
+    "PG race off": {**PG, "race": None},
+    "PG race keep 0.75": {**PG, "race": mixer.Race(keep=0.75)},
 }
 TASK_OPTIONS = {"logbits": {"n_train": 4000, "n_valid": 2000, "n_test": 100}}
 

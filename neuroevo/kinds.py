@@ -60,6 +60,22 @@ def _mse_grad(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (p - y).mul_(2.0 / p.numel())
 
 
+# each net's own loss per output on its mixable values: (k, B, m) -> (k, m)
+def _bce_per_output(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    q = p.clamp(_EPS, 1 - _EPS)
+    return -(y * q.log() + (1 - y) * (1 - q).log()).mean(dim=1)
+
+
+def _nll_per_output(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    p = p / p.sum(dim=-1, keepdim=True).clamp_min(_EPS)
+    picked = p.gather(-1, y.view(1, -1, 1).expand(p.shape[0], -1, 1)).clamp_min(_EPS)
+    return (-picked.log().mean(dim=1)).expand(-1, p.shape[-1])  # one loss for every class
+
+
+def _squared_error_per_output(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((p - y) ** 2).mean(dim=1)
+
+
 def _bit_accuracy(out: torch.Tensor, y: torch.Tensor) -> float:
     return ((out > 0) == (y > 0.5)).float().mean().item()
 
@@ -117,6 +133,8 @@ class Kind:
     mixed_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: its gradient in the mixed values
     mixed_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: each net's own loss per output on its mixable values ``(k, B, m)`` -> ``(k, m)``
+    own_losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: a net's metric on its raw outputs (higher is better)
     metric: Callable[[torch.Tensor, torch.Tensor], float]
     metric_name: str
@@ -142,6 +160,7 @@ KINDS: dict[str, Kind] = {
         mixable=torch.sigmoid,
         mixed_loss=_bce_on_probabilities,
         mixed_grad=_bce_on_probabilities_grad,
+        own_losses=_bce_per_output,
         metric=_bit_accuracy,
         metric_name="bit_accuracy",
         losses=_bce_each,
@@ -153,6 +172,7 @@ KINDS: dict[str, Kind] = {
         mixable=lambda out: torch.softmax(out, dim=-1),
         mixed_loss=_nll_on_mixed,
         mixed_grad=_nll_on_mixed_grad,
+        own_losses=_nll_per_output,
         metric=_accuracy,
         metric_name="accuracy",
         losses=_cross_entropy_each,
@@ -164,6 +184,7 @@ KINDS: dict[str, Kind] = {
         mixable=lambda out: out,
         mixed_loss=F.mse_loss,
         mixed_grad=_mse_grad,
+        own_losses=_squared_error_per_output,
         metric=_r2,
         metric_name="r2",
         losses=_mse_each,

@@ -68,11 +68,28 @@ def _rebalance(w: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
     return w / w.sum(dim=0, keepdim=True)
 
 
+#: the share of its log-weight the ``experts`` rule forgets at each update, so a net's weight
+#: follows how well it does lately, not its average over the whole run
+EXPERTS_FORGETTING = 0.05
+
+
+def _experts(w: torch.Tensor, losses: torch.Tensor, lr: float) -> torch.Tensor:
+    # Hedge over experts with forgetting: log w <- (1 - f) log w - lr * own loss
+    logits = (1.0 - EXPERTS_FORGETTING) * w.clamp_min(1e-300).log() - lr * losses
+    logits = logits - logits.max(dim=0, keepdim=True).values
+    new = logits.exp()
+    return new / new.sum(dim=0, keepdim=True)
+
+
 UPDATE_RULES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
     "projected-gradient": _projected_gradient,
     "hedge": _hedge,
     "rebalance": _rebalance,
+    "experts": _experts,
 }
+#: rules whose step follows each net's own loss (the gradient of the expected loss of a net
+#: drawn by the weights, Hedge over experts) rather than the gradient of the mixture's loss
+OWN_LOSS_RULES = frozenset({"experts"})
 
 
 # --------------------------------------------------------------------------- configuration
@@ -117,15 +134,16 @@ def _check_int(key: str, value: int, low: int, high: int) -> None:
 class MixerConfig:
     """How the mixing weights learn and how the race runs.
 
-    ``rule``: ``projected-gradient`` (default), ``hedge`` or ``rebalance``; ``mix_lr`` its step
-    size; ``mix_every``: update the mixing weights every that many training steps; ``mix_on``:
+    ``rule``: ``experts`` (default), ``projected-gradient``, ``hedge`` or ``rebalance``;
+    ``mix_lr`` its step size; ``mix_every``: update the mixing weights every that many training
+    steps; ``mix_on``:
     ``validation`` (default) or ``train`` batches; ``smoothing``: the exponential moving average
     factor of the scores; ``race``: ``None`` to train every net to the end; ``batch_size``: used
     when the data come as tensors; ``record_every``: steps between two points of the score
     trajectory.
     """
 
-    rule: str = "projected-gradient"
+    rule: str = "experts"
     mix_lr: float = 0.05
     mix_every: int = 1
     mix_on: str = "validation"
@@ -487,7 +505,10 @@ class _RaceState:
         w = w / w.sum(dim=0, keepdim=True)  # in case a net just left
         mixed = (p * w.unsqueeze(1)).sum(dim=0)
         target = y.to(torch.float64) if y.is_floating_point() else y
-        grad = (p * task.mixed_grad(mixed, target).unsqueeze(0)).sum(dim=1)
+        if self.config.rule in OWN_LOSS_RULES:
+            grad = task.own_losses(p, target)
+        else:
+            grad = (p * task.mixed_grad(mixed, target).unsqueeze(0)).sum(dim=1)
         new = UPDATE_RULES[self.config.rule](w, grad, self.config.mix_lr)
         beta = self.config.smoothing
         if every:

@@ -308,3 +308,16 @@ def test_summary_records_the_engine_and_device(tiny_recipe, tmp_path):
     summary = rundir.read_summary(out)
     assert summary["engine"] == "batched"  # auto
     assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("name", sorted(kinds.KINDS))
+def test_each_kind_gives_each_nets_own_loss_per_output(name):
+    kind = kinds.get(name)
+    out = torch.randn(4, 6, 3, dtype=torch.float64)
+    y = data(name, 6, 1, n_in=2, n_out=3)[1]
+    y = y.double() if y.is_floating_point() else y
+    p = kind.mixable(out)
+    own = kind.own_losses(p, y)
+    assert own.shape == (4, 3)
+    for i in range(4):  # averaged over outputs, a net's own loss is the mixed loss of it alone
+        torch.testing.assert_close(own[i].mean(), kind.mixed_loss(p[i], y))
