@@ -3,11 +3,13 @@ mixing weights each net earns as its fitness.
 
 Every step each live net takes an Adam step (one parameter group per net, with that net's
 learning rate) on **its own** loss for the same training batch. The mixing weights ``W`` (k x m,
-one column per output, each column on the probability simplex) learn from the loss of the mixed
-output, on validation batches by default, with the nets' outputs detached: the mixer never
-trains a net. At the race points the nets far behind retire: no more forward or backward passes.
+one column per output, each column on the probability simplex) learn on validation batches by
+default, from each net's own loss (``experts``, the default rule) or from the loss of the mixed
+output (the other rules), with the nets' outputs detached: the mixer never trains a net. At the
+race points the nets far behind retire: no more forward or backward passes.
 
-The mixer takes ``torch.nn.Module`` objects, not genomes.
+The mixer drives a :class:`Population` (:class:`Modules`: ``torch.nn.Module`` objects; the
+batched engine's stacked nets); it knows nothing of genomes.
 """
 
 from __future__ import annotations
@@ -136,11 +138,10 @@ class MixerConfig:
 
     ``rule``: ``experts`` (default), ``projected-gradient``, ``hedge`` or ``rebalance``;
     ``mix_lr`` its step size; ``mix_every``: update the mixing weights every that many training
-    steps; ``mix_on``:
-    ``validation`` (default) or ``train`` batches; ``smoothing``: the exponential moving average
-    factor of the scores; ``race``: ``None`` to train every net to the end; ``batch_size``: used
-    when the data come as tensors; ``record_every``: steps between two points of the score
-    trajectory.
+    steps; ``mix_on``: ``validation`` (default) or ``train`` batches; ``smoothing``: the
+    exponential moving average factor of the scores; ``race``: ``None`` to train every net to
+    the end; ``batch_size``: used when the data come as tensors; ``record_every``: steps between
+    two points of the score trajectory.
     """
 
     rule: str = "experts"
