@@ -54,6 +54,23 @@ EXTENDABLE = {
     ("run", "keep_checkpoints"),
 }
 
+#: keys recipes gained after checkpoints were first written, with the value runs used before:
+#: a checkpoint whose recipe lacks one goes on with that value, so it resumes as it started
+BEFORE_KEY = {("mixer", "engine"): "loop", ("run", "device"): "cpu"}
+
+
+def _as_written(recipe: Recipe, snapshot: Snapshot | None) -> Recipe:
+    """``recipe`` with the values of :data:`BEFORE_KEY` its checkpoint's recipe implies."""
+    saved = snapshot.state.get("recipe") if snapshot is not None else None
+    if not isinstance(saved, dict):
+        return recipe
+    for (section, key), value in BEFORE_KEY.items():
+        part = saved.get(section)
+        if isinstance(part, dict) and key not in part:
+            changed = dataclasses.replace(getattr(recipe, section), **{key: value})
+            recipe = recipe.replace(**{section: changed})
+    return recipe
+
 
 def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     changes = []
@@ -63,10 +80,9 @@ def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             changes.append(f"[{section}]")
             continue
         for key in sorted(set(a) | set(b), key=str):
-            if (section, key) not in EXTENDABLE and a.get(key) != b.get(key):
-                changes.append(
-                    f"{section}.{key}: {a.get(key)!r} in the checkpoint, {b.get(key)!r} now"
-                )
+            was = a.get(key, BEFORE_KEY.get((section, key)))
+            if (section, key) not in EXTENDABLE and was != b.get(key):
+                changes.append(f"{section}.{key}: {was!r} in the checkpoint, {b.get(key)!r} now")
     return changes
 
 
@@ -131,6 +147,7 @@ def _start(
     """Build the task, take the lock, check the resume, run. ``snapshot``: the verified
     checkpoint to go on from (None: a fresh run, or a resume with nothing completed)."""
     started = time.perf_counter()
+    recipe = _as_written(recipe, snapshot)
     device = engine.device(recipe.run.device)  # a missing GPU stops the run before it starts
     with engine.threads(recipe.run.threads):
         path = Path(recipe.run.out)
@@ -141,6 +158,8 @@ def _start(
         with rundir.locked(path, create=True):
             if resume and snapshot is None and checkpoint.exists(path):  # written meanwhile
                 snapshot = checkpoint.load_latest(path)
+                recipe = _as_written(recipe, snapshot)
+                device = engine.device(recipe.run.device)
             if snapshot is not None:
                 _check_resumable(path, snapshot, recipe, fingerprint, task)
                 run_dir = RunDir(path, existing=True)

@@ -342,3 +342,28 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tiny_recipe, tmp_path):
     assert f"Continue with: neuroevo resume {run}" in err.decode()
     assert "holds 2 generation(s)" in err.decode()
     assert checkpoint.load_latest(run).generation == 1
+
+
+def test_a_run_checkpointed_before_engines_existed_resumes_with_the_loop(tiny_recipe, tmp_path):
+    """Recipes gained mixer.engine and run.device; a checkpoint whose recipe lacks them was
+    trained by the loop on the CPU, and resumes so, bit for bit."""
+    from test_reliability import _edit_state
+
+    old = ['mixer.engine="loop"', 'run.device="cpu"']
+    reference = tmp_path / "reference"
+    evolve(R.load(tiny_recipe(), [f"evolution.generations={GENERATIONS}", *old]), out=reference)
+    run = tmp_path / "run"
+    evolve(R.load(tiny_recipe(), ["evolution.generations=2", *old]), out=run)
+
+    def forget(state):
+        del state["recipe"]["mixer"]["engine"]
+        del state["recipe"]["run"]["device"]
+
+    _edit_state(run, forget)
+    text = (run / "recipe.toml").read_text()
+    text = text.replace('engine = "loop"\n', "").replace('device = "cpu"\n', "")
+    (run / "recipe.toml").write_text(text)
+    assert (
+        main(["resume", str(run), "--quiet", "--set", f"evolution.generations={GENERATIONS}"]) == 0
+    )
+    assert outputs(run) == outputs(reference)
