@@ -56,7 +56,7 @@ class EngineResult:
 Engine = Callable[..., EngineResult]
 
 
-def _start(members: Sequence[Member], device: torch.device) -> list[network.GenomeNet]:
+def start(members: Sequence[Member], device: torch.device) -> list[network.GenomeNet]:
     """Every member's net with its starting weights (drawn on the CPU, so the same on any
     device), moved to ``device``."""
     return [
@@ -67,7 +67,8 @@ def _start(members: Sequence[Member], device: torch.device) -> list[network.Geno
     ]
 
 
-def _on(device: torch.device, data: Batch) -> Batch:
+def on(device: torch.device, data: Batch) -> Batch:
+    """``(x, y)`` on ``device``."""
     return data[0].to(device), data[1].to(device)
 
 
@@ -91,13 +92,13 @@ def _train(
     """Start every member's net, put them in the population ``make`` builds, and run the
     mixer over it; every engine's arguments are these, ``make`` aside."""
     device = torch.device(device)
-    population = make(members, _start(members, device), kind=kind, config=config)
-    valid = _on(device, valid)
+    population = make(members, start(members, device), kind=kind, config=config)
+    valid = on(device, valid)
     result = mixer.run_population(
         population,
         len(members),
         kind=kind,
-        train=_on(device, train),
+        train=on(device, train),
         valid=valid,
         steps=steps,
         seed=seed,

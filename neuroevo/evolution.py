@@ -443,13 +443,8 @@ class Evolution:
         # every weight is inherited; the generator only keeps the global torch state untouched
         net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
         net = net.to(self.device)
-        on = self.device
-
-        def placed(data: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-            return data[0].to(on), data[1].to(on)
-
         batches = mixer.batches(
-            *placed(self.task.train),
+            *engine_.on(self.device, self.task.train),
             self.recipe.mixer.batch_size,
             torch.Generator().manual_seed(self.recipe.run.seed * 31 + 17),
         )
@@ -460,12 +455,16 @@ class Evolution:
             train=batches,
             steps=steps,
             schedule="cosine",
-            valid=placed(self.task.valid),
+            valid=engine_.on(self.device, self.task.valid),
             checks=20,
             on_step=lambda step, total: self.notify("on_final_step", step=step, steps=total),
         )
         state = {k: v.to("cpu") for k, v in result.state.items()}
-        return state, result.validation_metric, self._metric(net, placed(self.task.test))
+        return (
+            state,
+            result.validation_metric,
+            self._metric(net, engine_.on(self.device, self.task.test)),
+        )
 
     @torch.no_grad()
     def _metric(

@@ -106,19 +106,43 @@ class Layout:
 # --------------------------------------------------------------------------- grouping
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What nets stacked in one group share: the depth of the deepest, each slot's width
+    (``width[0]`` the inputs, ``width[depth + 1]`` the outputs), the union of their edges as
+    slot pairs, and the activations present in each hidden slot."""
+
+    depth: int
+    width: tuple[int, ...]
+    edges: tuple[tuple[int, int], ...]  # sorted by target slot, then source slot
+    activations: tuple[frozenset[str], ...]
+
+    @classmethod
+    def of(cls, layouts: Sequence[Layout]) -> Shape:
+        depth = max(lay.depth for lay in layouts)
+        width = [0] * (depth + 2)
+        edges: set[tuple[int, int]] = set()
+        acts: list[set[str]] = [set() for _ in range(depth + 2)]
+        for lay in layouts:
+            for i, w in enumerate(lay.widths):
+                s = lay.slot(i, depth)
+                width[s] = max(width[s], w)
+                if lay.activations[i] is not None:
+                    acts[s].add(lay.activations[i])
+            edges.update((lay.slot(a, depth), lay.slot(b, depth)) for a, b in lay.edges)
+        return cls(
+            depth=depth,
+            width=tuple(width),
+            edges=tuple(sorted(edges, key=lambda e: (e[1], e[0]))),
+            activations=tuple(frozenset(a) for a in acts),
+        )
+
+
 def _estimate(layouts: Sequence[Layout], batch: int) -> float:
     """Estimated seconds of one training step (with its validation forward) of one group."""
-    depth = max(lay.depth for lay in layouts)
-    width: dict[int, int] = {}
-    edges: set[tuple[int, int]] = set()
-    activations: dict[int, set[str]] = {}
-    for lay in layouts:
-        for i, w in enumerate(lay.widths):
-            s = lay.slot(i, depth)
-            width[s] = max(width.get(s, 0), w)
-            if lay.activations[i] is not None:
-                activations.setdefault(s, set()).add(lay.activations[i])
-        edges.update((lay.slot(a, depth), lay.slot(b, depth)) for a, b in lay.edges)
+    shape = Shape.of(layouts)
+    depth, width, edges = shape.depth, shape.width, shape.edges
+    activations = {s: names for s, names in enumerate(shape.activations) if names}
     g = len(layouts)
     seconds = len(edges) * EDGE_SECONDS + depth * SLOT_SECONDS
     seconds += 8 * batch * g * sum(width[s] * width[t] for s, t in edges) / FLOP_RATE
@@ -172,20 +196,13 @@ class _Group:
         self.layouts = layouts
         self.lrs = lrs
         g = len(index)
-        self.depth = depth = max(lay.depth for lay in layouts)
-        out = depth + 1
-        width = [0] * (out + 1)
-        edges: set[tuple[int, int]] = set()
-        acts: list[set[str]] = [set() for _ in range(out + 1)]
-        for lay in layouts:
-            for i, w in enumerate(lay.widths):
-                s = lay.slot(i, depth)
-                width[s] = max(width[s], w)
-                if lay.activations[i] is not None:
-                    acts[s].add(lay.activations[i])
-            edges.update((lay.slot(a, depth), lay.slot(b, depth)) for a, b in lay.edges)
-        self.width = width
-        self.edges = sorted(edges, key=lambda e: (e[1], e[0]))
+        shape = Shape.of(layouts)
+        self.depth = shape.depth
+        out = shape.depth + 1
+        self.width = width = shape.width
+        self.edges = shape.edges
+        self._edge_pos = {e: i for i, e in enumerate(self.edges)}
+        acts = shape.activations
         # tensors: one weight per edge, then one bias per slot 1..out
         shapes = [(g, width[s], width[t]) for s, t in self.edges]
         shapes += [(g, width[t]) for t in range(1, out + 1)]
@@ -226,8 +243,7 @@ class _Group:
 
     def _blocks(self, lay: Layout):
         """(state-dict name, tensor position, block) of every tensor of one net."""
-        depth = self.depth
-        edge_pos = {e: i for i, e in enumerate(self.edges)}
+        depth, edge_pos = self.depth, self._edge_pos
         for a, b in lay.edges:
             s, t = lay.slot(a, depth), lay.slot(b, depth)
             name = f"weight.{edge_key(lay.nodes[a], lay.nodes[b])}"
@@ -402,7 +418,8 @@ class Stack:
 
     @property
     def live(self) -> list[int]:
-        return sorted(i for grp in self.groups for i in grp.index)
+        """The nets in the stack, ascending (kept at each packing, read at every step)."""
+        return self._live
 
     def _pack(self, index, states, moments, step: float, groups=None) -> None:
         if groups is None:
@@ -422,6 +439,7 @@ class Stack:
                 )
             )
         order = [i for grp in self.groups for i in grp.index]
+        self._live = sorted(order)
         position = {i: p for p, i in enumerate(order)}
         self._to_sorted = torch.tensor([position[i] for i in sorted(order)], device=self.device)
 
@@ -448,7 +466,7 @@ class Stack:
 
     @torch.no_grad()
     def predict(self, x, live):
-        if list(live) != self.live:
+        if list(live) != self._live:
             return Stack(  # retired nets among them: stack those nets' weights anew
                 [self.genomes[i] for i in live],
                 [self.state(i) for i in live],
@@ -480,7 +498,7 @@ class Stack:
         if remaining:
             self._pack(remaining, states, moments, step)
         else:
-            self.groups = []
+            self.groups, self._live = [], []
 
     def n_parameters(self):
         return list(self._params)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from neuroevo import checkpoint, engine, mixer, network, rundir, tasks
+from neuroevo import checkpoint, engine, mixer, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError
 from neuroevo.errors import NeuroevoError
@@ -147,16 +147,13 @@ def train_each_alone(
 ) -> tuple[list[float | None], float]:
     """Every net of the generation trained alone from its start weights on the mixer's
     batches; their validation metrics and the seconds it took."""
-    task, on = evo.task, evo.device
+    task = evo.task
     started = time.perf_counter()
-    train_data = (task.train[0].to(on), task.train[1].to(on))
-    valid_data = (task.valid[0].to(on), task.valid[1].to(on))
+    train_data = engine.on(evo.device, task.train)
+    valid_data = engine.on(evo.device, task.valid)
     members = evo.members()
     metrics: list[float | None] = []
-    for done, m in enumerate(members):
-        net = network.inherit(
-            m.genome, m.start_from, generator=torch.Generator().manual_seed(m.init_seed)
-        ).to(on)
+    for done, (m, net) in enumerate(zip(members, engine.start(members, evo.device))):
         batches = mixer.batches(
             *train_data,
             evo.recipe.mixer.batch_size,
