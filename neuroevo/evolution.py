@@ -115,6 +115,11 @@ class GenerationSummary:
     best_id: int
     elapsed: float
     records: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    #: what the report draws of the mixer run: tensors (:meth:`MixerResult.recording`) and
+    #: plain data (``generation``, ``ids``, ``retired_at``, ``diverged``, ``race_steps``, ...)
+    mixing: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = field(
+        repr=False, default=None
+    )
 
 
 def _new_logbook() -> tools.Logbook:
@@ -273,14 +278,29 @@ class Evolution:
         self.hall_of_fame.update([Champion.of(ind, gen) for ind in scored])
         metrics = [ind.result.validation_metric for ind in scored]
         best = max(scored, key=lambda i: i.result.validation_metric) if scored else pop[0]
+        elapsed = time.perf_counter() - started
         summary = GenerationSummary(
             generation=gen,
             best_metric=max(metrics) if metrics else None,
             mean_metric=sum(metrics) / len(metrics) if metrics else None,
             best_signature=G.signature(best.genome),
             best_id=best.id,
-            elapsed=time.perf_counter() - started,
+            elapsed=elapsed,
             records=records,
+            mixing=(
+                result.recording(),
+                {
+                    "generation": gen,
+                    "ids": [ind.id for ind in pop],
+                    "retired_at": [r.retired_at for r in result.nets],
+                    "diverged": [r.diverged for r in result.nets],
+                    "race_steps": result.race_steps,
+                    "steps": result.steps,
+                    "rule": result.rule,
+                    "metric": result.metric_name,
+                    "seconds": round(elapsed, 3),
+                },
+            ),
         )
         self._evaluated = True
         self.logbook.record(

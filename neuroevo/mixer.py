@@ -174,6 +174,11 @@ class MixerConfig:
         _check_int("mixer.record_every", self.record_every, 1, 10_000_000)
 
 
+#: frames of the mixing weights a run keeps for the report (:meth:`MixerResult.recording`),
+#: and the most outputs whose weights it keeps one by one
+RECORD_FRAMES = 48
+RECORD_OUTPUTS = 16
+
 #: a step size past which every update rule only jumps between the simplex's corners
 MAX_MIX_LR = 1000.0
 
@@ -211,6 +216,32 @@ class MixerResult:
     metric_name: str
     trajectory_steps: list[int]
     wall_seconds: float
+    #: ``(len(trajectory_steps), k, m)`` float32: the mixing weights at each trajectory step
+    #: (before the first update: uniform over the live nets)
+    weight_trajectory: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0, 1))
+    race_steps: list[int] = field(default_factory=list)
+
+    def recording(self) -> dict[str, torch.Tensor]:
+        """The run as the report draws it, small enough to keep for every generation:
+        ``scores`` ``(len(score_steps), k)`` at every trajectory step, and ``weights``
+        ``(len(frame_steps), k, m)`` at up to :data:`RECORD_FRAMES` of them, per output where
+        there are at most :data:`RECORD_OUTPUTS` (else each net's mean over outputs, ``m = 1``);
+        both float16."""
+        steps = torch.tensor(self.trajectory_steps, dtype=torch.int32)
+        k = len(self.nets)
+        scores = torch.tensor([n.trajectory for n in self.nets], dtype=torch.float32)
+        scores = scores.reshape(k, len(steps)).T
+        count = min(len(steps), RECORD_FRAMES)
+        pick = torch.linspace(0, len(steps) - 1, count).round().long().unique()
+        weights = self.weight_trajectory[pick]
+        if weights.shape[-1] > RECORD_OUTPUTS:
+            weights = weights.mean(dim=-1, keepdim=True)
+        return {
+            "score_steps": steps,
+            "scores": scores.to(torch.float16).contiguous(),
+            "frame_steps": steps[pick].contiguous(),
+            "weights": weights.to(torch.float16).contiguous(),
+        }
 
     @property
     def fitness(self) -> list[float]:
@@ -428,6 +459,8 @@ def run_population(
         metric_name=task.metric_name,
         trajectory_steps=state.trajectory_steps,
         wall_seconds=time.perf_counter() - started,
+        weight_trajectory=state.weight_trajectory(),
+        race_steps=sorted(race_at),
     )
 
 
@@ -486,6 +519,7 @@ class _RaceState:
         self.steps_trained = [0] * k
         self.trajectory: list[list[float]] = [[] for _ in range(k)]
         self.trajectory_steps: list[int] = []
+        self._weight_frames: list[torch.Tensor | None] = []
 
     def live(self) -> list[int]:
         return [i for i in range(self.k) if self.alive[i]]
@@ -573,6 +607,16 @@ class _RaceState:
         self.trajectory_steps.append(step)
         for i in range(self.k):
             self.trajectory[i].append(self.score[i].item())
+        frame = self.weights.to(torch.float32) if self.weights.numel() else None
+        self._weight_frames.append(frame)
+
+    def weight_trajectory(self) -> torch.Tensor:
+        """The recorded mixing weights, ``(frames, k, m)``; a frame before the first update
+        holds the uniform weights it stands for."""
+        m = self.weights.shape[1] if self.weights.numel() else 1
+        uniform = torch.full((self.k, m), 1.0 / self.k)
+        frames = [uniform if f is None else f for f in self._weight_frames]
+        return torch.stack(frames) if frames else torch.zeros(0, self.k, m)
 
     def results(self, *, n_parameters, metrics, n_rounds: int) -> list[NetResult]:
         out = []

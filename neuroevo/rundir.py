@@ -6,6 +6,9 @@
 ``best/genome.json``  the best genome; ``best/weights.safetensors`` its weights
 ``checkpoints/``      see :mod:`neuroevo.checkpoint`
 ``verify.json``       what ``neuroevo verify`` found (see :mod:`neuroevo.verify`)
+``mixing/gen-N.safetensors``  what the report draws of generation N's mixer run (scores and
+                      mixing weights over the run, float16, with its plain data as metadata)
+``plots/``, ``report.html``  the report (see :mod:`neuroevo.report`)
 
 The contract:
 
@@ -37,6 +40,7 @@ from typing import Any
 
 import networkx as nx
 import torch
+from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from neuroevo import fileio
@@ -45,9 +49,31 @@ from neuroevo.errors import NeuroevoError
 from neuroevo.fileio import UnsafeFile
 
 RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints")
-_OWN_TOP = {"recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints", "verify.json"}
-_OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp", "verify.json.tmp"}
+_OWN_TOP = {
+    "recipe.toml",
+    "history.jsonl",
+    "summary.json",
+    "best",
+    "checkpoints",
+    "verify.json",
+    "mixing",
+    "plots",
+    "report.html",
+}
+_OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp", "verify.json.tmp", "report.html.tmp"}
 _OWN_BEST = {"genome.json", "weights.safetensors"}
+_MIXING_FILE = re.compile(r"^gen-(\d+)\.safetensors(\.tmp)?$")
+#: the files of ``plots/`` (:mod:`neuroevo.report` draws them)
+PLOTS = (
+    "race.gif",
+    "scores.png",
+    "progress.png",
+    "lineage.png",
+    "architecture.png",
+    "pareto.png",
+    "verify.png",
+)
+_FOLDERS = ("best", "checkpoints", "mixing", "plots")
 _OWN_CHECKPOINT_FILES = {"LATEST", "LATEST.tmp"}
 _CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d+$")
 _OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
@@ -135,7 +161,7 @@ def check_no_links(path: Path) -> None:
     for entry in _entries(path):
         if entry.is_symlink():
             refuse(entry)
-    for sub in ("best", "checkpoints"):
+    for sub in _FOLDERS:
         for entry in _entries(path / sub):
             if entry.is_symlink():
                 refuse(entry)
@@ -146,10 +172,17 @@ def check_no_links(path: Path) -> None:
 
 
 def foreign_files(path: Path) -> list[Path]:
-    """Files in ``best/`` and ``checkpoints/`` that neuroevo did not write."""
+    """Files in ``best/``, ``checkpoints/``, ``mixing/`` and ``plots/`` that neuroevo did not
+    write."""
     foreign = []
     for entry in _entries(path / "best"):
         if entry.name.removesuffix(".tmp") not in _OWN_BEST or entry.is_dir():
+            foreign.append(Path(entry.path))
+    for entry in _entries(path / "mixing"):
+        if not _MIXING_FILE.match(entry.name) or entry.is_dir():
+            foreign.append(Path(entry.path))
+    for entry in _entries(path / "plots"):
+        if entry.name.removesuffix(".tmp") not in PLOTS or entry.is_dir():
             foreign.append(Path(entry.path))
     for entry in _entries(path / "checkpoints"):
         if entry.name in _OWN_CHECKPOINT_FILES and entry.is_file(follow_symlinks=False):
@@ -160,7 +193,7 @@ def foreign_files(path: Path) -> list[Path]:
                     foreign.append(Path(inner.path))
             continue
         foreign.append(Path(entry.path))
-    for name in ("best", "checkpoints"):
+    for name in _FOLDERS:
         if _lexists(path / name) and not (path / name).is_dir():
             foreign.append(path / name)
     return foreign
@@ -291,3 +324,82 @@ class RunDir:
         )
         fileio.write_atomic(best / "weights.safetensors", data)
         fileio.fsync_dir(best)
+
+    def write_mixing(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+        write_mixing(self.path, tensors, meta)
+
+
+# --------------------------------------------------------------------------- the report's files
+
+#: the largest mixing record read back (a generation's is tens of kilobytes)
+MAX_MIXING_BYTES = 256 << 20
+MIXING_KEYS = {"score_steps": 1, "scores": 2, "frame_steps": 1, "weights": 3}
+
+
+def mixing_path(path: str | Path, generation: int) -> Path:
+    return Path(path) / "mixing" / f"gen-{generation}.safetensors"
+
+
+def write_mixing(
+    path: str | Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+) -> None:
+    """Generation ``meta["generation"]``'s mixing record (see :meth:`MixerResult.recording`)."""
+    folder = Path(path) / "mixing"
+    folder.mkdir(exist_ok=True)
+    data = save_tensors(
+        {k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+        metadata={"neuroevo": json.dumps(dict(meta), sort_keys=True, allow_nan=False)},
+    )
+    fileio.write_atomic(mixing_path(path, int(meta["generation"])), data)
+
+
+def mixing_generations(path: str | Path) -> list[int]:
+    """The generations with a mixing record, ascending."""
+    found = (_MIXING_FILE.match(e.name) for e in _entries(Path(path) / "mixing"))
+    return sorted(int(m.group(1)) for m in found if m and not m.group(2))
+
+
+def read_mixing(path: str | Path, generation: int) -> tuple[dict[str, torch.Tensor], dict]:
+    """Generation ``generation``'s mixing record: its tensors (float32 and int64) and its
+    plain data; checked, so a damaged file is one error naming it."""
+    file = mixing_path(path, generation)
+    data = fileio.read_bytes(file, limit=MAX_MIXING_BYTES, what="mixing record")
+    bad = f"{file}: is not a mixing record"
+    try:
+        length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + length], parse_constant=_strict)
+        meta = json.loads(header["__metadata__"]["neuroevo"], parse_constant=_strict)
+        tensors = load_tensors(data)
+    except Exception as exc:  # noqa: BLE001 - any damage is the same one line
+        raise NeuroevoError(f"{bad} ({type(exc).__name__}: {exc})") from None
+    for key, dims in MIXING_KEYS.items():
+        if key not in tensors or tensors[key].dim() != dims:
+            raise NeuroevoError(f"{bad} ({key}: missing or not {dims}-dimensional)")
+    k = len(meta.get("ids", [])) if isinstance(meta, dict) else -1
+    shapes_agree = (
+        tensors["scores"].shape == (len(tensors["score_steps"]), k)
+        and tensors["weights"].shape[:2] == (len(tensors["frame_steps"]), k)
+        and all(len(meta.get(name, [])) == k for name in ("retired_at", "diverged"))
+    )
+    if not shapes_agree:
+        raise NeuroevoError(f"{bad} (its shapes and its list of nets disagree)")
+    out = {
+        key: t.to(torch.int64) if key.endswith("steps") else t.to(torch.float32)
+        for key, t in tensors.items()
+    }
+    return out, meta
+
+
+def write_plot(path: str | Path, name: str, data: bytes) -> Path:
+    """One of :data:`PLOTS` into ``plots/``."""
+    if name not in PLOTS:
+        raise ValueError(f"{name}: not one of the report's plots")
+    folder = Path(path) / "plots"
+    folder.mkdir(exist_ok=True)
+    fileio.write_atomic(folder / name, data)
+    return folder / name
+
+
+def write_report(path: str | Path, html: str) -> Path:
+    fileio.write_atomic(Path(path) / "report.html", html)
+    return Path(path) / "report.html"

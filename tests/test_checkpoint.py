@@ -23,10 +23,16 @@ def outputs(run):
     summary = rundir.read_summary(run)
     for key in ("wall_seconds", "search_seconds", "final_seconds"):
         summary.pop(key)
+    mixing = {}
+    for generation in rundir.mixing_generations(run):
+        tensors, meta = rundir.read_mixing(run, generation)
+        meta.pop("seconds")
+        mixing[generation] = (meta, {k: v.numpy().tobytes() for k, v in tensors.items()})
     return (
         summary,
         (run / "history.jsonl").read_text(),
         (run / "best" / "weights.safetensors").read_bytes(),
+        mixing,
     )
 
 
