@@ -8,7 +8,7 @@ alone-trained validation metric, of the same for each net's own validation metri
 the mixer run, of the winner's regret (points of the metric) and of the time ratio alone / mixer;
 then every case's tau.
 
-    .venv/bin/python bench/fidelity.py                  # about 11 minutes on 1 thread
+    .venv/bin/python bench/fidelity.py                  # about 20 minutes on 1 thread
     .venv/bin/python bench/fidelity.py --tasks logbits --seeds 0 --steps 500
 """
 
@@ -25,11 +25,17 @@ from neuroevo import recipe as R
 from neuroevo.evolution import Evolution
 
 PG = {"rule": "projected-gradient"}
+FORGETTING = "experts forgetting"  # not a recipe key: mixer.EXPERTS_FORGETTING, set per run
 SETTINGS = {  # one change at a time from the defaults (the rule: experts), or from PG
     "defaults": {},
     "experts lr=0.5": {"mix_lr": 0.5},
     "experts, race off": {"race": None},
     "experts, keep 0.75": {"race": mixer.Race(keep=0.75)},
+    "experts, race 1/2 3/4": {"race": mixer.Race(points=(0.5, 0.75))},
+    "experts, race .3 .6 keep .4": {"race": mixer.Race(points=(0.3, 0.6), keep=0.4)},
+    "experts smoothing=0": {"smoothing": 0.0},
+    "experts forget .02": {FORGETTING: 0.02},
+    "experts forget .01": {FORGETTING: 0.01},
     "projected-gradient": PG,
     "rule=hedge": {"rule": "hedge"},
     "rule=rebalance": {"rule": "rebalance"},
@@ -57,6 +63,7 @@ def main() -> None:
         f"{args.threads} thread(s); tasks {', '.join(args.tasks)}; seeds {args.seeds}"
     )
     cases: dict[str, dict[str, verify.Report]] = {name: {} for name in SETTINGS}
+    default_forgetting = mixer.EXPERTS_FORGETTING
     for task_name in args.tasks:
         for seed in args.seeds:
             recipe = R.from_dict(
@@ -70,6 +77,8 @@ def main() -> None:
             alone, alone_seconds = verify.train_each_alone(evo, steps=args.steps)
             label = f"{task_name}/{seed}"
             for name, change in SETTINGS.items():
+                change = dict(change)
+                mixer.EXPERTS_FORGETTING = change.pop(FORGETTING, default_forgetting)
                 config = dataclasses.replace(recipe.mixer.config(), **change)
                 result, seconds = verify.replay_mixer(evo, steps=args.steps, config=config)
                 cases[name][label] = verify.report(
@@ -84,7 +93,7 @@ def main() -> None:
             )
 
     print(
-        f"\n{'setting':>16} {'median tau':>10} {'metric tau':>10} {'regret':>7} "
+        f"\n{'setting':>28} {'median tau':>10} {'metric tau':>10} {'regret':>7} "
         f"{'alone/mixer':>11}   tau per case"
     )
     for name, by_case in cases.items():
@@ -94,7 +103,7 @@ def main() -> None:
         regret = statistics.median(r.regret or 0.0 for r in reports) * 100
         ratio = statistics.median(r.time_ratio for r in reports)
         each = " ".join(f"{r.kendall_fitness:+.2f}" for r in reports)
-        print(f"{name:>16} {tau:>+10.3f} {own:>+10.3f} {regret:>7.2f} {ratio:>10.1f}x   {each}")
+        print(f"{name:>28} {tau:>+10.3f} {own:>+10.3f} {regret:>7.2f} {ratio:>10.1f}x   {each}")
     print(f"cases: {' '.join(cases['defaults'])}; regret in points of the metric (x100)")
 
 
