@@ -18,6 +18,7 @@ _WHERE = {
     "resume": "neuroevo.runner",
     "RunResult": "neuroevo.runner",
     "Callback": "neuroevo.evolution",
+    "TensorBoard": "neuroevo.tensorboard",
     "InvalidGenome": "neuroevo.errors",
     "InvalidSpace": "neuroevo.errors",
     "MutationError": "neuroevo.errors",

@@ -44,6 +44,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+TENSORBOARD_HELP = (
+    "also write TensorBoard logs to DIR (per-generation scalars, per-step scores; needs the "
+    "tensorboard extra)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="neuroevo",
@@ -75,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the run in the output directory from its last checkpoint",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
+    run.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD_HELP)
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
     cont = commands.add_parser(
@@ -94,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         help="e.g. --set evolution.generations=30",
     )
     cont.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
+    cont.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD_HELP)
     cont.add_argument("--debug", action="store_true", help="show tracebacks")
 
     check = commands.add_parser(
@@ -117,6 +125,22 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--quiet", action="store_true", help="no progress bars")
     check.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    draw = commands.add_parser(
+        "report",
+        help="draw a run's plots and report.html",
+        description="Draw the plots of a run (plots/) and one self-contained report.html in "
+        "its directory; evolve and resume do this at the end of a run unless "
+        "run.report = false.",
+    )
+    draw.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
+    draw.add_argument(
+        "--generation",
+        type=int,
+        metavar="N",
+        help="whose mixer run to animate, counted from 1 (default: the last)",
+    )
+    draw.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -223,8 +247,13 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _run(out: str, args: argparse.Namespace, start: Callable[..., Any]) -> int:
     """``start(callbacks=...)`` runs the search into ``out``; an interrupt says how to go on."""
+    callbacks: list[Any] = [_Progress(quiet=args.quiet)]
+    if args.tensorboard:
+        from neuroevo.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard(args.tensorboard))
     try:
-        start(callbacks=[_Progress(quiet=args.quiet)])
+        start(callbacks=callbacks)
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         done = _completed(out)
@@ -308,6 +337,18 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from neuroevo.errors import NeuroevoError
+    from neuroevo.report import make
+
+    if args.generation is not None and args.generation < 1:
+        raise NeuroevoError(f"--generation counts from 1, got {args.generation}")
+    files = make(args.run_dir, generation=None if args.generation is None else args.generation - 1)
+    for file in files:
+        print(file)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)  # before anything slow is imported
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -349,7 +390,9 @@ def _main(argv: list[str]) -> int:
     if args.command is None:
         _parser().print_help()
         return 2
-    return {"evolve": _evolve, "resume": _resume, "verify": _verify}[args.command](args)
+    return {"evolve": _evolve, "resume": _resume, "verify": _verify, "report": _report}[
+        args.command
+    ](args)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ class RunSection:
     threads: int = 1  # torch threads; recorded, since results depend on it
     device: str = "auto"  # cpu, cuda, cuda:N, or auto (cuda where there is one)
     keep_checkpoints: int = 2  # complete checkpoints kept in <out>/checkpoints
+    report: bool = True  # plots/ and report.html at the end of the run
 
 
 DEFAULT_MUTATIONS: dict[str, float] = {name: 1.0 for name in mutations.BUILTINS}

@@ -25,7 +25,7 @@ import networkx as nx
 import torch
 from deap import tools
 
-from neuroevo import checkpoint, engine, kinds, rundir, tasks
+from neuroevo import checkpoint, engine, kinds, report, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import NeuroevoError
@@ -52,6 +52,7 @@ EXTENDABLE = {
     ("evolution", "time_budget"),
     ("run", "out"),
     ("run", "keep_checkpoints"),
+    ("run", "report"),
 }
 
 #: keys recipes gained after checkpoints were first written, with the value runs used before:
@@ -219,6 +220,8 @@ def _run(
     def one_generation() -> None:
         summary = evo.step()
         run_dir.append_history(summary.records)
+        if summary.mixing is not None:
+            run_dir.write_mixing(*summary.mixing)
         durations.append(summary.elapsed)
         saved = evo.state_dict()
         saved.state.update(
@@ -285,6 +288,8 @@ def _run(
         "final_seconds": round(final_seconds, 3),
     }
     run_dir.write_summary(summary_data)
+    if recipe.run.report:
+        report.write_safely(run_dir.path)
     result = RunResult(
         run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
     )

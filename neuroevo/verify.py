@@ -16,6 +16,7 @@ two), since breeding from it gives back exactly the generation the run trained.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +33,8 @@ from neuroevo.evolution import Evolution, finite
 from neuroevo.recipe import Recipe, load
 from neuroevo.stats import kendall_tau_b, spearman_rho
 from neuroevo.training import train_alone
+
+log = logging.getLogger("neuroevo")
 
 FILE = "verify.json"
 FORMAT = "neuroevo.verify"
@@ -280,7 +283,27 @@ def _verify_run(
             evo = _generation(path, recipe, generation)
             report = compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
         rundir.write_json(path / FILE, report.to_dict())
+        _plot(path, report)
     return report
+
+
+def _plot(path: Path, report: Report) -> None:
+    """``plots/verify.png``: a failure to draw is a warning (verify.json is written)."""
+    try:
+        from neuroevo import plots
+
+        fitness = [n.mixer_fitness for n in report.nets]
+        data = plots.verify_png(
+            fitness,
+            [n.alone_metric for n in report.nets],
+            [max(0, int(f)) for f in fitness],
+            metric=report.metric,
+            title=f"generation {report.generation + 1}: Kendall tau "
+            f"{report.kendall_fitness:+.3f}, regret {_show(report.regret)}",
+        )
+        rundir.write_plot(path, "verify.png", data)
+    except Exception as exc:  # noqa: BLE001 - the figures are written; drawing is extra
+        log.warning("no verify plot: %s", exc)
 
 
 def _generation(path: Path, recipe: Recipe, generation: int) -> Evolution:

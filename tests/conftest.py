@@ -48,9 +48,11 @@ seed = 3
 def tiny_recipe(tmp_path):
     """A small logbits recipe that runs end to end in about a second."""
 
-    def write(extra: str = "", name: str = "tiny.toml"):
+    def write(extra: str = "", name: str = "tiny.toml", *, report: bool = False):
+        # the report (plots/, report.html) only where a test looks at it: drawing it takes
+        # about a second a run, and most tests run many
         path = tmp_path / name
-        path.write_text(TINY + extra)
+        path.write_text(TINY + ("" if report else "report = false\n") + extra)
         return path
 
     return write

@@ -17,6 +17,7 @@ LAYERS = {
     "genome": 2,
     "mutations": 3,
     "kinds": 3,
+    "plots": 3,
     "testing": 4,
     "network": 4,
     "mixer": 5,
@@ -28,8 +29,10 @@ LAYERS = {
     "engine": 6,
     "recipe": 7,
     "evolution": 8,
+    "report": 8,
     "runner": 9,
     "verify": 9,
+    "tensorboard": 9,
     "cli": 10,
     "__init__": 10,
 }
@@ -42,6 +45,7 @@ NO_TORCH = {
     "genome",
     "mutations",
     "testing",
+    "plots",
 }  # recipe is not among them: it validates [mixer] and task options with their own modules
 
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from neuroevo import genome as G
 from neuroevo import recipe as R
@@ -38,6 +39,12 @@ def test_verify_writes_what_it_prints_and_replays_the_run_exactly(finished, caps
     table = capsys.readouterr().out
     assert f"{written['kendall_fitness']:+.3f}" in table
     assert f"top-3 overlap {written['top3_overlap']}/3" in table
+    # the scatter of fitness against the alone metric, and the report shows both
+    with Image.open(finished / "plots" / "verify.png") as image:
+        assert image.format == "PNG"
+    assert main(["report", str(finished)]) == 0
+    page = (finished / "report.html").read_text()
+    assert "alt='verify.png'" in page and f"{written['kendall_fitness']:+.3f}" in page
 
 
 def test_a_recipe_verifies_the_generation_a_run_of_it_starts_with(finished, tiny_recipe, capsys):

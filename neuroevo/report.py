@@ -1,0 +1,379 @@
+"""The report of a run: ``plots/`` and one self-contained ``report.html`` in its directory.
+
+``neuroevo report RUN_DIR`` draws it, and so does every ``evolve``/``resume`` at its end (unless
+``run.report = false``), after the run's results are written: a failure to draw is a warning,
+never a failed run. What it reads: ``history.jsonl`` (every individual of every generation),
+``mixing/gen-N.safetensors`` (each mixer run's scores and mixing weights, recorded by the run),
+``summary.json`` and ``best/genome.json`` of a finished run, and ``verify.json`` where
+``neuroevo verify`` left one. The plots (:mod:`neuroevo.plots` draws them):
+
+``race.gif``          the mixing weights over one generation's mixer run (the last by default)
+``scores.png``        each net's score over that run, race points and retirements marked
+``progress.png``      best and mean validation metric per generation, the final test point
+``lineage.png``       the best net's ancestors back to generation 1, with each operator
+``architecture.png``  the best net's graph
+``pareto.png``        every net's parameters against its validation metric, the Pareto front
+``verify.png``        drawn by ``neuroevo verify``: mixer fitness against training alone
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from neuroevo import fileio, rundir
+from neuroevo import genome as G
+from neuroevo.errors import NeuroevoError
+
+log = logging.getLogger("neuroevo")
+
+#: the fields of a history record the report reads
+NEEDED = (
+    "generation",
+    "id",
+    "parent",
+    "mutation",
+    "born",
+    "signature",
+    "params",
+    "lr",
+    "validation_metric",
+)
+#: rows of the report's table of the best nets
+TOP = 10
+MAX_GENOME_BYTES = 64 << 20
+
+
+def make(path: str | Path, *, generation: int | None = None) -> list[Path]:
+    """Draw the report of the run in ``path`` under its lock (``generation``: whose mixer run
+    to animate, counted from 0; default the last). Returns the files written."""
+    path = Path(path)
+    _check_run(path)
+    with rundir.locked(path):
+        return write(path, generation=generation)
+
+
+def write_safely(path: Path) -> list[Path]:
+    """:func:`write` for the end of a run: a failure is logged as a warning, not raised."""
+    try:
+        files = write(path)
+    except Exception as exc:  # noqa: BLE001 - drawing must never fail a finished run
+        log.warning(
+            "no report: %s (the run's results are written; `neuroevo report %s` tries again)",
+            exc,
+            path,
+        )
+        return []
+    log.info("report: %s", path / "report.html")
+    return files
+
+
+def _check_run(path: Path) -> None:
+    if not path.is_dir():
+        raise NeuroevoError(f"{path}: no such run directory")
+    rundir.check_no_links(path)
+    if not (path / "history.jsonl").exists():
+        raise NeuroevoError(
+            f"{path}: no history.jsonl (not a run directory, or no generation completed yet)"
+        )
+
+
+def write(path: Path, *, generation: int | None = None) -> list[Path]:
+    """Draw every plot and ``report.html`` of the run in ``path`` (the caller holds its
+    lock). Errors (a missing history, a run directory of an older format) are one line."""
+    from neuroevo import plots  # matplotlib loads only when something is drawn
+
+    _check_run(path)
+    history = rundir.read_history(path)
+    _check_history(path, history)
+    recorded = rundir.mixing_generations(path)
+    if not recorded:
+        raise NeuroevoError(
+            f"{path}: has no mixing records (mixing/): the run was written by a neuroevo from "
+            "before runs recorded their mixer runs; run its recipe again to get a report"
+        )
+    last = max(r["generation"] for r in history)
+    generation = last if generation is None else generation
+    if generation not in recorded:
+        raise NeuroevoError(
+            f"{path}: generation {generation + 1} has no mixing record (recorded: "
+            f"{_ranges(recorded)})"
+        )
+    summary = rundir.read_summary(path) if (path / "summary.json").exists() else None
+    metric = summary["metric"] if summary else _metric_of(path, recorded[-1])
+    drawn: dict[str, bytes] = {}
+
+    tensors, meta = rundir.read_mixing(path, generation)
+    labels = [f"#{i}" for i in meta["ids"]]
+    title = f"generation {generation + 1}, {meta['rule']} rule"
+    drawn["race.gif"] = plots.race_gif(
+        tensors["frame_steps"].tolist(),
+        tensors["weights"].numpy(),
+        labels,
+        meta["retired_at"],
+        steps=meta["steps"],
+        title=title,
+    )
+    drawn["scores.png"] = plots.scores_png(
+        tensors["score_steps"].tolist(),
+        tensors["scores"].numpy(),
+        labels,
+        meta["retired_at"],
+        meta["race_steps"],
+        title=f"scores over the mixer run of {title}",
+    )
+
+    generations = sorted({r["generation"] for r in history})
+    seconds = {g: rundir.read_mixing(path, g)[1].get("seconds") for g in recorded}
+    best_of, mean_of = [], []
+    for g in generations:
+        values = [r["validation_metric"] for r in history if r["generation"] == g]
+        values = [v for v in values if v is not None]
+        best_of.append(max(values) if values else None)
+        mean_of.append(sum(values) / len(values) if values else None)
+    best = summary["best"] if summary else {}
+    drawn["progress.png"] = plots.progress_png(
+        generations,
+        best_of,
+        mean_of,
+        [seconds.get(g) for g in generations],
+        metric=metric,
+        test=best.get("test_metric"),
+        final_validation=best.get("validation_metric"),
+    )
+
+    first = _first_records(history)
+    scored = _best_records(history)
+    best_id = best["id"] if best else (scored[0]["id"] if scored else history[-1]["id"])
+    chain = _lineage(first, best_id)
+    drawn["lineage.png"] = plots.lineage_png(chain, metric=metric)
+
+    genome = _best_genome(path) if summary else None
+    if genome is not None:
+        drawn["architecture.png"] = plots.architecture_png(genome)
+
+    if scored:
+        params = [r["params"] for r in scored]
+        metrics = [r["validation_metric"] for r in scored]
+        front = plots.pareto_front(params, metrics)
+        at = next((j for j, r in enumerate(scored) if r["id"] == best_id), 0)
+        drawn["pareto.png"] = plots.pareto_png(
+            params, metrics, [r["born"] for r in scored], front, at, metric=metric
+        )
+
+    written = [rundir.write_plot(path, name, data) for name, data in drawn.items()]
+    verify_png = path / "plots" / "verify.png"
+    page = _html(
+        path,
+        summary=summary,
+        metric=metric,
+        generation=generation,
+        generations=len(generations),
+        images={name: data for name, data in {**drawn, **_existing(verify_png)}.items()},
+        top=scored[:TOP],
+        chain=chain,
+        verify=_verify_summary(path),
+    )
+    written.append(rundir.write_report(path, page))
+    return written
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _check_history(path: Path, history: list[dict[str, Any]]) -> None:
+    if not history:
+        raise NeuroevoError(f"{path}/history.jsonl: is empty (no generation completed yet)")
+    for number, record in enumerate(history, start=1):
+        missing = [key for key in NEEDED if key not in record]
+        if missing:
+            raise NeuroevoError(
+                f"{path}/history.jsonl: line {number} lacks {', '.join(missing)} (a history of "
+                "an older format, or edited)"
+            )
+
+
+def _metric_of(path: Path, generation: int) -> str:
+    return str(rundir.read_mixing(path, generation)[1].get("metric", "validation metric"))
+
+
+def _ranges(values: list[int]) -> str:
+    return f"{values[0] + 1}-{values[-1] + 1}" if len(values) > 1 else str(values[0] + 1)
+
+
+def _first_records(history: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Each individual's record of the generation it was first trained in."""
+    first: dict[int, dict[str, Any]] = {}
+    for record in history:
+        first.setdefault(record["id"], record)
+    return first
+
+
+def _best_records(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per individual (its best validation metric), best first."""
+    best: dict[int, dict[str, Any]] = {}
+    for r in history:
+        if r["validation_metric"] is None:
+            continue
+        if r["id"] not in best or r["validation_metric"] > best[r["id"]]["validation_metric"]:
+            best[r["id"]] = r
+    return sorted(best.values(), key=lambda r: (-r["validation_metric"], r["id"]))
+
+
+def _lineage(first: Mapping[int, dict[str, Any]], best_id: int) -> list[dict[str, Any]]:
+    """The ancestors of ``best_id``, oldest first, each as first trained."""
+    chain, seen, at = [], set(), best_id
+    while at is not None and at in first and at not in seen:
+        seen.add(at)
+        chain.append(first[at])
+        at = first[at]["parent"]
+    return chain[::-1]
+
+
+def _best_genome(path: Path):
+    text = fileio.read_text(path / "best" / "genome.json", limit=MAX_GENOME_BYTES, what="genome")
+    return G.from_json(text, source=str(path / "best" / "genome.json"))
+
+
+def _existing(png: Path) -> dict[str, bytes]:
+    if png.is_file() and not png.is_symlink():
+        return {png.name: fileio.read_bytes(png, limit=64 << 20, what="plot")}
+    return {}
+
+
+def _verify_summary(path: Path) -> dict[str, Any] | None:
+    file = path / "verify.json"
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(fileio.read_text(file, limit=64 << 20, what="verify report"))
+    except (ValueError, NeuroevoError):
+        return None
+
+
+# --------------------------------------------------------------------------- the page
+
+_CAPTIONS = {
+    "race.gif": "The mixing-weight race: each bar group is a net, one bar per output (or its "
+    "mean weight where outputs are many); the weight a net earns is its fitness. Nets turn "
+    "grey when they leave the race.",
+    "scores.png": "Each net's score (its smoothed mixing weight) over the same mixer run; "
+    "dashed lines are race points, a cross marks a net leaving.",
+    "progress.png": "Best and mean validation metric per generation; the star is the test "
+    "metric of the best net after its final training. Below: each generation's wall time.",
+    "lineage.png": "The best net's ancestors back to generation 1, each with the mutation "
+    "that made it and its validation metric when first trained.",
+    "architecture.png": "The best net: layers left to right by depth, skip connections in orange.",
+    "pareto.png": "Every net evaluated: parameters against validation metric; the Pareto "
+    "front joins the nets no smaller net beats.",
+    "verify.png": "neuroevo verify: each net's mixer fitness against the validation metric it "
+    "reaches trained alone.",
+}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+td, th { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+code { font-size: 0.85rem; }
+figure { margin: 1.5rem 0; } img { max-width: 100%; }
+figcaption { color: #555; font-size: 0.9rem; }
+"""
+
+
+def _html(
+    path: Path,
+    *,
+    summary: dict[str, Any] | None,
+    metric: str,
+    generation: int,
+    generations: int,
+    images: Mapping[str, bytes],
+    top: list[dict[str, Any]],
+    chain: list[dict[str, Any]],
+    verify: dict[str, Any] | None,
+) -> str:
+    e = html.escape
+    rows: list[tuple[str, str]] = []
+    if summary:
+        best = summary["best"]
+        rows += [
+            ("task", str(summary.get("task", "?"))),
+            ("metric", metric),
+            ("test " + metric, _num(best.get("test_metric"))),
+            ("validation " + metric, _num(best.get("validation_metric"))),
+            ("best net", f"#{best['id']} <code>{e(best['signature'])}</code>"),
+            ("parameters", f"{best['params']:,}"),
+            (
+                "generations",
+                f"{summary['generations_completed']} (stopped by {e(str(summary['stopped_by']))})",
+            ),
+            (
+                "time",
+                f"{summary['wall_seconds']:.0f} s ({summary['search_seconds']:.0f} s "
+                f"search, {summary['final_seconds']:.0f} s final training)",
+            ),
+            ("seed", str(summary["seed"])),
+            ("engine, device", f"{e(str(summary.get('engine')))}, {e(str(summary.get('device')))}"),
+        ]
+    else:
+        rows += [
+            ("state", f"unfinished: {generations} generation(s) completed, no final training yet"),
+            ("metric", metric),
+        ]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>neuroevo report: {e(path.name)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>neuroevo run <code>{e(path.name)}</code></h1>",
+        "<table>" + "".join(f"<tr><th>{e(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>",
+    ]
+    if verify:
+        parts.append(
+            f"<p>neuroevo verify (generation {verify.get('generation', 0) + 1}): Kendall tau "
+            f"{_num(verify.get('kendall_fitness'), '+.3f')} between mixer fitness and training "
+            f"alone, regret {_num(verify.get('regret'))}, alone / mixer time "
+            f"{_num(verify.get('time_ratio'), '.1f')}x.</p>"
+        )
+    for name in (*rundir.PLOTS,):
+        if name in images:
+            kind = "gif" if name.endswith(".gif") else "png"
+            data = base64.b64encode(images[name]).decode("ascii")
+            caption = _CAPTIONS[name]
+            if name == "race.gif":
+                caption += f" (generation {generation + 1})"
+            parts.append(
+                f"<figure><img alt='{e(name)}' src='data:image/{kind};base64,{data}'>"
+                f"<figcaption>{e(caption)}</figcaption></figure>"
+            )
+    parts.append(f"<h2>The {len(top)} best nets by validation {e(metric)}</h2><table>")
+    parts.append(
+        "<tr><th>#</th><th>id</th><th>generation</th><th>signature</th><th>parameters</th>"
+        f"<th>learning rate</th><th>{e(metric)}</th></tr>"
+    )
+    for rank, r in enumerate(top, start=1):
+        parts.append(
+            f"<tr><td>{rank}</td><td>{r['id']}</td><td>{r['generation'] + 1}</td>"
+            f"<td><code>{e(r['signature'])}</code></td><td>{r['params']:,}</td>"
+            f"<td>{r['lr']:.2e}</td><td>{_num(r['validation_metric'])}</td></tr>"
+        )
+    parts.append("</table><h2>Lineage of the best net</h2><table>")
+    parts.append(
+        f"<tr><th>born</th><th>id</th><th>mutation</th><th>signature</th><th>{e(metric)}</th></tr>"
+    )
+    for r in chain:
+        parts.append(
+            f"<tr><td>{r['born'] + 1}</td><td>{r['id']}</td><td>{e(str(r['mutation'] or '-'))}"
+            f"</td><td><code>{e(r['signature'])}</code></td>"
+            f"<td>{_num(r['validation_metric'])}</td></tr>"
+        )
+    parts.append("</table></body></html>\n")
+    return "\n".join(parts)
+
+
+def _num(value: Any, spec: str = ".4f") -> str:
+    return "n/a" if not isinstance(value, (int, float)) else format(value, spec)
