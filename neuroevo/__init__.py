@@ -18,6 +18,8 @@ _WHERE = {
     "resume": "neuroevo.runner",
     "RunResult": "neuroevo.runner",
     "Callback": "neuroevo.evolution",
+    "load": "neuroevo.model",
+    "Model": "neuroevo.model",
     "TensorBoard": "neuroevo.tensorboard",
     "InvalidGenome": "neuroevo.errors",
     "InvalidSpace": "neuroevo.errors",

@@ -141,6 +141,46 @@ def _parser() -> argparse.ArgumentParser:
         help="whose mixer run to animate, counted from 1 (default: the last)",
     )
     draw.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    show = commands.add_parser(
+        "show", help="summarise a run", description="A run, finished or not, in a few lines."
+    )
+    show.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
+    show.add_argument("--top", type=int, default=10, metavar="N", help="nets listed (10)")
+    show.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    use = commands.add_parser(
+        "predict",
+        help="predict new data with a run's best net",
+        description="Predict every row of a CSV file (the training features as named "
+        "columns, in any order; others ignored) or a .npz file (array x) with the run's best "
+        "net. Prints CSV: the prediction in the data's own terms (and each class's "
+        "probability).",
+    )
+    use.add_argument("run_dir", help="a finished run directory")
+    use.add_argument("data", help="a .csv or .npz file of raw features")
+    use.add_argument("--out", metavar="FILE", help="write the CSV here instead of printing it")
+    use.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="copy this input column to the output, before the predictions (repeatable)",
+    )
+    use.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    ship = commands.add_parser(
+        "export",
+        help="write the best net as ONNX or TorchScript",
+        description="The best net with its standardisation, as one file: raw features in, "
+        "probabilities or values in the data's units out.",
+    )
+    ship.add_argument("run_dir", help="a finished run directory")
+    ship.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    ship.add_argument(
+        "--out", metavar="FILE", help="default: best/model.onnx or best/model.pt in the run"
+    )
+    ship.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -349,6 +389,29 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from neuroevo.report import describe
+
+    print(describe(args.run_dir, top=max(0, args.top)))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from neuroevo.predict import predict_file
+
+    text = predict_file(args.run_dir, args.data, out=args.out, keep=args.keep)
+    if args.out is None:
+        sys.stdout.write(text)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from neuroevo.export import export
+
+    print(export(args.run_dir, args.format, args.out))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)  # before anything slow is imported
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -390,9 +453,16 @@ def _main(argv: list[str]) -> int:
     if args.command is None:
         _parser().print_help()
         return 2
-    return {"evolve": _evolve, "resume": _resume, "verify": _verify, "report": _report}[
-        args.command
-    ](args)
+    commands = {
+        "evolve": _evolve,
+        "resume": _resume,
+        "verify": _verify,
+        "report": _report,
+        "show": _show,
+        "predict": _predict,
+        "export": _export,
+    }
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -117,9 +117,7 @@ class GenerationSummary:
     records: list[dict[str, Any]] = field(repr=False, default_factory=list)
     #: what the report draws of the mixer run: tensors (:meth:`MixerResult.recording`) and
     #: plain data (``generation``, ``ids``, ``retired_at``, ``diverged``, ``race_steps``, ...)
-    mixing: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = field(
-        repr=False, default=None
-    )
+    mixing: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = field(repr=False, default=None)
 
 
 def _new_logbook() -> tools.Logbook:

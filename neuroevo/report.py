@@ -377,3 +377,66 @@ def _html(
 
 def _num(value: Any, spec: str = ".4f") -> str:
     return "n/a" if not isinstance(value, (int, float)) else format(value, spec)
+
+
+# --------------------------------------------------------------------------- the terminal
+
+
+def describe(path: str | Path, *, top: int = TOP) -> str:
+    """``neuroevo show``: a run, finished or not, in a few lines of text."""
+    path = Path(path)
+    _check_run(path)
+    history = rundir.read_history(path)
+    _check_history(path, history)
+    summary = rundir.read_summary(path) if (path / "summary.json").exists() else None
+    generations = max(r["generation"] for r in history) + 1
+    scored = _best_records(history)
+    lines = [f"run {path}"]
+    if summary:
+        best = summary["best"]
+        metric = summary["metric"]
+        lines += [
+            f"  finished: {summary['generations_completed']} generations, stopped by "
+            f"{summary['stopped_by']}; {_duration(summary['wall_seconds'])} "
+            f"({summary['search_seconds']:.0f} s search, {summary['final_seconds']:.0f} s final "
+            f"training); seed {summary['seed']}, {summary.get('engine')} engine on "
+            f"{summary.get('device')}",
+            f"  task {summary.get('task', '?')}: test {metric} {_num(best.get('test_metric'))}, "
+            f"validation {_num(best.get('validation_metric'))}",
+            f"  best #{best['id']} (generation {best['generation'] + 1}, {best['params']:,} "
+            f"parameters): {best['signature']}",
+        ]
+    else:
+        metric = (
+            _metric_of(path, rundir.mixing_generations(path)[-1])
+            if (rundir.mixing_generations(path))
+            else "validation metric"
+        )
+        lines.append(
+            f"  unfinished: {generations} generation(s) in the history, no final training yet "
+            f"(go on with `neuroevo resume {path}`)"
+        )
+    lines.append(f"  top {min(top, len(scored))} by validation {metric}:")
+    lines.append(f"    {'id':>6} {'gen':>4} {metric:>12} {'params':>9}  net")
+    for r in scored[:top]:
+        lines.append(
+            f"    {r['id']:>6} {r['generation'] + 1:>4} {_num(r['validation_metric']):>12} "
+            f"{r['params']:>9,}  {r['signature']}"
+        )
+    files = [
+        ("best/", "the best net: `neuroevo predict`, `neuroevo.load`, `neuroevo export`"),
+        ("report.html", "plots and tables (`neuroevo report` draws it again)"),
+        ("history.jsonl", "every net of every generation"),
+        ("checkpoints/", "`neuroevo resume` goes on from here"),
+        ("verify.json", "`neuroevo verify`"),
+    ]
+    lines.append("  files:")
+    for name, what in files:
+        if (path / name.rstrip("/")).exists():
+            lines.append(f"    {path / name}  {what}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"

@@ -3,7 +3,9 @@
 ``recipe.toml``       the resolved recipe (overrides applied)
 ``history.jsonl``     one JSON object per individual per generation
 ``summary.json``      the best net, its validation and test metrics, times, seed
-``best/genome.json``  the best genome; ``best/weights.safetensors`` its weights
+``best/genome.json``  the best genome; ``best/weights.safetensors`` its weights;
+                      ``best/model.json`` what turns raw rows into its inputs and its outputs
+                      into predictions (see :mod:`neuroevo.model`)
 ``checkpoints/``      see :mod:`neuroevo.checkpoint`
 ``verify.json``       what ``neuroevo verify`` found (see :mod:`neuroevo.verify`)
 ``mixing/gen-N.safetensors``  what the report draws of generation N's mixer run (scores and
@@ -61,7 +63,7 @@ _OWN_TOP = {
     "report.html",
 }
 _OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp", "verify.json.tmp", "report.html.tmp"}
-_OWN_BEST = {"genome.json", "weights.safetensors"}
+_OWN_BEST = {"genome.json", "weights.safetensors", "model.json", "model.onnx", "model.pt"}
 _MIXING_FILE = re.compile(r"^gen-(\d+)\.safetensors(\.tmp)?$")
 #: the files of ``plots/`` (:mod:`neuroevo.report` draws them)
 PLOTS = (
@@ -78,6 +80,8 @@ _OWN_CHECKPOINT_FILES = {"LATEST", "LATEST.tmp"}
 _CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d+$")
 _OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
 
+
+MODEL_FORMAT = "neuroevo.model"
 
 #: the largest history or summary file read back
 MAX_READ_BYTES = 1 << 30
@@ -312,7 +316,15 @@ class RunDir:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         write_json(self.path / "summary.json", summary)
 
-    def write_best(self, genome: nx.DiGraph, state: Mapping[str, torch.Tensor]) -> None:
+    def write_best(
+        self,
+        genome: nx.DiGraph,
+        state: Mapping[str, torch.Tensor],
+        data_format: Mapping[str, Any],
+    ) -> None:
+        """The best net: its genome, its weights, and ``model.json`` (``data_format``: the
+        task's :meth:`~neuroevo.tasks.Task.data_format`); ``model.json`` last, so a run
+        directory with one holds a complete model."""
         best = self.path / "best"
         best.mkdir(exist_ok=True)
         fileio.write_atomic(best / "genome.json", G.to_json(genome, indent=2) + "\n")
@@ -323,6 +335,7 @@ class RunDir:
             metadata={"neuroevo": json.dumps({"signature": G.signature(genome)})},
         )
         fileio.write_atomic(best / "weights.safetensors", data)
+        write_json(best / "model.json", {"format": MODEL_FORMAT, "version": 1, **data_format})
         fileio.fsync_dir(best)
 
     def write_mixing(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:

@@ -262,7 +262,7 @@ def _run(
     final_started = time.perf_counter()
     state, valid_metric, test_metric = evo.final_training(champion)
     final_seconds = time.perf_counter() - final_started
-    run_dir.write_best(champion.genome, state)
+    run_dir.write_best(champion.genome, state, task.data_format())
     summary_data = {
         "metric": task.metric_name,
         "task": recipe.task.name,

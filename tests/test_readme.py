@@ -32,12 +32,16 @@ def test_the_readme_python_examples_run(tiny_recipe, tmp_path, monkeypatch, caps
     the mutation example is saved as my_package/ops.py, the module the next example names."""
     from neuroevo import mutations, tasks
 
-    search, task, genomes, mutation, check = _python_examples()
+    search, use, task, genomes, mutation, check = _python_examples()
     monkeypatch.chdir(tmp_path)
     assert '"recipes/logbits.toml"' in search
     exec(search.replace('"recipes/logbits.toml"', repr(str(tiny_recipe()))), {})
     assert (tmp_path / "runs" / "api" / "summary.json").exists()
     assert 0.0 <= float(capsys.readouterr().out.strip().splitlines()[-1]) <= 1.0
+
+    exec(use, {})  # loads the run the search example made
+    printed = capsys.readouterr().out
+    assert printed.startswith("Model(bits, 16 features -> 16 outputs") and "[[" in printed
 
     try:
         exec(task, {})

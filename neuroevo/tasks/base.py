@@ -27,6 +27,34 @@ class TaskError(NeuroevoError):
 
 
 @dataclass(frozen=True)
+class Preprocessing:
+    """How raw rows became a net's inputs, and its outputs become values in the data's units:
+    the feature and target names, in order, and the training split's means and deviations the
+    features (and regression targets) were standardised with (0 and 1 where they were not).
+    What a saved model needs to take raw data (:mod:`neuroevo.model`)."""
+
+    features: tuple[str, ...]
+    targets: tuple[str, ...]
+    x_mean: tuple[float, ...]
+    x_std: tuple[float, ...]
+    y_mean: tuple[float, ...] = ()  # regression only
+    y_std: tuple[float, ...] = ()
+
+    @classmethod
+    def identity(cls, n_inputs: int, n_targets: int, kind: str) -> Preprocessing:
+        """The tensors as they are (a task made without :func:`from_arrays`)."""
+        regression = kind == "regression"
+        return cls(
+            features=tuple(f"x{i}" for i in range(n_inputs)),
+            targets=tuple(f"y{i}" for i in range(n_targets)),
+            x_mean=(0.0,) * n_inputs,
+            x_std=(1.0,) * n_inputs,
+            y_mean=(0.0,) * n_targets if regression else (),
+            y_std=(1.0,) * n_targets if regression else (),
+        )
+
+
+@dataclass(frozen=True)
 class Task:
     """Train, validation and test tensors with their kind. The test split is for the final
     score only: nothing else sees it.
@@ -45,6 +73,8 @@ class Task:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: tuple[str, ...] = ()
+    #: how raw data became these tensors (None: they are the data as given)
+    preprocessing: Preprocessing | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -82,6 +112,27 @@ class Task:
     @property
     def metric_name(self) -> str:
         return kinds.get(self.kind).metric_name
+
+    def data_format(self) -> dict:
+        """What turns raw rows into predictions in the data's own terms, as plain data: the
+        task's name, kind and metric, its :class:`Preprocessing` and its class labels."""
+        n_targets = 1 if self.kind == "classes" else self.n_outputs
+        prep = self.preprocessing or Preprocessing.identity(self.n_inputs, n_targets, self.kind)
+        return {
+            "task": self.name,
+            "kind": self.kind,
+            "metric": self.metric_name,
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "classes": list(self.classes)
+            or ([str(c) for c in range(self.n_outputs)] if self.kind == "classes" else []),
+            "features": list(prep.features),
+            "targets": list(prep.targets),
+            "x_mean": list(prep.x_mean),
+            "x_std": list(prep.x_std),
+            "y_mean": list(prep.y_mean),
+            "y_std": list(prep.y_std),
+        }
 
     def check(self) -> None:
         """Raise :class:`TaskError` unless shapes, dtypes and values are consistent."""
@@ -165,13 +216,16 @@ def from_arrays(
     classes: Sequence[str] = (),
     where: str | None = None,
     features: Sequence[str] = (),
+    targets: Sequence[str] = (),
 ) -> Task:
     """Split arrays into a task: shuffled by ``seed``, stratified for ``classes``, features
     (and regression targets) standardised with the training split's mean and deviation.
 
     ``x``: (n, inputs) numbers. ``y``: class labels 0..C-1 of shape (n,) for ``classes``,
     (n, outputs) 0/1 for ``bits``, (n, outputs) numbers for ``regression`` ((n,) is taken as
-    one output). ``where`` names the data in error messages, ``features`` the input columns.
+    one output). ``where`` names the data in error messages, ``features`` the input columns
+    and ``targets`` the target columns (recorded with the standardisation statistics, so a
+    saved model takes raw rows: :class:`Preprocessing`).
     """
     where = where or f"task {name!r}"
     for what, a in (("inputs", x), ("targets", y)):
@@ -247,10 +301,13 @@ def from_arrays(
 
     x_parts = [x[i] for i in index]
     y_parts = [y[i] for i in index]
+    n_in, n_targets = x.shape[1], (1 if kind == "classes" else y.shape[1])
+    x_mean, x_std = np.zeros(n_in), np.ones(n_in)
+    y_mean, y_std = (np.zeros(n_targets), np.ones(n_targets)) if kind == "regression" else ((), ())
     if standardize:
-        x_parts = _standardize(x_parts, where, "input", features)
+        x_parts, x_mean, x_std = _standardize(x_parts, where, "input", features)
         if kind == "regression":
-            y_parts = _standardize(y_parts, where, "target", ())
+            y_parts, y_mean, y_std = _standardize(y_parts, where, "target", ())
     for what, parts in (("input", x_parts), ("target", y_parts if kind != "classes" else [])):
         for p in parts:
             _check_float32(p, where, what, features if what == "input" else ())
@@ -259,7 +316,29 @@ def from_arrays(
         yt = [torch.from_numpy(p.astype(np.int64)) for p in y_parts]
     else:
         yt = [torch.from_numpy(p.astype(np.float32)) for p in y_parts]
-    task = Task(name, kind, xt[0], yt[0], xt[1], yt[1], xt[2], yt[2], classes=tuple(labels))
+    names = tuple(features) if len(features) == n_in else tuple(f"x{i}" for i in range(n_in))
+    prep = Preprocessing(
+        features=names,
+        targets=tuple(targets)
+        if len(targets) == n_targets
+        else (("label",) if kind == "classes" else tuple(f"y{i}" for i in range(n_targets))),
+        x_mean=tuple(float(v) for v in x_mean),
+        x_std=tuple(float(v) for v in x_std),
+        y_mean=tuple(float(v) for v in y_mean),
+        y_std=tuple(float(v) for v in y_std),
+    )
+    task = Task(
+        name,
+        kind,
+        xt[0],
+        yt[0],
+        xt[1],
+        yt[1],
+        xt[2],
+        yt[2],
+        classes=tuple(labels),
+        preprocessing=prep,
+    )
     task.check()
     return task
 
@@ -270,9 +349,10 @@ def _column(i: int, names: Sequence[str]) -> str:
 
 def _standardize(
     parts: list[np.ndarray], where: str, what: str, names: Sequence[str]
-) -> list[np.ndarray]:
-    """Standardise with the first (training) part's mean and deviation; a column whose
-    statistics overflow (values near 1e200) is an error naming it, not a column of zeros."""
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Standardise with the first (training) part's mean and deviation (returned with the
+    parts; a constant column keeps deviation 1); a column whose statistics overflow (values
+    near 1e200) is an error naming it, not a column of zeros."""
     with np.errstate(over="ignore", invalid="ignore"):
         mean, std = parts[0].mean(axis=0), parts[0].std(axis=0)
         bad = ~(np.isfinite(mean) & np.isfinite(std))
@@ -283,7 +363,7 @@ def _standardize(
                 f"(up to {np.abs(parts[0][:, i]).max():.3g}); rescale it"
             )
         std = np.where(std == 0, 1.0, std)
-        return [(p - mean) / std for p in parts]
+        return [(p - mean) / std for p in parts], mean, std
 
 
 def _check_float32(a: np.ndarray, where: str, what: str, names: Sequence[str]) -> None:

@@ -157,6 +157,7 @@ def csv(
             classes=names,
             where=path,
             features=feature_names,
+            targets=targets,
         )
     return from_arrays(
         file.stem,
@@ -168,6 +169,7 @@ def csv(
         standardize=standardize,
         where=path,
         features=feature_names,
+        targets=targets,
     )
 
 
@@ -275,3 +277,37 @@ def npz(
     return from_arrays(
         file.stem, kind, xa, ya, seed=seed, split=split, standardize=standardize, where=path
     )
+
+
+def read_columns(
+    path: str, names: list[str], *, keep: list[str] = (), delimiter: str = ","
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """The columns ``names`` of a CSV file with a header line, as a float64 ``(rows,
+    len(names))`` array (for predictions on new data), and the columns ``keep`` as their text.
+    Other columns are ignored. A missing column, an empty cell or a word where a number belongs
+    is an error naming the file, the column and the line."""
+    file = Path(path)
+    try:
+        text = _read(file, path).decode("utf-8-sig")
+        rows = list(csv_module.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (UnicodeDecodeError, csv_module.Error) as exc:
+        raise TaskError(f"{path}: cannot read it as CSV ({exc})") from None
+    if not rows:
+        raise TaskError(f"{path}: the file is empty")
+    header = [h.strip() for h in rows[0]]
+    for name in [*names, *keep]:
+        if name not in header:
+            hint = did_you_mean(name, header)
+            raise TaskError(f"{path}: no column {name!r}{hint}; columns: {', '.join(header)}")
+    at = [header.index(n) for n in names]
+    kept_at = {n: header.index(n) for n in keep}
+    x, kept = [], {n: [] for n in keep}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue  # a blank line (often the last) holds no row
+        if len(row) != len(header):
+            raise TaskError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
+        x.append([_number(row[i], path, line, header[i]) for i in at])
+        for name, i in kept_at.items():
+            kept[name].append(row[i])
+    return np.array(x, dtype=np.float64).reshape(len(x), len(names)), kept

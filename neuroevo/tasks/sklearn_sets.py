@@ -50,6 +50,8 @@ def _builder(name: str, loader: str, kind: str) -> Callable[..., Task]:
             standardize=standardize,
             classes=classes,
             where=f"task {name!r}",
+            features=[str(f) for f in getattr(bunch, "feature_names", [])],
+            targets=["target"] if kind == "regression" else ["label"],
         )
 
     build.__name__ = name

@@ -1,0 +1,257 @@
+"""A finished run's best net, ready for new data: ``neuroevo.load(RUN_DIR)``.
+
+The weights in ``best/weights.safetensors`` expect standardised inputs (and give standardised
+regression outputs); ``best/model.json`` records what undoes that: the feature names in order,
+the training split's means and deviations, the target names, the class labels and the kind.
+:class:`Model` takes raw features and answers in the data's own terms::
+
+    model = neuroevo.load("runs/wine")
+    model.predict([[13.2, 1.78, ...]])      # class labels, as the data named them
+    model.predict_proba(x)                  # (n, classes) probabilities
+    model(torch.tensor(x, dtype=torch.float32))   # an nn.Module: probabilities / values
+    model.net                               # the bare network (standardised in and out)
+
+``predict`` standardises in float64, exactly as the run prepared its splits, so it reproduces
+the run's metrics; ``forward`` does the same arithmetic in float32 inside the module, so the
+module exports whole (``neuroevo export``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+from safetensors.torch import load as load_tensors
+from torch import nn
+
+from neuroevo import fileio, kinds, network, rundir
+from neuroevo import genome as G
+from neuroevo.errors import NeuroevoError
+
+FILE = "model.json"
+#: rows pushed through the network at once by :meth:`Model.predict`
+CHUNK = 65_536
+MAX_WEIGHTS_BYTES = 16 << 30
+MAX_JSON_BYTES = 256 << 20
+
+
+class Model(nn.Module):
+    """A genome's network with the preprocessing of its task around it (see the module)."""
+
+    def __init__(self, genome: nx.DiGraph, state: dict[str, torch.Tensor], card: dict) -> None:
+        super().__init__()
+        self.genome = genome
+        self.kind: str = card["kind"]
+        self.metric: str = card["metric"]
+        self.task: str = card.get("task", "")
+        self.features: list[str] = list(card["features"])
+        self.targets: list[str] = list(card["targets"])
+        self.classes: list[str] = list(card["classes"])
+        self.net = network.build(genome, generator=torch.Generator())
+        self.net.load_state_dict(state)
+        self.net.eval()
+        self._x_mean = np.asarray(card["x_mean"], dtype=np.float64)
+        self._x_std = np.asarray(card["x_std"], dtype=np.float64)
+        self._y_mean = np.asarray(card["y_mean"], dtype=np.float64)
+        self._y_std = np.asarray(card["y_std"], dtype=np.float64)
+        self.register_buffer("x_mean", torch.tensor(self._x_mean, dtype=torch.float32))
+        self.register_buffer("x_std", torch.tensor(self._x_std, dtype=torch.float32))
+        self.register_buffer("y_mean", torch.tensor(self._y_mean, dtype=torch.float32))
+        self.register_buffer("y_std", torch.tensor(self._y_std, dtype=torch.float32))
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw features ``(n, n_inputs)`` float32 -> class probabilities (``classes``), bit
+        probabilities (``bits``) or values in the targets' units (``regression``)."""
+        out = self.net((x - self.x_mean) / self.x_std)
+        if self.kind == "classes":
+            return torch.softmax(out, dim=-1)
+        if self.kind == "bits":
+            return torch.sigmoid(out)
+        return out * self.y_std + self.y_mean
+
+    # ------------------------------------------------------------------ raw data in
+
+    def rows(self, data: Any) -> np.ndarray:
+        """Raw features as a float64 ``(n, n_inputs)`` array: a NumPy array, a torch tensor
+        or a list of rows (one row alone is taken as one row)."""
+        if isinstance(data, torch.Tensor):
+            data = data.detach().cpu().numpy()
+        try:
+            x = np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise NeuroevoError(f"the features must be numbers ({exc})") from None
+        if x.ndim == 1:
+            x = x[None, :] if x.size == self.n_inputs else x
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            names = ", ".join(self.features[:8]) + (", ..." if self.n_inputs > 8 else "")
+            raise NeuroevoError(
+                f"expected rows of {self.n_inputs} features ({names}), got an array of shape "
+                f"{tuple(x.shape)}"
+            )
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise NeuroevoError(
+                f"row {row}, feature {self.features[col]!r}: {x[row, col]} is not a finite number"
+            )
+        return x
+
+    def outputs(self, data: Any) -> torch.Tensor:
+        """The network's raw outputs for raw features (standardised in float64 first, as the
+        run prepared its splits)."""
+        x = self.rows(data)
+        z = ((x - self._x_mean) / self._x_std).astype(np.float32)
+        with torch.no_grad():
+            parts = [self.net(torch.from_numpy(z[i : i + CHUNK])) for i in range(0, len(z), CHUNK)]
+        return torch.cat(parts) if parts else torch.zeros(0, len(self._out_names()))
+
+    def _out_names(self) -> list[str]:
+        return self.classes if self.kind == "classes" else self.targets
+
+    # ------------------------------------------------------------------ predictions out
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Predictions in the data's terms: class labels ``(n,)`` (strings, as the data named
+        them), bits ``(n, outputs)`` of 0/1, or regression values (``(n,)`` for one target,
+        else ``(n, targets)``) in the targets' units."""
+        out = self.outputs(data)
+        if self.kind == "classes":
+            labels = np.asarray(self.classes, dtype=object)
+            return labels[out.argmax(dim=-1).numpy()]
+        if self.kind == "bits":
+            return (out > 0).numpy().astype(np.int64)
+        values = out.double().numpy() * self._y_std + self._y_mean
+        return values[:, 0] if values.shape[1] == 1 else values
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Class probabilities ``(n, classes)``, or each bit's probability of 1."""
+        out = self.outputs(data)
+        if self.kind == "classes":
+            return torch.softmax(out.double(), dim=-1).numpy()
+        if self.kind == "bits":
+            return torch.sigmoid(out.double()).numpy()
+        raise NeuroevoError("a regression model has no probabilities; use predict")
+
+    def __repr__(self) -> str:
+        return (
+            f"Model({self.kind}, {self.n_inputs} features -> "
+            f"{len(self._out_names())} {'classes' if self.kind == 'classes' else 'outputs'}: "
+            f"{G.signature(self.genome)})"
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(run_dir: str | Path) -> Model:
+    """The best net of the finished run in ``run_dir``, with its preprocessing."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise NeuroevoError(f"{path}: no such run directory")
+    rundir.check_no_links(path)
+    best = path / "best"
+    if not (best / "weights.safetensors").exists():
+        if (path / "history.jsonl").exists():
+            raise NeuroevoError(
+                f"{path}: the run has not finished (no best/weights.safetensors): the best net "
+                f"is written after the search; finish it with `neuroevo resume {path}`"
+            )
+        raise NeuroevoError(f"{path}: not a run directory (no history.jsonl, no best/)")
+    if not (best / FILE).exists():
+        raise NeuroevoError(
+            f"{path}: has no best/{FILE}: the run was written by a neuroevo from before runs "
+            "recorded how to read raw data (feature order, standardisation, class labels), "
+            "and its weights expect standardised inputs; run its recipe again to get a model"
+        )
+    card = _card(best / FILE)
+    genome = G.from_json(
+        fileio.read_text(best / "genome.json", limit=MAX_JSON_BYTES, what="genome"),
+        source=str(best / "genome.json"),
+    )
+    state = _weights(best / "weights.safetensors", genome)
+    if G.n_inputs(genome) != len(card["features"]):
+        raise NeuroevoError(
+            f"{best / FILE}: names {len(card['features'])} features but the genome takes "
+            f"{G.n_inputs(genome)} inputs"
+        )
+    expected = len(card["classes"]) if card["kind"] == "classes" else len(card["targets"])
+    if G.n_outputs(genome) != expected:
+        raise NeuroevoError(
+            f"{best / FILE}: names {expected} outputs but the genome gives {G.n_outputs(genome)}"
+        )
+    return Model(genome, state, card)
+
+
+def _card(file: Path) -> dict[str, Any]:
+    text = fileio.read_text(file, limit=MAX_JSON_BYTES, what="model description")
+    try:
+        card = json.loads(text)
+    except ValueError as exc:
+        raise NeuroevoError(f"{file}: is not JSON ({exc})") from None
+    if not isinstance(card, dict) or card.get("format") != rundir.MODEL_FORMAT:
+        raise NeuroevoError(f"{file}: is not a neuroevo model description")
+    if card.get("version") != 1:
+        raise NeuroevoError(
+            f"{file}: format version {card.get('version')!r}; this neuroevo reads version 1"
+        )
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise NeuroevoError(f"{file}: {what}")
+
+    need(card.get("kind") in kinds.KINDS, f"kind must be one of {', '.join(kinds.KINDS)}")
+    need(isinstance(card.get("metric"), str), "metric must be a string")
+    for key in ("features", "targets", "classes"):
+        value = card.get(key)
+        need(
+            isinstance(value, list) and all(isinstance(v, str) for v in value),
+            f"{key} must be a list of strings",
+        )
+    n_in, n_targets = len(card["features"]), len(card["targets"])
+    need(n_in > 0, "features: none named")
+    regression = card["kind"] == "regression"
+    for key, n in (
+        ("x_mean", n_in),
+        ("x_std", n_in),
+        ("y_mean", n_targets if regression else 0),
+        ("y_std", n_targets if regression else 0),
+    ):
+        value = card.get(key)
+        need(
+            isinstance(value, list)
+            and len(value) == n
+            and all(_finite(v) for v in value)
+            and (not key.endswith("std") or all(v > 0 for v in value)),
+            f"{key} must be {n} finite numbers" + (", each above 0" if "std" in key else ""),
+        )
+    need(card["kind"] != "classes" or len(card["classes"]) >= 2, "classes: fewer than two")
+    return card
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _weights(file: Path, genome: nx.DiGraph) -> dict[str, torch.Tensor]:
+    data = fileio.read_bytes(file, limit=MAX_WEIGHTS_BYTES, what="weights")
+    try:
+        state = load_tensors(data)
+    except Exception as exc:  # noqa: BLE001 - any damage is the same one line
+        raise NeuroevoError(f"{file}: is not a safetensors file ({exc})") from None
+    shapes = network.shapes(genome)
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got != shapes:
+        wrong = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
+        raise NeuroevoError(f"{file}: does not fit best/genome.json (first difference: {wrong[0]})")
+    return state

@@ -1,0 +1,109 @@
+"""``neuroevo predict RUN_DIR DATA``: a finished run's best net on new raw data, as CSV.
+
+DATA is a CSV file with the training features as named columns (in any order; other columns
+are ignored, or copied to the output with ``--keep``), or a ``.npz`` file with an array ``x``
+of the features in the training order. The output has one row per input row: the columns kept
+with ``--keep``, the prediction under the target's name (``predicted_<target>`` where a kept
+column has that name; class labels as the data named them, bits as 0/1, regression values in
+the targets' units), then for classes and bits each probability as ``p(<name>)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from neuroevo import fileio
+from neuroevo.errors import NeuroevoError
+from neuroevo.model import Model, load
+from neuroevo.tasks import files
+
+#: the largest ``.npz`` read
+MAX_NPZ_BYTES = 4 << 30
+
+
+def predict_file(
+    run_dir: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    keep: Sequence[str] = (),
+) -> str:
+    """Predict every row of ``data`` with the run's best net; write CSV to ``out`` (in one
+    step) or return it. ``keep``: columns of a CSV input copied to the output first."""
+    model = load(run_dir)
+    data = Path(data)
+    if out is not None and Path(out).resolve() == data.resolve():
+        raise NeuroevoError(f"{out}: is the input file; write the predictions elsewhere")
+    if data.suffix.lower() == ".npz":
+        if keep:
+            raise NeuroevoError("--keep names CSV columns; a .npz input has none")
+        x, kept = _npz(data, model), {}
+    else:
+        x, kept = files.read_columns(str(data), model.features, keep=list(keep))
+    text = to_csv(model, x, kept)
+    if out is not None:
+        fileio.write_atomic(Path(out), text)
+    return text
+
+
+def to_csv(model: Model, x: np.ndarray, kept: dict[str, list[str]]) -> str:
+    """The predictions for the rows ``x`` as CSV text (floats written exactly)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    predicted = model.predict(x)
+    header = list(kept)
+    # predictions are named after the targets; next to a kept column of that name, predicted_
+    names = [f"predicted_{t}" if t in kept else t for t in model.targets]
+    if model.kind == "classes":
+        proba = model.predict_proba(x)
+        header += [names[0], *(f"p({c})" for c in model.classes)]
+        columns = [predicted[:, None], proba]
+    elif model.kind == "bits":
+        proba = model.predict_proba(x)
+        header += [*names, *(f"p({t})" for t in model.targets)]
+        columns = [predicted, proba]
+    else:
+        header += names
+        columns = [predicted.reshape(len(x), -1)]
+    writer.writerow(header)
+    table = np.concatenate([np.asarray(c, dtype=object) for c in columns], axis=1)
+    for i, row in enumerate(table):
+        writer.writerow([*(kept[k][i] for k in kept), *(_cell(v) for v in row)])
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value)  # the shortest text that reads back to the same float
+    return str(value)
+
+
+def _npz(path: Path, model: Model) -> np.ndarray:
+    raw = fileio.read_bytes(path, limit=MAX_NPZ_BYTES, what="data file", follow=True)
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise NeuroevoError(f"{path}: not a .npz file (a zip archive of .npy arrays)")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+            if "x" not in arrays:
+                raise NeuroevoError(
+                    f"{path}: no array 'x' (the features); arrays: {', '.join(arrays.files)}"
+                )
+            x = arrays["x"]
+    except NeuroevoError:
+        raise
+    except Exception as exc:  # numpy raises many kinds on a malformed member
+        raise NeuroevoError(
+            f"{path}: cannot read it as .npz ({type(exc).__name__}: {exc})"
+        ) from None
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise NeuroevoError(f"{path}: array 'x' is {x.dtype}, not numbers")
+    try:
+        return model.rows(x)
+    except NeuroevoError as exc:
+        raise NeuroevoError(f"{path}: array 'x': {exc}") from None
