@@ -250,9 +250,10 @@ class _Progress:
             self.generation_bar = None
         if self.bars:
             if self.step_bar is None:
-                self.step_bar = self._bar(
-                    total=steps, desc="final training", unit="step", leave=False
-                )
+                member = kwargs.get("member")
+                desc = "refit" if kwargs.get("refit") else "final training"
+                desc += f" (net {member + 1})" if member else ""
+                self.step_bar = self._bar(total=steps, desc=desc, unit="step", leave=False)
             self.step_bar.update(1)
             if step == steps:
                 self.step_bar.close()

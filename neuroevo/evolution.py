@@ -28,7 +28,7 @@ from deap import base, tools
 
 from neuroevo import engine as engine_
 from neuroevo import genome as G
-from neuroevo import kinds, mixer, mutations, network, tasks, training
+from neuroevo import kinds, mixer, mutations, network, tasks
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import MutationNotApplicable, NeuroevoError
 from neuroevo.recipe import Recipe
@@ -446,49 +446,6 @@ class Evolution:
         for record in s["logbook"]:
             self.logbook.record(**record)
         self._evaluated = True
-
-    # ------------------------------------------------------------------ the end
-
-    def final_training(self, champion: Champion) -> tuple[State, float | None, float | None]:
-        """Train the champion alone; keep the weights with the best validation metric.
-
-        Adam at the genome's learning rate with a cosine decay to zero over
-        ``evolution.final_steps``; the validation metric is checked 20 times
-        (:func:`neuroevo.training.train_alone`). Returns (weights, validation metric, test
-        metric).
-        """
-        steps = self.recipe.evolution.final_steps
-        # every weight is inherited; the generator only keeps the global torch state untouched
-        net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
-        net = net.to(self.device)
-        batches = mixer.batches(
-            *engine_.on(self.device, self.task.train),
-            self.recipe.mixer.batch_size,
-            torch.Generator().manual_seed(self.recipe.run.seed * 31 + 17),
-        )
-        result = training.train_alone(
-            net,
-            champion.genome.graph["lr"],
-            kind=self.task.kind,
-            train=batches,
-            steps=steps,
-            schedule="cosine",
-            valid=engine_.on(self.device, self.task.valid),
-            checks=20,
-            on_step=lambda step, total: self.notify("on_final_step", step=step, steps=total),
-        )
-        state = {k: v.to("cpu") for k, v in result.state.items()}
-        return (
-            state,
-            result.validation_metric,
-            self._metric(net, engine_.on(self.device, self.task.test)),
-        )
-
-    @torch.no_grad()
-    def _metric(
-        self, net: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor]
-    ) -> float | None:
-        return self.kind.score(net(data[0]), data[1])
 
 
 def finite(value: float | None, default: float | None = None) -> float | None:

@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import load as load_tensors
 from torch import nn
 
-from neuroevo import fileio, kinds, network, rundir
+from neuroevo import ensemble, fileio, kinds, network, rundir
 from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
 
@@ -41,20 +41,35 @@ MAX_JSON_BYTES = 256 << 20
 
 
 class Model(nn.Module):
-    """A genome's network with the preprocessing of its task around it (see the module)."""
+    """A genome's network with the preprocessing of its task around it (see the module); or
+    an ensemble of several (``members``: more genomes and weights; ``mixing``: ``(nets,
+    outputs)`` weights, :mod:`neuroevo.ensemble`), whose first net is the best."""
 
-    def __init__(self, genome: nx.DiGraph, state: dict[str, torch.Tensor], card: dict) -> None:
+    def __init__(
+        self,
+        genome: nx.DiGraph,
+        state: dict[str, torch.Tensor],
+        card: dict,
+        *,
+        members: list[tuple[nx.DiGraph, dict[str, torch.Tensor]]] = (),
+        mixing: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.genome = genome
+        self.genomes = [genome, *(g for g, _ in members)]
         self.kind: str = card["kind"]
         self.metric: str = card["metric"]
         self.task: str = card.get("task", "")
         self.features: list[str] = list(card["features"])
         self.targets: list[str] = list(card["targets"])
         self.classes: list[str] = list(card["classes"])
-        self.net = network.build(genome, generator=torch.Generator())
-        self.net.load_state_dict(state)
-        self.net.eval()
+        self.nets = nn.ModuleList()
+        for g, st in [(genome, state), *members]:
+            net = network.build(g, generator=torch.Generator())
+            net.load_state_dict(st)
+            self.nets.append(net.eval())
+        self.net = self.nets[0]  # the best net, bare: standardised in and out
+        self.register_buffer("mixing", None if mixing is None else mixing.to(torch.float64))
         self._x_mean = np.asarray(card["x_mean"], dtype=np.float64)
         self._x_std = np.asarray(card["x_std"], dtype=np.float64)
         self._y_mean = np.asarray(card["y_mean"], dtype=np.float64)
@@ -73,12 +88,23 @@ class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw features ``(n, n_inputs)`` float32 -> class probabilities (``classes``), bit
         probabilities (``bits``) or values in the targets' units (``regression``)."""
-        out = self.net((x - self.x_mean) / self.x_std)
+        z = (x - self.x_mean) / self.x_std
+        if self.mixing is None:
+            out = self.net(z)
+            if self.kind == "classes":
+                return torch.softmax(out, dim=-1)
+            if self.kind == "bits":
+                return torch.sigmoid(out)
+            return out * self.y_std + self.y_mean
+        outs = torch.stack([net(z) for net in self.nets])
         if self.kind == "classes":
-            return torch.softmax(out, dim=-1)
-        if self.kind == "bits":
-            return torch.sigmoid(out)
-        return out * self.y_std + self.y_mean
+            outs = torch.softmax(outs, dim=-1)
+        elif self.kind == "bits":
+            outs = torch.sigmoid(outs)
+        mixed = (outs * self.mixing.to(outs.dtype).unsqueeze(1)).sum(dim=0)
+        if self.kind == "classes":  # per-class weights: the mixture sums to 1 once renormalised
+            return mixed / mixed.sum(dim=-1, keepdim=True)
+        return mixed * self.y_std + self.y_mean if self.kind == "regression" else mixed
 
     # ------------------------------------------------------------------ raw data in
 
@@ -113,8 +139,15 @@ class Model(nn.Module):
         x = self.rows(data)
         z = ((x - self._x_mean) / self._x_std).astype(np.float32)
         with torch.no_grad():
-            parts = [self.net(torch.from_numpy(z[i : i + CHUNK])) for i in range(0, len(z), CHUNK)]
+            parts = [self._raw(torch.from_numpy(z[i : i + CHUNK])) for i in range(0, len(z), CHUNK)]
         return torch.cat(parts) if parts else torch.zeros(0, len(self._out_names()))
+
+    def _raw(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw outputs of standardised rows; an ensemble's as :func:`ensemble.outputs` gives
+        them (log-probabilities, log-odds or values), which predict reads alike."""
+        if self.mixing is None:
+            return self.net(z)
+        return ensemble.outputs(torch.stack([net(z) for net in self.nets]), self.mixing, self.kind)
 
     def _out_names(self) -> list[str]:
         return self.classes if self.kind == "classes" else self.targets
@@ -144,10 +177,15 @@ class Model(nn.Module):
         raise NeuroevoError("a regression model has no probabilities; use predict")
 
     def __repr__(self) -> str:
+        nets = (
+            G.signature(self.genome)
+            if self.mixing is None
+            else f"an ensemble of {len(self.nets)}, best {G.signature(self.genome)}"
+        )
         return (
             f"Model({self.kind}, {self.n_inputs} features -> "
             f"{len(self._out_names())} {'classes' if self.kind == 'classes' else 'outputs'}: "
-            f"{G.signature(self.genome)})"
+            f"{nets})"
         )
 
 
@@ -190,7 +228,47 @@ def load(run_dir: str | Path) -> Model:
         raise NeuroevoError(
             f"{best / FILE}: names {expected} outputs but the genome gives {G.n_outputs(genome)}"
         )
+    if card.get("final", "best") == "ensemble":
+        genomes, states, mixing = _ensemble(best, expected)
+        if not G.equal(genomes[0], genome):
+            raise NeuroevoError(f"{best / 'ensemble.json'}: its first net is not best/genome.json")
+        members = list(zip(genomes[1:], states[1:]))
+        return Model(genome, states[0], card, members=members, mixing=mixing)
     return Model(genome, state, card)
+
+
+def _ensemble(best: Path, n_outputs: int):
+    """The genomes, weights and mixing weights of ``best/ensemble.*``, checked."""
+    file = best / "ensemble.json"
+    if not file.exists():
+        raise NeuroevoError(f"{best / FILE}: names an ensemble but {file} is missing")
+    try:
+        data = json.loads(fileio.read_text(file, limit=MAX_JSON_BYTES, what="ensemble"))
+        genomes = [G.from_dict(g, source=f"{file}: net {i}") for i, g in enumerate(data["genomes"])]
+        mixing = torch.tensor(data["weights"], dtype=torch.float64)
+    except NeuroevoError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NeuroevoError(f"{file}: is not an ensemble description ({exc})") from None
+    k = len(genomes)
+    ok = (
+        k >= 2
+        and mixing.shape == (k, n_outputs)
+        and bool(torch.isfinite(mixing).all() and (mixing >= 0).all())
+        and bool(((mixing.sum(dim=0) - 1).abs() < 1e-6).all())
+    )
+    if not ok:
+        raise NeuroevoError(
+            f"{file}: weights must be {k} x {n_outputs} non-negative numbers whose columns sum to 1"
+        )
+    tensors = _weights(best / "ensemble.safetensors", None)
+    states = []
+    for i, genome in enumerate(genomes):
+        prefix = f"{i}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        _check_shapes(best / "ensemble.safetensors", state, genome, f"net {i}")
+        states.append(state)
+    return genomes, states, mixing
 
 
 def _card(file: Path) -> dict[str, Any]:
@@ -243,15 +321,22 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _weights(file: Path, genome: nx.DiGraph) -> dict[str, torch.Tensor]:
+def _weights(file: Path, genome: nx.DiGraph | None) -> dict[str, torch.Tensor]:
+    if not file.exists():
+        raise NeuroevoError(f"{file}: is missing")
     data = fileio.read_bytes(file, limit=MAX_WEIGHTS_BYTES, what="weights")
     try:
         state = load_tensors(data)
     except Exception as exc:  # noqa: BLE001 - any damage is the same one line
         raise NeuroevoError(f"{file}: is not a safetensors file ({exc})") from None
+    if genome is not None:
+        _check_shapes(file, state, genome, "best/genome.json")
+    return state
+
+
+def _check_shapes(file: Path, state: dict, genome: nx.DiGraph, what: str) -> None:
     shapes = network.shapes(genome)
     got = {k: tuple(v.shape) for k, v in state.items()}
     if got != shapes:
         wrong = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
-        raise NeuroevoError(f"{file}: does not fit best/genome.json (first difference: {wrong[0]})")
-    return state
+        raise NeuroevoError(f"{file}: does not fit {what} (first difference: {wrong[0]})")

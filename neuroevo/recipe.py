@@ -66,6 +66,9 @@ class EvolutionSection:
     elites: int = 2
     time_budget: float = 0.0  # seconds for the search; 0: no limit
     final_steps: int = 20_000  # training steps of the best net, alone, after the search
+    final: str = "best"  # or "ensemble": the best nets mixed, kept if better on validation
+    ensemble_size: int = 3  # nets in an ensemble (at most the hall of fame's 5)
+    refit: bool = False  # retrain the final model on training + validation rows
 
 
 _MIXER, _RACE = MixerConfig(), Race()
@@ -471,6 +474,7 @@ BOUNDS = [
     ("run.seed", 0, 2**32 - 1),
     ("run.threads", 1, 256),
     ("run.keep_checkpoints", 1, 1_000),
+    ("evolution.ensemble_size", 2, 5),
 ]
 
 
@@ -483,6 +487,11 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
             raise RecipeError(f"{where(key)}: {key}: must be at least {low}, got {value}")
         if high is not None and value > high:
             raise RecipeError(f"{where(key)}: {key}: must be at most {high:g}, got {value:g}")
+    if evolution.final not in ("best", "ensemble"):
+        raise RecipeError(
+            f'{where("evolution.final")}: evolution.final: must be "best" or "ensemble", '
+            f"got {evolution.final!r}"
+        )
     if evolution.elites >= population.size:
         raise RecipeError(
             f"{where('evolution.elites')}: evolution.elites: must be below population.size "

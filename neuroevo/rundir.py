@@ -63,7 +63,15 @@ _OWN_TOP = {
     "report.html",
 }
 _OWN_TOP_TMP = {"recipe.toml.tmp", "summary.json.tmp", "verify.json.tmp", "report.html.tmp"}
-_OWN_BEST = {"genome.json", "weights.safetensors", "model.json", "model.onnx", "model.pt"}
+_OWN_BEST = {
+    "genome.json",
+    "weights.safetensors",
+    "model.json",
+    "model.onnx",
+    "model.pt",
+    "ensemble.json",
+    "ensemble.safetensors",
+}
 _MIXING_FILE = re.compile(r"^gen-(\d+)\.safetensors(\.tmp)?$")
 #: the files of ``plots/`` (:mod:`neuroevo.report` draws them)
 PLOTS = (
@@ -82,6 +90,7 @@ _OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
 
 
 MODEL_FORMAT = "neuroevo.model"
+ENSEMBLE_FORMAT = "neuroevo.ensemble"
 
 #: the largest history or summary file read back
 MAX_READ_BYTES = 1 << 30
@@ -335,8 +344,41 @@ class RunDir:
             metadata={"neuroevo": json.dumps({"signature": G.signature(genome)})},
         )
         fileio.write_atomic(best / "weights.safetensors", data)
+        if data_format.get("final") != "ensemble":  # left by an earlier end of this run
+            for name in ("ensemble.json", "ensemble.safetensors"):
+                if _lexists(best / name):
+                    (best / name).unlink()
         write_json(best / "model.json", {"format": MODEL_FORMAT, "version": 1, **data_format})
         fileio.fsync_dir(best)
+
+    def write_ensemble(
+        self,
+        genomes: list[nx.DiGraph],
+        states: list[Mapping[str, torch.Tensor]],
+        weights: torch.Tensor,
+    ) -> None:
+        """An ensemble's nets (``best/ensemble.json``: their genomes and the mixing weights,
+        ``(nets, outputs)``; ``best/ensemble.safetensors``: net ``i``'s weights as ``i.name``)."""
+        best = self.path / "best"
+        best.mkdir(exist_ok=True)
+        tensors = {
+            f"{i}.{k}": v.detach().contiguous().cpu()
+            for i, state in enumerate(states)
+            for k, v in state.items()
+        }
+        fileio.write_atomic(
+            best / "ensemble.safetensors",
+            save_tensors(tensors, metadata={"neuroevo": json.dumps({"nets": len(states)})}),
+        )
+        write_json(
+            best / "ensemble.json",
+            {
+                "format": ENSEMBLE_FORMAT,
+                "version": 1,
+                "genomes": [G.to_dict(g) for g in genomes],
+                "weights": weights.tolist(),
+            },
+        )
 
     def write_mixing(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
         write_mixing(self.path, tensors, meta)

@@ -25,7 +25,7 @@ import networkx as nx
 import torch
 from deap import tools
 
-from neuroevo import checkpoint, engine, kinds, report, rundir, tasks
+from neuroevo import checkpoint, engine, final, kinds, report, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import NeuroevoError
@@ -53,6 +53,9 @@ EXTENDABLE = {
     ("run", "out"),
     ("run", "keep_checkpoints"),
     ("run", "report"),
+    ("evolution", "final"),  # these three change only the end of the run
+    ("evolution", "ensemble_size"),
+    ("evolution", "refit"),
 }
 
 #: keys recipes gained after checkpoints were first written, with the value runs used before:
@@ -258,11 +261,18 @@ def _run(
             "generation(s) (lower space.lr_max, or check the data's scale); the run's "
             "checkpoints are kept"
         )
-    champion = evo.hall_of_fame[0]
     final_started = time.perf_counter()
-    state, valid_metric, test_metric = evo.final_training(champion)
+    finished = final.finish(evo)
     final_seconds = time.perf_counter() - final_started
-    run_dir.write_best(champion.genome, state, task.data_format())
+    best = finished.members[0]
+    champion, state = best.champion, best.state
+    if finished.weights is not None:  # before model.json, which names the ensemble
+        run_dir.write_ensemble(
+            [m.genome for m in finished.members],
+            [m.state for m in finished.members],
+            finished.weights,
+        )
+    run_dir.write_best(champion.genome, state, {**task.data_format(), "final": finished.choice})
     summary_data = {
         "metric": task.metric_name,
         "task": recipe.task.name,
@@ -273,9 +283,11 @@ def _run(
             "params": G.n_parameters(champion.genome),
             "genome": json.loads(G.to_json(champion.genome)),
             "search_validation_metric": finite(champion.validation_metric),
-            "validation_metric": finite(valid_metric),
-            "test_metric": finite(test_metric),
+            # the final model's (the ensemble's, where final.choice is "ensemble")
+            "validation_metric": finite(finished.validation_metric),
+            "test_metric": finite(finished.test_metric),
         },
+        "final": finished.summary(),
         "generations_completed": completed,
         "stopped_by": stopped_by,
         "seed": recipe.run.seed,

@@ -31,13 +31,15 @@ SCHEDULES = ("constant", "cosine")
 class AloneResult:
     """What training one net alone gave: the weights kept, their validation metric (None
     without validation data, or where it is not finite), the steps taken, the step whose loss
-    was not finite (None: none), and the seconds it took."""
+    was not finite (None: none), the seconds it took, and the step the kept weights are from
+    (0: the start)."""
 
     state: State
     validation_metric: float | None
     steps_trained: int
     diverged_at: int | None
     seconds: float
+    best_step: int = 0
 
 
 def train_alone(
@@ -51,14 +53,17 @@ def train_alone(
     valid: Batch | None = None,
     checks: int = 0,
     on_step: Callable[[int, int], None] | None = None,
+    schedule_steps: int | None = None,
 ) -> AloneResult:
     """Train ``net`` in place for ``steps`` steps on batches from ``train``.
 
-    ``schedule``: ``constant`` or ``cosine`` (to zero at ``steps``). With ``checks`` > 0 the
-    validation metric on ``valid`` is measured that many times (and at the start), and the
-    weights with the best one are kept and loaded back; otherwise the last weights are kept
-    and measured once. A loss that is not finite stops training (the best weights so far are
-    kept). ``on_step(step, steps)`` is called after every step (progress bars).
+    ``schedule``: ``constant`` or ``cosine`` (to zero at ``schedule_steps``, default
+    ``steps``: a larger value stops training part way along the same schedule). With
+    ``checks`` > 0 the validation metric on ``valid`` is measured that many times (and at the
+    start), and the weights with the best one are kept and loaded back; otherwise the last
+    weights are kept and measured once. A loss that is not finite stops training (the best
+    weights so far are kept). ``on_step(step, steps)`` is called after every step (progress
+    bars).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -74,6 +79,7 @@ def train_alone(
 
     best_state = snapshot() if checks else None
     best_metric = metric() if checks else None
+    best_step = 0
     batches = iter(train)
     diverged_at = None
     trained = 0
@@ -81,8 +87,9 @@ def train_alone(
         optimizer = mixer.adam(net.parameters(), lr=lr)
         decay = None
         if schedule == "cosine":
+            length = schedule_steps or steps
             decay = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps))
+                optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, length) / length))
             )
         check_every = max(1, steps // checks) if checks else 0
         for step in range(1, steps + 1):
@@ -101,17 +108,18 @@ def train_alone(
             if checks and (step % check_every == 0 or step == steps):
                 value = metric()
                 if value is not None and (best_metric is None or value > best_metric):
-                    best_metric, best_state = value, snapshot()
+                    best_metric, best_state, best_step = value, snapshot(), step
             if on_step is not None:
                 on_step(step, steps)
     if checks:
         net.load_state_dict(best_state)
     else:
-        best_state, best_metric = snapshot(), metric()
+        best_state, best_metric, best_step = snapshot(), metric(), trained
     return AloneResult(
         state=best_state,
         validation_metric=best_metric,
         steps_trained=trained,
         diverged_at=diverged_at,
         seconds=time.perf_counter() - started,
+        best_step=best_step,
     )

@@ -1,0 +1,198 @@
+"""The end of a run: final training, the choice between the best net and an ensemble, refit.
+
+``evolution.final = "best"`` (default): the hall of fame's best net trains alone for
+``evolution.final_steps`` steps (Adam at its learning rate, cosine decay to zero, the weights
+with the best validation metric kept) and is scored once on the test split.
+
+``evolution.final = "ensemble"``: the best ``evolution.ensemble_size`` distinct nets of the hall
+of fame each have that final training; their mixing weights are fitted on the validation split
+(:mod:`neuroevo.ensemble`); the ensemble is kept only if its validation metric beats the best
+net's, and only the kept model is scored on test. The choice sees validation only.
+
+``evolution.refit = true``: the kept model's nets train again from their search weights on the
+training and validation rows together, for the steps that were best on validation (the same
+learning-rate schedule, stopped there), and those weights are the model. Its validation metric
+is then the one measured before the refit (the refit has seen the validation rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import torch
+
+from neuroevo import engine, ensemble, kinds, mixer, network, training
+from neuroevo.evolution import Champion, Evolution
+
+State = dict[str, torch.Tensor]
+CHOICES = ("best", "ensemble")
+
+
+@dataclass
+class Member:
+    """One net of the final model."""
+
+    champion: Champion  # as the search left it
+    state: State  # after final training (or refit)
+    validation_metric: float | None  # after final training
+    best_step: int  # the final-training step whose weights were kept
+
+    @property
+    def id(self) -> int:
+        return self.champion.id
+
+    @property
+    def genome(self) -> nx.DiGraph:
+        return self.champion.genome
+
+
+@dataclass
+class Finished:
+    """The model a run ends with: ``members`` (one net, or the ensemble's, best first)."""
+
+    choice: str  # "best" or "ensemble"
+    members: list[Member]
+    weights: torch.Tensor | None  # (k, m) mixing weights of an ensemble, else None
+    validation_metric: float | None
+    test_metric: float | None
+    candidates: dict[str, float | None] = field(default_factory=dict)
+    refit: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """What ``summary.json`` records of the end of the run, under ``final``."""
+        return {
+            "choice": self.choice,
+            "members": [m.id for m in self.members],
+            "member_validation_metrics": [m.validation_metric for m in self.members],
+            "validation_metric_of": self.candidates,
+            "refit": self.refit,
+        }
+
+
+def finish(evo: Evolution) -> Finished:
+    """Train, choose and (with ``evolution.refit``) refit the run's final model."""
+    section = evo.recipe.evolution
+    wanted = section.ensemble_size if section.final == "ensemble" else 1
+    members = [
+        _train(evo, champion, label=n)
+        for n, champion in enumerate(distinct(evo.hall_of_fame, wanted))
+    ]
+    # the best net first (the hall of fame ranks by the search's metric, this by the final one)
+    members.sort(key=lambda m: -_or_low(m.validation_metric))
+    kind = evo.task.kind
+    candidates: dict[str, float | None] = {"best": members[0].validation_metric}
+    choice, chosen, weights = "best", members[:1], None
+    if len(members) > 1:
+        valid = engine.on(evo.device, evo.task.valid)
+        outputs = _outputs(members, valid[0], evo).cpu()
+        fitted = ensemble.fit_weights(outputs, valid[1].cpu(), kind)
+        mixed = ensemble.outputs(outputs, fitted, kind)
+        candidates["ensemble"] = kinds.get(kind).score(mixed, valid[1].cpu())
+        if _or_low(candidates["ensemble"]) > _or_low(candidates["best"]):
+            choice, chosen, weights = "ensemble", members, fitted
+    refit = None
+    if section.refit:
+        chosen = [_refit(evo, m) for m in chosen]
+        refit = {
+            "rows": len(evo.task.x_train) + len(evo.task.x_valid),
+            "steps": [m.best_step for m in chosen],
+        }
+    test = score(chosen, weights, engine.on(evo.device, evo.task.test), evo)
+    return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit)
+
+
+def distinct(hall_of_fame: Any, n: int) -> list[Champion]:
+    """The hall of fame's best ``n`` nets, one entry per individual (its best)."""
+    out, seen = [], set()
+    for champion in hall_of_fame:
+        if champion.id not in seen:
+            out.append(champion)
+            seen.add(champion.id)
+        if len(out) == n:
+            break
+    return out
+
+
+def _or_low(value: float | None) -> float:
+    return float("-inf") if value is None else value
+
+
+def _batches(evo: Evolution, data: tuple[torch.Tensor, torch.Tensor]):
+    return mixer.batches(
+        *engine.on(evo.device, data),
+        evo.recipe.mixer.batch_size,
+        torch.Generator().manual_seed(evo.recipe.run.seed * 31 + 17),
+    )
+
+
+def _train(evo: Evolution, champion: Champion, *, label: int) -> Member:
+    # every weight is inherited; the generator only keeps the global torch state untouched
+    net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
+    net = net.to(evo.device)
+    steps = evo.recipe.evolution.final_steps
+    result = training.train_alone(
+        net,
+        champion.genome.graph["lr"],
+        kind=evo.task.kind,
+        train=_batches(evo, evo.task.train),
+        steps=steps,
+        schedule="cosine",
+        valid=engine.on(evo.device, evo.task.valid),
+        checks=20,
+        on_step=lambda step, total: evo.notify(
+            "on_final_step", step=step, steps=total, member=label
+        ),
+    )
+    return Member(
+        champion=champion,
+        state={k: v.to("cpu") for k, v in result.state.items()},
+        validation_metric=result.validation_metric,
+        best_step=result.best_step,
+    )
+
+
+def _refit(evo: Evolution, member: Member) -> Member:
+    """``member`` trained again from its search weights on training and validation rows, for
+    the steps that were best on validation, on the same schedule (stopped there)."""
+    net = network.inherit(member.genome, member.champion.state, generator=torch.Generator())
+    net = net.to(evo.device)
+    rows = tuple(torch.cat([a, b]) for a, b in zip(evo.task.train, evo.task.valid))
+    result = training.train_alone(
+        net,
+        member.genome.graph["lr"],
+        kind=evo.task.kind,
+        train=_batches(evo, rows),
+        steps=member.best_step,
+        schedule="cosine",
+        schedule_steps=evo.recipe.evolution.final_steps,
+        on_step=lambda step, n: evo.notify("on_final_step", step=step, steps=n, refit=True),
+    )
+    state = {k: v.to("cpu") for k, v in result.state.items()}
+    return Member(member.champion, state, member.validation_metric, member.best_step)
+
+
+@torch.no_grad()
+def _outputs(members: list[Member], x: torch.Tensor, evo: Evolution) -> torch.Tensor:
+    outs = []
+    for m in members:
+        net = network.inherit(m.genome, m.state, generator=torch.Generator()).to(evo.device)
+        outs.append(net(x).double())
+    return torch.stack(outs)
+
+
+def score(
+    members: list[Member],
+    weights: torch.Tensor | None,
+    data: tuple[torch.Tensor, torch.Tensor],
+    evo: Evolution,
+) -> float | None:
+    """The metric of the model (one net, or the ensemble with ``weights``) on ``data``."""
+    task = kinds.get(evo.task.kind)
+    if weights is None:
+        with torch.no_grad():
+            net = network.inherit(members[0].genome, members[0].state, generator=torch.Generator())
+            return task.score(net.to(evo.device)(data[0]), data[1])
+    outputs = _outputs(members, data[0], evo).cpu()
+    return task.score(ensemble.outputs(outputs, weights, evo.task.kind), data[1].cpu())
