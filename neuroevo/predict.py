@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +21,6 @@ from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
 from neuroevo.model import Model, load
 from neuroevo.tasks import files
-
-#: the largest ``.npz`` read
-MAX_NPZ_BYTES = 4 << 30
 
 
 def predict_file(
@@ -85,24 +81,7 @@ def _cell(value: object) -> str:
 
 
 def _npz(path: Path, model: Model) -> np.ndarray:
-    raw = fileio.read_bytes(path, limit=MAX_NPZ_BYTES, what="data file", follow=True)
-    if not zipfile.is_zipfile(io.BytesIO(raw)):
-        raise NeuroevoError(f"{path}: not a .npz file (a zip archive of .npy arrays)")
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
-            if "x" not in arrays:
-                raise NeuroevoError(
-                    f"{path}: no array 'x' (the features); arrays: {', '.join(arrays.files)}"
-                )
-            x = arrays["x"]
-    except NeuroevoError:
-        raise
-    except Exception as exc:  # numpy raises many kinds on a malformed member
-        raise NeuroevoError(
-            f"{path}: cannot read it as .npz ({type(exc).__name__}: {exc})"
-        ) from None
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise NeuroevoError(f"{path}: array 'x' is {x.dtype}, not numbers")
+    (x,) = files.npz_arrays(str(path), ("x",))
     try:
         return model.rows(x)
     except NeuroevoError as exc:

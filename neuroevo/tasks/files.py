@@ -84,13 +84,7 @@ def csv(
             f'{where}: task.delimiter must be one character such as "," or ";", got {delimiter!r}'
         )
     file = Path(path)
-    try:
-        text = _read(file, path).decode("utf-8-sig")
-        rows = list(csv_module.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except (UnicodeDecodeError, csv_module.Error) as exc:
-        raise TaskError(f"{path}: cannot read it as CSV ({exc})") from None
-    if not rows:
-        raise TaskError(f"{path}: the file is empty")
+    rows = _csv_rows(file, path, delimiter)
     header = [h.strip() for h in rows[0]]
     seen: set[str] = set()
     for i, name in enumerate(header):
@@ -188,6 +182,48 @@ def _label_key(label: str) -> tuple:
 MAX_DATA_BYTES = 4 << 30
 
 
+def _csv_rows(file: Path, path: str, delimiter: str) -> list[list[str]]:
+    """The rows of a CSV file, the header first; an empty file is an error."""
+    try:
+        text = _read(file, path).decode("utf-8-sig")
+        rows = list(csv_module.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (UnicodeDecodeError, csv_module.Error) as exc:
+        raise TaskError(f"{path}: cannot read it as CSV ({exc})") from None
+    if not rows:
+        raise TaskError(f"{path}: the file is empty")
+    return rows
+
+
+def npz_arrays(path: str, keys: tuple[str, ...]) -> list[np.ndarray]:
+    """The arrays ``keys`` of a ``.npz`` file, loaded without pickle; each must hold numbers,
+    one value or row per row. Errors name the file and the array."""
+    raw = _read(Path(path), path)
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise TaskError(
+            f"{path}: not a .npz file (a zip archive of .npy arrays, as numpy.savez writes)"
+        )
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            for key in keys:
+                if key not in data:
+                    raise TaskError(f"{path}: no array {key!r}; arrays: {', '.join(data.files)}")
+            arrays = [data[key] for key in keys]
+    except TaskError:
+        raise
+    except Exception as exc:  # numpy raises many kinds on a malformed member
+        raise TaskError(
+            f"{path}: cannot read it as .npz without pickle ({type(exc).__name__}: {exc})"
+        ) from None
+    for key, a in zip(keys, arrays):
+        if a.ndim == 0:
+            raise TaskError(
+                f"{path}: array {key!r} is a single number; it must hold a value per row"
+            )
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise TaskError(f"{path}: array {key!r} is {a.dtype}, not numbers")
+    return arrays
+
+
 def _read(file: Path, path: str) -> bytes:
     try:
         return fileio.read_bytes(file, limit=MAX_DATA_BYTES, what="data file", follow=True)
@@ -215,31 +251,7 @@ def npz(
         raise TaskError("task.path: the npz task needs the path of a .npz file")
     kind = _kind(kind, where)
     file = Path(path)
-    raw = _read(file, path)
-    if not zipfile.is_zipfile(io.BytesIO(raw)):
-        raise TaskError(
-            f"{path}: not a .npz file (a zip archive of .npy arrays, as numpy.savez writes)"
-        )
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            for key in (x, y):
-                if key not in data:
-                    raise TaskError(f"{path}: no array {key!r}; arrays: {', '.join(data.files)}")
-            xa, ya = data[x], data[y]
-    except TaskError:
-        raise
-    except Exception as exc:  # numpy raises many kinds on a malformed member
-        raise TaskError(
-            f"{path}: cannot read it as .npz without pickle ({type(exc).__name__}: {exc})"
-        ) from None
-    if ya.ndim == 0 or xa.ndim == 0:
-        raise TaskError(
-            f"{path}: array {y if ya.ndim == 0 else x!r} is a single number; it must hold a "
-            "value per row"
-        )
-    for key, a in ((x, xa), (y, ya)):
-        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-            raise TaskError(f"{path}: array {key!r} is {a.dtype}, not numbers")
+    xa, ya = npz_arrays(path, (x, y))
     if xa.ndim == 2 and not np.isfinite(xa).all():
         row, col = (int(v) for v in np.argwhere(~np.isfinite(xa))[0])
         raise TaskError(
@@ -287,13 +299,7 @@ def read_columns(
     Other columns are ignored. A missing column, an empty cell or a word where a number belongs
     is an error naming the file, the column and the line."""
     file = Path(path)
-    try:
-        text = _read(file, path).decode("utf-8-sig")
-        rows = list(csv_module.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except (UnicodeDecodeError, csv_module.Error) as exc:
-        raise TaskError(f"{path}: cannot read it as CSV ({exc})") from None
-    if not rows:
-        raise TaskError(f"{path}: the file is empty")
+    rows = _csv_rows(file, path, delimiter)
     header = [h.strip() for h in rows[0]]
     for name in [*names, *keep]:
         if name not in header:

@@ -1,0 +1,108 @@
+"""A plain CSV with every recipe default: neuroevo against scikit-learn's simple models.
+
+For iris, wine and digits, scikit-learn's bundled data sets are written as CSV files (the
+features by name, the class as a word) and given to neuroevo with the shortest recipe there is:
+
+    [task]
+    name = "csv"
+    path = "iris.csv"
+    target = "class"
+
+and every other key at its default, seeds 0-2. On the same split (the run's own: its training
+and validation rows to fit, its test rows to score) scikit-learn fits ``MLPClassifier()``,
+``LogisticRegression()``, ``RandomForestClassifier()`` and ``HistGradientBoostingClassifier()``
+with their defaults (``random_state`` = the seed). Prints each case's test accuracy, neuroevo's
+wall time, and per data set the medians and neuroevo's gap to the best of the four.
+
+    .venv/bin/python bench/csv_vs_sklearn.py            # about 10 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+from neuroevo import tasks
+
+SETS = {"iris": datasets.load_iris, "wine": datasets.load_wine, "digits": datasets.load_digits}
+MODELS = {
+    "MLP": lambda seed: MLPClassifier(random_state=seed),
+    "LogReg": lambda seed: LogisticRegression(random_state=seed),
+    "Forest": lambda seed: RandomForestClassifier(random_state=seed),
+    "HGB": lambda seed: HistGradientBoostingClassifier(random_state=seed),
+}
+
+
+def write_csv(name: str, folder: Path) -> Path:
+    bunch = SETS[name]()
+    features = [f"f{i}" for i in range(bunch.data.shape[1])]
+    path = folder / f"{name}.csv"
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow([*features, "class"])
+        for row, label in zip(bunch.data, bunch.target):
+            out.writerow([*(repr(float(v)) for v in row), f"c{bunch.target_names[label]}"])
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    print(f"{'case':>10} {'neuroevo':>9} {'seconds':>8} " + " ".join(f"{m:>7}" for m in MODELS))
+    results: dict[str, list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in args.sets:
+            path = write_csv(name, folder)
+            recipe = folder / f"{name}.toml"
+            recipe.write_text(f'[task]\nname = "csv"\npath = "{path.name}"\ntarget = "class"\n')
+            for seed in args.seeds:
+                out = folder / f"{name}-{seed}"
+                subprocess.run(
+                    [sys.executable, "-m", "neuroevo.cli", "evolve", str(recipe), "--out",
+                     str(out), "--quiet", "--set", f"run.seed={seed}"],
+                    check=True, stdout=subprocess.DEVNULL,
+                )  # fmt: skip
+                summary = json.loads((out / "summary.json").read_text())
+                ours = summary["best"]["test_metric"]
+                task = tasks.build("csv", seed, path=str(path), target="class")
+                x = np.concatenate([task.x_train.numpy(), task.x_valid.numpy()])
+                y = np.concatenate([task.y_train.numpy(), task.y_valid.numpy()])
+                theirs = {
+                    m: float(make(seed).fit(x, y).score(task.x_test.numpy(), task.y_test.numpy()))
+                    for m, make in MODELS.items()
+                }
+                results.setdefault(name, []).append((ours, max(theirs.values())))
+                print(
+                    f"{name + '/' + str(seed):>10} {ours:>9.4f} {summary['wall_seconds']:>8.0f} "
+                    + " ".join(f"{v:>7.4f}" for v in theirs.values()),
+                    flush=True,
+                )
+    for name, rows in results.items():
+        ours = statistics.median(r[0] for r in rows)
+        best = statistics.median(r[1] for r in rows)
+        print(
+            f"{name}: median neuroevo {ours:.4f}, median best of the four {best:.4f} "
+            f"(neuroevo {100 * (ours - best):+.1f} points)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""neuroevo against Optuna on logbits, in the same run: the same splits, one core each, the
+same wall clock.
+
+For each seed two processes start together, each on one torch thread (one core each on a
+2-core machine): ``neuroevo evolve recipes/logbits.toml --set run.seed=S`` (330 s of search,
+then the final training: about 9 minutes in all) and an Optuna study (the ``bench`` extra) with
+the same wall-clock allowance. Optuna searches the recipe's space, MLPs of 1-4 hidden layers of
+width 8..256, activations relu/tanh/sigmoid/gelu, learning rate 1e-4..2e-2 (log), with the TPE
+sampler and the Hyperband pruner: each trial trains with Adam at batch 64 for up to 60,000 steps,
+reporting its validation bit accuracy every 3,000 (Hyperband's rungs) and keeping the weights
+with the best one; when the allowance is spent the running trial stops and the study ends. The
+best trial by validation is then scored on the test split, once. Prints both test scores per
+seed and the medians.
+
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'
+    .venv/bin/python bench/vs_optuna.py                 # 3 seeds, about 30 minutes
+    .venv/bin/python bench/vs_optuna.py --seeds 0 --seconds 40 \
+        --recipe-set evolution.time_budget=20 --recipe-set evolution.final_steps=2000  # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from neuroevo import genome as G
+from neuroevo import kinds, mixer, network, tasks
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS, REPORT = 60_000, 3_000
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu"]
+
+
+def optuna_study(seed: int, seconds: float) -> dict:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(1)
+    task = tasks.build("logbits", seed)
+    bits = kinds.get("bits")
+    deadline = time.perf_counter() + seconds
+    kept: dict[int, tuple[G.nx.DiGraph, dict]] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        layers = trial.suggest_int("layers", 1, 4)
+        widths = [trial.suggest_int(f"width{i}", 8, 256, log=True) for i in range(layers)]
+        activation = trial.suggest_categorical("activation", ACTIVATIONS)
+        lr = trial.suggest_float("lr", 1e-4, 2e-2, log=True)
+        genome = G.mlp(16, 16, widths, activation, lr=lr)
+        net = network.build(genome, generator=torch.Generator().manual_seed(trial.number))
+        batches = mixer.batches(*task.train, 64, torch.Generator().manual_seed(trial.number))
+        optimizer = mixer.adam(net.parameters(), lr=lr)
+        best, best_state = -1.0, None
+        for rung in range(1, STEPS // REPORT + 1):
+            for _ in range(REPORT):
+                x, y = next(batches)
+                optimizer.zero_grad(set_to_none=True)
+                bits.loss(net(x), y).backward()
+                optimizer.step()
+            with torch.no_grad():
+                value = bits.score(net(task.x_valid), task.y_valid) or 0.0
+            if value > best:
+                best, best_state = value, {k: v.clone() for k, v in net.state_dict().items()}
+            kept[trial.number] = (genome, best_state)
+            trial.report(value, rung)
+            if time.perf_counter() > deadline:
+                break  # the allowance is spent: this trial ends with what it has
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return best
+
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=STEPS // REPORT)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study.optimize(
+        objective,
+        timeout=seconds,
+        callbacks=[lambda s, t: s.stop() if time.perf_counter() > deadline else None],
+    )
+    # the best trial by validation, pruned ones included (their best weights are kept too)
+    best_trial = max(
+        (t for t in study.trials if t.number in kept and t.intermediate_values),
+        key=lambda t: max(t.intermediate_values.values()),
+    )
+    genome, state = kept[best_trial.number]
+    net = network.build(genome, generator=torch.Generator())
+    net.load_state_dict(state)
+    with torch.no_grad():
+        test = bits.score(net(task.x_test), task.y_test)
+    return {
+        "test": test,
+        "validation": max(best_trial.intermediate_values.values()),
+        "trials": len(study.trials),
+        "net": G.signature(genome),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seconds", type=float, default=540.0, help="Optuna's allowance")
+    parser.add_argument("--recipe-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--optuna-only", type=int, help=argparse.SUPPRESS)  # the child process
+    args = parser.parse_args()
+    if args.optuna_only is not None:
+        print(json.dumps(optuna_study(args.optuna_only, args.seconds)))
+        return
+    rows = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            sets = [f"--set=run.seed={seed}", *(f"--set={s}" for s in args.recipe_set)]
+            started = time.perf_counter()
+            recipe = str(ROOT / "recipes" / "logbits.toml")
+            evolve = ["-m", "neuroevo.cli", "evolve", recipe, "--out", f"{tmp}/run", "--quiet"]
+            ours = subprocess.Popen([sys.executable, *evolve, *sets], stdout=subprocess.DEVNULL)
+            study = [__file__, "--optuna-only", str(seed), "--seconds", str(args.seconds)]
+            theirs = subprocess.run(
+                [sys.executable, *study], capture_output=True, text=True, check=True
+            )
+            optuna_seconds = time.perf_counter() - started
+            if ours.wait() != 0:
+                raise SystemExit(f"neuroevo failed on seed {seed}")
+            summary = json.loads(Path(f"{tmp}/run/summary.json").read_text())
+            other = json.loads(theirs.stdout.strip().splitlines()[-1])
+        rows.append((seed, summary, other, optuna_seconds))
+        print(
+            f"seed {seed}: neuroevo {summary['best']['test_metric']:.4f} "
+            f"({summary['wall_seconds']:.0f} s, {summary['generations_completed']} generations, "
+            f"{summary['best']['signature']}); Optuna {other['test']:.4f} ({optuna_seconds:.0f} s, "
+            f"{other['trials']} trials, {other['net']})",
+            flush=True,
+        )
+    ours_median = statistics.median(r[1]["best"]["test_metric"] for r in rows)
+    theirs_median = statistics.median(r[2]["test"] for r in rows)
+    print(f"median test bit accuracy: neuroevo {ours_median:.4f}, Optuna {theirs_median:.4f}")
+
+
+if __name__ == "__main__":
+    main()
