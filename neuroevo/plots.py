@@ -162,6 +162,7 @@ def progress_png(
     metric: str,
     test: float | None,
     final_validation: float | None,
+    refit: bool = False,
 ) -> bytes:
     """Best and mean validation metric per generation (1-based), the final test point, and
     each generation's wall time underneath."""
@@ -174,7 +175,8 @@ def progress_png(
     if final_validation is not None:
         top.plot([end], [final_validation], "s", color="C2", label="validation, final training")
     if test is not None:
-        top.plot([end], [test], "*", ms=12, color="C3", label=f"test {test:.4f}")
+        label = f"test {test:.4f}" + (" (refit on training + validation)" if refit else "")
+        top.plot([end], [test], "*", ms=12, color="C3", label=label)
     top.set_ylabel(metric)
     top.legend(fontsize=8, loc="lower right")
     top.grid(alpha=0.3)

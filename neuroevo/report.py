@@ -145,6 +145,7 @@ def write(path: Path, *, generation: int | None = None) -> list[Path]:
         metric=metric,
         test=best.get("test_metric"),
         final_validation=best.get("validation_metric"),
+        refit=bool(summary and (summary.get("final") or {}).get("refit")),
     )
 
     first = _first_records(history)
