@@ -89,7 +89,8 @@ def finish(evo: Evolution) -> Finished:
         outputs = _outputs(members, valid[0], evo).cpu()
         fitted = ensemble.fit_weights(outputs, valid[1].cpu(), kind)
         mixed = ensemble.outputs(outputs, fitted, kind)
-        candidates["ensemble"] = kinds.get(kind).score(mixed, valid[1].cpu())
+        finite = bool(torch.isfinite(fitted).all())  # else a net's outputs overflowed
+        candidates["ensemble"] = kinds.get(kind).score(mixed, valid[1].cpu()) if finite else None
         if _or_low(candidates["ensemble"]) > _or_low(candidates["best"]):
             choice, chosen, weights = "ensemble", members, fitted
     refit = None
