@@ -27,7 +27,6 @@ from neuroevo import engine, ensemble, kinds, mixer, network, training
 from neuroevo.evolution import Champion, Evolution
 
 State = dict[str, torch.Tensor]
-CHOICES = ("best", "ensemble")
 
 
 @dataclass

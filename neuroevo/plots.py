@@ -14,6 +14,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -105,8 +106,6 @@ def race_gif(
 
 
 def _output_colors(m: int) -> np.ndarray:
-    from matplotlib import colormaps
-
     return (
         colormaps["viridis"](np.linspace(0.1, 0.9, m)) if m > 1 else np.array([[0.2, 0.4, 0.7, 1]])
     )

@@ -125,6 +125,9 @@ class RunSection:
     report: bool = True  # plots/ and report.html at the end of the run
 
 
+#: how a run ends (``evolution.final``; :mod:`neuroevo.final`)
+FINAL_CHOICES = ("best", "ensemble")
+
 DEFAULT_MUTATIONS: dict[str, float] = {name: 1.0 for name in mutations.BUILTINS}
 
 
@@ -487,7 +490,7 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
             raise RecipeError(f"{where(key)}: {key}: must be at least {low}, got {value}")
         if high is not None and value > high:
             raise RecipeError(f"{where(key)}: {key}: must be at most {high:g}, got {value:g}")
-    if evolution.final not in ("best", "ensemble"):
+    if evolution.final not in FINAL_CHOICES:
         raise RecipeError(
             f'{where("evolution.final")}: evolution.final: must be "best" or "ensemble", '
             f"got {evolution.final!r}"

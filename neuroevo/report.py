@@ -175,7 +175,7 @@ def write(path: Path, *, generation: int | None = None) -> list[Path]:
         metric=metric,
         generation=generation,
         generations=len(generations),
-        images={name: data for name, data in {**drawn, **_existing(verify_png)}.items()},
+        images={**drawn, **_existing(verify_png)},
         top=scored[:TOP],
         chain=chain,
         verify=_verify_summary(path),
@@ -340,7 +340,7 @@ def _html(
             f"alone, regret {_num(verify.get('regret'))}, alone / mixer time "
             f"{_num(verify.get('time_ratio'), '.1f')}x.</p>"
         )
-    for name in (*rundir.PLOTS,):
+    for name in rundir.PLOTS:
         if name in images:
             kind = "gif" if name.endswith(".gif") else "png"
             data = base64.b64encode(images[name]).decode("ascii")
@@ -408,11 +408,8 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
             f"parameters): {best['signature']}",
         ]
     else:
-        metric = (
-            _metric_of(path, rundir.mixing_generations(path)[-1])
-            if (rundir.mixing_generations(path))
-            else "validation metric"
-        )
+        recorded = rundir.mixing_generations(path)
+        metric = _metric_of(path, recorded[-1]) if recorded else "validation metric"
         lines.append(
             f"  unfinished: {generations} generation(s) in the history, no final training yet "
             f"(go on with `neuroevo resume {path}`)"

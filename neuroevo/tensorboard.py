@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from neuroevo.errors import NeuroevoError
 from neuroevo.evolution import Callback
 
@@ -53,7 +55,9 @@ class TensorBoard(Callback):
         if fitness:
             w.add_scalar("search/max_fitness", max(fitness), step)
         if metrics:
-            w.add_histogram("search/validation_metric", _tensor(metrics), step)
+            w.add_histogram(
+                "search/validation_metric", torch.tensor(metrics, dtype=torch.float64), step
+            )
         if summary.mixing is not None:
             tensors, meta = summary.mixing
             offset = summary.generation * meta["steps"]
@@ -75,9 +79,3 @@ class TensorBoard(Callback):
             if best.get(name) is not None:
                 self.writer.add_scalar(f"final/{name}", best[name], step)
         self.writer.close()
-
-
-def _tensor(values: list[float]) -> Any:
-    import torch
-
-    return torch.tensor(values, dtype=torch.float64)
