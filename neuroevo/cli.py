@@ -88,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         "resume",
         help="continue an interrupted run",
         description="Continue a run from its last checkpoint. Only evolution.generations and "
-        "evolution.time_budget may change, to extend it (and run.keep_checkpoints, which "
-        "changes no result).",
+        "evolution.time_budget may change, to extend it; evolution.final, ensemble_size and "
+        "refit, which change only the end of the run; and run.keep_checkpoints, run.report, "
+        "run.backend and run.ray_address, which change no result.",
     )
     cont.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
     cont.add_argument(
@@ -216,13 +217,21 @@ class _Progress:
             f"{task.n_outputs} outputs), population {recipe.population.size}, "
             f"{recipe.evolution.generations} generations of {recipe.mixer.steps} mixer "
             f"steps ({engine} engine, {device}), seed {recipe.run.seed}; run directory {out}"
+            + _islands_line(recipe)
         )
         if self.bars:
             self.generation_bar = self._bar(total=self.total, desc="generations", unit="gen")
 
-    def on_generation_begin(self, *, generation, **kwargs: Any) -> None:
+    def on_generation_begin(self, *, generation, evolution=None, **kwargs: Any) -> None:
         if self.bars:
-            self.step_bar = self._bar(desc=f"gen {generation + 1}", unit="step", leave=False)
+            if self.step_bar is not None:  # the previous island's
+                self.step_bar.close()
+            islands = getattr(evolution, "islands", 1)
+            where = (
+                f" island {evolution.island}" if isinstance(islands, int) and islands > 1 else ""
+            )
+            desc = f"gen {generation + 1}{where}"
+            self.step_bar = self._bar(desc=desc, unit="step", leave=False)
 
     def on_mixer_step(self, *, step, steps, live, **kwargs: Any) -> None:
         if self.step_bar is not None:
@@ -231,7 +240,7 @@ class _Progress:
             if step % 50 == 0:
                 self.step_bar.set_postfix(live=live, refresh=False)
 
-    def on_generation_end(self, *, summary, **kwargs: Any) -> None:
+    def on_generation_end(self, *, summary, islands=(), **kwargs: Any) -> None:
         if self.step_bar is not None:
             self.step_bar.close()
             self.step_bar = None
@@ -239,9 +248,14 @@ class _Progress:
             self.generation_bar.update(1)
         best = "n/a" if summary.best_metric is None else f"{summary.best_metric:.4f}"
         mean = "n/a" if summary.mean_metric is None else f"{summary.mean_metric:.4f}"
+        per_island = ""
+        if len(islands) > 1:
+            per_island = "  islands " + " ".join(
+                "n/a" if s.best_metric is None else f"{s.best_metric:.4f}" for s in islands
+            )
         self._say(
             f"gen {summary.generation + 1}/{self.total}  {self.metric} best {best} "
-            f"mean {mean}  {summary.best_signature}  {summary.elapsed:.1f}s"
+            f"mean {mean}  {summary.best_signature}  {summary.elapsed:.1f}s{per_island}"
         )
 
     def on_final_step(self, *, step, steps, **kwargs: Any) -> None:
@@ -272,6 +286,16 @@ class _Progress:
             f"{s['wall_seconds']:.0f} s; written to {result.out}",
             flush=True,
         )
+
+
+def _islands_line(recipe: Any) -> str:
+    section = recipe.islands
+    if section.count == 1:
+        return ""
+    return (
+        f"; {section.count} islands on {recipe.run.backend}, {section.migrants} migrant(s) "
+        f"every {section.migrate_every} generation(s)"
+    )
 
 
 def _metric(value: float | None) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 import networkx as nx
 import torch
 from deap import base, tools
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 
 from neuroevo import engine as engine_
 from neuroevo import genome as G
@@ -144,6 +146,7 @@ class Evolution:
         callbacks: Sequence[Callback] = (),
         engine: engine_.Engine | None = None,
         device: torch.device | str = "cpu",
+        island: int = 0,
     ) -> None:
         self.recipe = recipe
         self.task = task
@@ -152,12 +155,17 @@ class Evolution:
         self.engine = engine or engine_.choose(recipe.mixer.engine)
         self.device = torch.device(device)  # where the nets train (the driver resolves it)
         self.kind = kinds.get(task.kind)
-        seed = recipe.run.seed
+        # one of recipe.islands.count populations (neuroevo.islands); island 0 is the run's own
+        self.island = island
+        self.islands = recipe.islands.count
+        if not 0 <= island < self.islands:
+            raise NeuroevoError(f"island {island} of islands.count = {self.islands}")
+        self.seed = seed = island_seed(recipe.run.seed, island)
         self.rng = random.Random(seed)  # mutation choices and the operators' own draws
         # DEAP's selection draws from the global `random`: it runs on this state, swapped in.
         self.selection_state = random.Random(seed + 1).getstate()
         self.operators = {name: mutations.resolve(name) for name in recipe.mutations}
-        self.next_id = 0
+        self.next_id = island  # ids step by the island count: unique over every island
         self.generation = 0
         self.hall_of_fame = tools.HallOfFame(
             5, similar=lambda a, b: (a.id, a.generation) == (b.id, b.generation)
@@ -172,7 +180,7 @@ class Evolution:
     def _new_id(self, genome: nx.DiGraph, *, born: int) -> nx.DiGraph:
         genome.graph["id"] = self.next_id
         genome.graph["born"] = born
-        self.next_id += 1
+        self.next_id += self.islands
         return genome
 
     def _initial_genomes(self) -> list[nx.DiGraph]:
@@ -204,11 +212,16 @@ class Evolution:
 
     def mixer_seed(self) -> int:
         """The seed of this generation's mixer batches."""
-        return self.recipe.run.seed * 7919 + self.generation
+        return self.seed * 7919 + self.generation
 
     def _init_seed(self, individual_id: int) -> int:
         """The seed of an individual's fresh weights: (run seed, id), so no state to save."""
-        return self.recipe.run.seed * 1_000_003 + individual_id
+        return self.seed * 1_000_003 + individual_id
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the population has been trained and has fitness (until the next breed)."""
+        return self._evaluated
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         for callback in self.callbacks:
@@ -234,13 +247,41 @@ class Evolution:
 
     # ------------------------------------------------------------------ one generation
 
-    def step(self) -> GenerationSummary:
+    def step(self, immigrants: Sequence[Migrant] = ()) -> GenerationSummary:
         """One generation: breed the next population from the last evaluated one (not before
-        the first), then train it in one mixer run, set fitness and the hall of fame. No file
+        the first), let ``immigrants`` (nets from other islands) take the places of its last
+        children, then train it in one mixer run, set fitness and the hall of fame. No file
         I/O; the caller checkpoints :meth:`state_dict` after it."""
         if self._evaluated:
             self.breed()
+        if immigrants:
+            self.receive(immigrants)
         return self.evaluate()
+
+    def emigrants(self, k: int) -> list[Migrant]:
+        """The ``k`` fittest nets of the evaluated population (by the mixer's fitness, ties by
+        place), as they travel to another island: genome JSON and safetensors bytes."""
+        if not self._evaluated:
+            raise NeuroevoError("emigrants come from an evaluated population")
+        ranked = sorted(self.population, key=lambda ind: -ind.fitness.values[0])
+        return [Migrant.of(ind.genome, ind.state, self.island) for ind in ranked[:k]]
+
+    def receive(self, immigrants: Sequence[Migrant]) -> None:
+        """Put ``immigrants`` in the places of the last children of the bred population: each
+        gets a new id of this island (its ``parent`` is its id on the island it left, its
+        ``mutation`` ``"migrate"``) and starts its first mixer run here from its weights."""
+        if self._evaluated:
+            raise NeuroevoError("immigrants join a bred population, before its mixer run")
+        children = len(self.population) - self.recipe.evolution.elites
+        if len(immigrants) > children:
+            raise NeuroevoError(f"{len(immigrants)} immigrants for {children} places")
+        arrived = []
+        for migrant in immigrants:
+            genome, state = migrant.unpack(self.recipe.space)
+            genome.graph.update(parent=genome.graph["id"], mutation="migrate")
+            arrived.append(Individual(self._new_id(genome, born=self.generation), state))
+        if arrived:
+            self.population[-len(arrived) :] = arrived
 
     def evaluate(self) -> GenerationSummary:
         """Train the population in one mixer run and set every individual's fitness."""
@@ -289,6 +330,7 @@ class Evolution:
                 result.recording(),
                 {
                     "generation": gen,
+                    **({"island": self.island} if self.islands > 1 else {}),
                     "ids": [ind.id for ind in pop],
                     "retired_at": [r.retired_at for r in result.nets],
                     "diverged": [r.diverged for r in result.nets],
@@ -313,8 +355,10 @@ class Evolution:
 
     def _record(self, ind: Individual) -> dict[str, Any]:
         g, r = ind.genome.graph, ind.result
+        island = {"island": self.island} if self.islands > 1 else {}
         return {
             "generation": self.generation,
+            **island,
             "id": g["id"],
             "parent": g["parent"],
             "mutation": g["mutation"],
@@ -446,6 +490,44 @@ class Evolution:
         for record in s["logbook"]:
             self.logbook.record(**record)
         self._evaluated = True
+
+
+def island_seed(seed: int, island: int) -> int:
+    """The seed of an island's draws: the run's own for island 0 (so one island is exactly a
+    run without islands), well apart from every other run seed and island for the rest."""
+    return seed if island == 0 else (seed + 0x9E3779B1 * island) % (1 << 61)
+
+
+@dataclass(frozen=True)
+class Migrant:
+    """A net on its way to another island: its genome as JSON and its weights as safetensors
+    bytes (plain data that any transport carries; nothing is pickled)."""
+
+    genome: str
+    weights: bytes
+    island: int  # where it comes from
+
+    @classmethod
+    def of(cls, genome: nx.DiGraph, state: State, island: int) -> Migrant:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+        return cls(G.to_json(genome), save_tensors(tensors), island)
+
+    def unpack(self, space: Any) -> tuple[nx.DiGraph, State]:
+        """The genome (validated against ``space``) and its weights, checked against it."""
+        genome = G.from_json(self.genome, source=f"a migrant from island {self.island}")
+        G.validate(genome, space)
+        state = load_tensors(self.weights)
+        expected = network.shapes(genome)
+        if {k: tuple(v.shape) for k, v in state.items()} != expected:
+            raise NeuroevoError(
+                f"a migrant from island {self.island}: its weights do not match its genome"
+            )
+        return genome, state
+
+    @property
+    def size(self) -> int:
+        """Bytes on the wire: genome JSON and weights."""
+        return len(self.genome.encode()) + len(self.weights)
 
 
 def finite(value: float | None, default: float | None = None) -> float | None:

@@ -123,6 +123,25 @@ class RunSection:
     device: str = "auto"  # cpu, cuda, cuda:N, or auto (cuda where there is one)
     keep_checkpoints: int = 2  # complete checkpoints kept in <out>/checkpoints
     report: bool = True  # plots/ and report.html at the end of the run
+    backend: str = "local"  # where islands run: "local" (this process) or "ray"
+    ray_address: str = ""  # the Ray cluster for backend "ray"; empty: a local one
+
+
+@dataclass(frozen=True)
+class IslandsSection:
+    """``[islands]``: several populations that evolve side by side and exchange their best
+    nets (:mod:`neuroevo.islands`); ``count = 1`` is one population, as without the section."""
+
+    count: int = 1
+    migrate_every: int = 5  # generations between migrations
+    migrants: int = 1  # nets each island sends per migration
+    topology: str = "ring"  # island k sends to island k + 1 (DEAP's migRing)
+
+
+#: where islands run (``run.backend``; :mod:`neuroevo.islands`)
+BACKENDS = ("local", "ray")
+#: how islands are connected (``islands.topology``)
+TOPOLOGIES = ("ring",)
 
 
 #: how a run ends (``evolution.final``; :mod:`neuroevo.final`)
@@ -140,6 +159,7 @@ class Recipe:
     mutations: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MUTATIONS))
     mixer: MixerSection = field(default_factory=MixerSection)
     run: RunSection = field(default_factory=RunSection)
+    islands: IslandsSection = field(default_factory=IslandsSection)
     source: str = "<recipe>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +170,7 @@ class Recipe:
         out["mutations"] = dict(self.mutations)
         out["mixer"] = _plain(self.mixer)
         out["run"] = _plain(self.run)
+        out["islands"] = _plain(self.islands)
         if not self.population.initial:
             del out["population"]["initial"]
         return out
@@ -236,6 +257,8 @@ def from_dict(
 ) -> Recipe:
     """Validate plain data (a parsed TOML file) into a :class:`Recipe`."""
     raw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in raw.items()}
+    if isinstance(overrides, str):  # one override, not its characters
+        overrides = [overrides]
     overridden: set[str] = set()
     for text in overrides:
         section, name, value = parse_override(text)
@@ -256,6 +279,7 @@ def from_dict(
         "mutations",
         "mixer",
         "run",
+        "islands",
     }
     for name, value in raw.items():
         if name not in sections:
@@ -278,6 +302,7 @@ def from_dict(
     )
     mixer = MixerSection(**_fields(MixerSection, raw.get("mixer", {}), "mixer", where))
     run = RunSection(**_fields(RunSection, raw.get("run", {}), "run", where))
+    islands = IslandsSection(**_fields(IslandsSection, raw.get("islands", {}), "islands", where))
     muts = _mutations(raw.get("mutations"), where)
 
     try:
@@ -287,6 +312,7 @@ def from_dict(
     except InvalidSetting as exc:
         raise RecipeError(f"{where(exc.key)}: {exc}") from None
     _check_ranges(population, evolution, mixer, run, where)
+    _check_islands(islands, population, evolution, run, where)
     _check_initial(population, space, where)
     return Recipe(
         task=task,
@@ -296,6 +322,7 @@ def from_dict(
         mutations=muts,
         mixer=mixer,
         run=run,
+        islands=islands,
         source=source,
     )
 
@@ -510,6 +537,34 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
             f"{where('population.initial')}: population.initial lists "
             f"{len(population.initial)} architectures but population.size is {population.size}"
         )
+
+
+def _check_islands(islands, population, evolution, run, where) -> None:
+    for key, low, high in (
+        ("islands.count", 1, 10_000),
+        ("islands.migrate_every", 1, 1_000_000),
+        ("islands.migrants", 0, None),
+    ):
+        value = getattr(islands, key.split(".")[1])
+        if value < low or (high is not None and value > high):
+            limit = f"at least {low}" if value < low else f"at most {high}"
+            raise RecipeError(f"{where(key)}: {key}: must be {limit}, got {value}")
+    children = population.size - evolution.elites
+    if islands.migrants > children:
+        raise RecipeError(
+            f"{where('islands.migrants')}: islands.migrants: must be at most population.size - "
+            f"evolution.elites ({children}: migrants take the places of children), got "
+            f"{islands.migrants}"
+        )
+    for key, value, choices in (
+        ("islands.topology", islands.topology, TOPOLOGIES),
+        ("run.backend", run.backend, BACKENDS),
+    ):
+        if value not in choices:
+            raise RecipeError(
+                f"{where(key)}: {key}: must be one of {', '.join(map(repr, choices))}, "
+                f"got {value!r}{_hint(value, choices)}"
+            )
 
 
 def _check_initial(population: PopulationSection, space: SearchSpace, where) -> None:

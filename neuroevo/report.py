@@ -322,6 +322,9 @@ def _html(
             ("seed", str(summary["seed"])),
             ("engine, device", f"{e(str(summary.get('engine')))}, {e(str(summary.get('device')))}"),
         ]
+        if summary.get("islands", 1) > 1:
+            rows.append(("islands", f"{summary['islands']} (the best net from island "
+                         f"{best.get('island', '?')})"))  # fmt: skip
     else:
         rows += [
             ("state", f"unfinished: {generations} generation(s) completed, no final training yet"),
@@ -352,13 +355,17 @@ def _html(
                 f"<figcaption>{e(caption)}</figcaption></figure>"
             )
     parts.append(f"<h2>The {len(top)} best nets by validation {e(metric)}</h2><table>")
+    islands = any("island" in r for r in top)
     parts.append(
-        "<tr><th>#</th><th>id</th><th>generation</th><th>signature</th><th>parameters</th>"
+        "<tr><th>#</th><th>id</th>"
+        + ("<th>island</th>" if islands else "")
+        + "<th>generation</th><th>signature</th><th>parameters</th>"
         f"<th>learning rate</th><th>{e(metric)}</th></tr>"
     )
     for rank, r in enumerate(top, start=1):
+        island = f"<td>{r.get('island', '')}</td>" if islands else ""
         parts.append(
-            f"<tr><td>{rank}</td><td>{r['id']}</td><td>{r['generation'] + 1}</td>"
+            f"<tr><td>{rank}</td><td>{r['id']}</td>{island}<td>{r['generation'] + 1}</td>"
             f"<td><code>{e(r['signature'])}</code></td><td>{r['params']:,}</td>"
             f"<td>{r['lr']:.2e}</td><td>{_num(r['validation_metric'])}</td></tr>"
         )
@@ -407,6 +414,10 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
             f"  best #{best['id']} (generation {best['generation'] + 1}, {best['params']:,} "
             f"parameters): {best['signature']}",
         ]
+        if summary.get("islands", 1) > 1:
+            lines.append(
+                f"  {summary['islands']} islands; the best net from island {best['island']}"
+            )
     else:
         recorded = rundir.mixing_generations(path)
         metric = _metric_of(path, recorded[-1]) if recorded else "validation metric"
@@ -415,10 +426,14 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
             f"(go on with `neuroevo resume {path}`)"
         )
     lines.append(f"  top {min(top, len(scored))} by validation {metric}:")
-    lines.append(f"    {'id':>6} {'gen':>4} {metric:>12} {'params':>9}  net")
+    islands = any("island" in r for r in scored[:top])
+    lines.append(
+        f"    {'id':>6}{' island' if islands else ''} {'gen':>4} {metric:>12} {'params':>9}  net"
+    )
     for r in scored[:top]:
+        island = f" {r.get('island', ''):>6}" if islands else ""
         lines.append(
-            f"    {r['id']:>6} {r['generation'] + 1:>4} {_num(r['validation_metric']):>12} "
+            f"    {r['id']:>6}{island} {r['generation'] + 1:>4} {_num(r['validation_metric']):>12} "
             f"{r['params']:>9,}  {r['signature']}"
         )
     files = [

@@ -72,7 +72,7 @@ _OWN_BEST = {
     "ensemble.json",
     "ensemble.safetensors",
 }
-_MIXING_FILE = re.compile(r"^gen-(\d+)\.safetensors(\.tmp)?$")
+_MIXING_FILE = re.compile(r"^gen-(\d+)(?:\.island-(\d+))?\.safetensors(\.tmp)?$")
 #: the files of ``plots/`` (:mod:`neuroevo.report` draws them)
 PLOTS = (
     "race.gif",
@@ -391,33 +391,41 @@ MAX_MIXING_BYTES = 256 << 20
 MIXING_KEYS = {"score_steps": 1, "scores": 2, "frame_steps": 1, "weights": 3}
 
 
-def mixing_path(path: str | Path, generation: int) -> Path:
-    return Path(path) / "mixing" / f"gen-{generation}.safetensors"
+def mixing_path(path: str | Path, generation: int, island: int = 0) -> Path:
+    """``mixing/gen-N.safetensors``; island K's of a run with islands: ``gen-N.island-K...``."""
+    name = f"gen-{generation}" + (f".island-{island}" if island else "")
+    return Path(path) / "mixing" / f"{name}.safetensors"
 
 
 def write_mixing(
     path: str | Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
 ) -> None:
-    """Generation ``meta["generation"]``'s mixing record (see :meth:`MixerResult.recording`)."""
+    """Generation ``meta["generation"]``'s mixing record (see :meth:`MixerResult.recording`),
+    of island ``meta["island"]`` (0 where absent)."""
     folder = Path(path) / "mixing"
     folder.mkdir(exist_ok=True)
     data = save_tensors(
         {k: v.detach().contiguous().cpu() for k, v in tensors.items()},
         metadata={"neuroevo": json.dumps(dict(meta), sort_keys=True, allow_nan=False)},
     )
-    fileio.write_atomic(mixing_path(path, int(meta["generation"])), data)
+    where = mixing_path(path, int(meta["generation"]), int(meta.get("island", 0)))
+    fileio.write_atomic(where, data)
 
 
-def mixing_generations(path: str | Path) -> list[int]:
-    """The generations with a mixing record, ascending."""
+def mixing_generations(path: str | Path, island: int = 0) -> list[int]:
+    """The generations with a mixing record (of ``island``), ascending."""
     found = (_MIXING_FILE.match(e.name) for e in _entries(Path(path) / "mixing"))
-    return sorted(int(m.group(1)) for m in found if m and not m.group(2))
+    return sorted(
+        int(m.group(1)) for m in found if m and int(m.group(2) or 0) == island and not m.group(3)
+    )
 
 
-def read_mixing(path: str | Path, generation: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """Generation ``generation``'s mixing record: its tensors (float32 and int64) and its
-    plain data; checked, so a damaged file is one error naming it."""
-    file = mixing_path(path, generation)
+def read_mixing(
+    path: str | Path, generation: int, island: int = 0
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Generation ``generation``'s mixing record (of ``island``): its tensors (float32 and
+    int64) and its plain data; checked, so a damaged file is one error naming it."""
+    file = mixing_path(path, generation, island)
     data = fileio.read_bytes(file, limit=MAX_MIXING_BYTES, what="mixing record")
     bad = f"{file}: is not a mixing record"
     try:

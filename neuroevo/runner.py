@@ -29,7 +29,8 @@ from neuroevo import checkpoint, engine, final, kinds, report, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Callback, Evolution, State, finite, is_number
+from neuroevo.evolution import Callback, State, finite, is_number
+from neuroevo.islands import Archipelago
 from neuroevo.recipe import Recipe, load
 from neuroevo.rundir import RunDir
 
@@ -56,11 +57,20 @@ EXTENDABLE = {
     ("evolution", "final"),  # these three change only the end of the run
     ("evolution", "ensemble_size"),
     ("evolution", "refit"),
+    ("run", "backend"),  # islands give the same result on every backend
+    ("run", "ray_address"),
 }
 
 #: keys recipes gained after checkpoints were first written, with the value runs used before:
 #: a checkpoint whose recipe lacks one goes on with that value, so it resumes as it started
-BEFORE_KEY = {("mixer", "engine"): "loop", ("run", "device"): "cpu"}
+BEFORE_KEY = {
+    ("mixer", "engine"): "loop",
+    ("run", "device"): "cpu",
+    ("islands", "count"): 1,
+    ("islands", "migrate_every"): 5,
+    ("islands", "migrants"): 1,
+    ("islands", "topology"): "ring",
+}
 
 
 def _as_written(recipe: Recipe, snapshot: Snapshot | None) -> Recipe:
@@ -189,8 +199,26 @@ def _run(
     started: float,
     device: torch.device,
 ) -> RunResult:
+    evo = Archipelago(recipe, task, callbacks=callbacks, device=device)
+    try:
+        return _search_and_finish(
+            evo, recipe, task, run_dir, snapshot, fingerprint, started, device
+        )
+    finally:
+        evo.close()
+
+
+def _search_and_finish(
+    evo: Archipelago,
+    recipe: Recipe,
+    task: tasks.Task,
+    run_dir: RunDir,
+    snapshot: Snapshot | None,
+    fingerprint: str,
+    started: float,
+    device: torch.device,
+) -> RunResult:
     path = run_dir.path
-    evo = Evolution(recipe, task, callbacks=callbacks, device=device)
     if snapshot is not None:
         before = snapshot.state.get("device")
         if before is not None and before != str(device):
@@ -221,10 +249,11 @@ def _run(
         return searched_before + time.perf_counter() - started
 
     def one_generation() -> None:
-        summary = evo.step()
+        summary, islands = evo.step()
         run_dir.append_history(summary.records)
-        if summary.mixing is not None:
-            run_dir.write_mixing(*summary.mixing)
+        for island in islands:
+            if island.mixing is not None:
+                run_dir.write_mixing(*island.mixing)
         durations.append(summary.elapsed)
         saved = evo.state_dict()
         saved.state.update(
@@ -236,7 +265,7 @@ def _run(
             device=str(device),
         )
         checkpoint.save(run_dir.path, saved, keep=recipe.run.keep_checkpoints)
-        evo.notify("on_generation_end", summary=summary, logbook=evo.logbook)
+        evo.notify("on_generation_end", summary=summary, logbook=evo.logbook, islands=islands)
         log.info("generation %d: best %s", summary.generation, summary.best_signature)
 
     if snapshot is None:
@@ -286,7 +315,9 @@ def _run(
             # the final model's (the ensemble's, where final.choice is "ensemble")
             "validation_metric": finite(finished.validation_metric),
             "test_metric": finite(finished.test_metric),
+            **({"island": champion.id % recipe.islands.count} if recipe.islands.count > 1 else {}),
         },
+        "islands": recipe.islands.count,
         "final": finished.summary(),
         "generations_completed": completed,
         "stopped_by": stopped_by,

@@ -35,6 +35,7 @@ LAYERS = {
     "predict": 8,
     "export": 8,
     "final": 9,
+    "islands": 9,
     "runner": 10,
     "verify": 10,
     "tensorboard": 10,

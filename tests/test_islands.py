@@ -1,0 +1,283 @@
+"""Islands: several populations in lockstep, migration of nets with their weights, one
+checkpoint holding every island, and the same result on the local and the Ray backend."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from neuroevo import checkpoint, rundir, tasks
+from neuroevo import genome as G
+from neuroevo.checkpoint import CheckpointError
+from neuroevo.cli import main
+from neuroevo.engine import threads
+from neuroevo.errors import NeuroevoError
+from neuroevo.evolution import Evolution
+from neuroevo.islands import Archipelago
+from neuroevo.recipe import RecipeError, load
+from neuroevo.runner import evolve
+
+ISLANDS = "\n[islands]\ncount = 2\nmigrate_every = 1\nmigrants = 2\n"
+
+
+def outputs(run):
+    """What must be identical between two runs of one recipe: the summary (times left out),
+    the history, the best weights and every island's mixing records."""
+    summary = rundir.read_summary(run)
+    for key in ("wall_seconds", "search_seconds", "final_seconds"):
+        summary.pop(key)
+    mixing = {}
+    for island in range(summary["islands"]):
+        for generation in rundir.mixing_generations(run, island):
+            tensors, meta = rundir.read_mixing(run, generation, island)
+            meta.pop("seconds")
+            mixing[generation, island] = (
+                meta,
+                {k: v.numpy().tobytes() for k, v in tensors.items()},
+            )
+    return (
+        summary,
+        (run / "history.jsonl").read_text(),
+        (run / "best" / "weights.safetensors").read_bytes(),
+        mixing,
+    )
+
+
+def _task(recipe):
+    return tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
+
+
+# --------------------------------------------------------------------------- one island
+
+
+def test_one_island_is_a_run_without_islands(tiny_recipe, tmp_path):
+    """islands.count = 1 drives the one Evolution as before: the same history as a loop
+    over Evolution.step(), and a checkpoint of the same layout."""
+    recipe = load(tiny_recipe("\n[islands]\ncount = 1\n"), ["evolution.generations=3"])
+    evolve(recipe, out=tmp_path / "run")
+    with threads(recipe.run.threads):
+        evo = Evolution(recipe, _task(recipe))
+        records = [r for _ in range(3) for r in evo.step().records]
+    assert rundir.read_history(tmp_path / "run") == json.loads(json.dumps(records))
+    state = checkpoint.load_latest(tmp_path / "run").state
+    assert "islands" not in state and len(state["population"]) == recipe.population.size
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def test_the_fittest_nets_migrate_around_the_ring_with_their_weights(tiny_recipe):
+    recipe = load(
+        tiny_recipe("\n[islands]\ncount = 3\nmigrate_every = 2\nmigrants = 2\n"),
+        "evolution.generations=3",
+    )
+    with threads(recipe.run.threads):
+        archipelago = Archipelago(recipe, _task(recipe))
+        archipelago.step()
+        assert not archipelago.migrating()  # after generations 2, 4, ...
+        archipelago.step()
+        assert archipelago.migrating()
+        sent = {}
+        for k, evo in enumerate(archipelago.islands):
+            ranked = sorted(evo.population, key=lambda ind: -ind.fitness.values[0])
+            sent[k] = [(ind.id, G.to_json(ind.genome), dict(ind.state)) for ind in ranked[:2]]
+        archipelago.step()
+    for k, evo in enumerate(archipelago.islands):
+        arrived = evo.population[-2:]  # the places of the last children
+        for ind, (source_id, genome_json, state) in zip(arrived, sent[(k - 1) % 3]):
+            g = ind.genome.graph
+            assert g["parent"] == source_id and g["mutation"] == "migrate" and g["born"] == 2
+            assert g["id"] % 3 == k and g["id"] != source_id  # a new id of its new island
+            assert json.loads(_lineage_free(ind.genome)) == json.loads(
+                _lineage_free(G.from_json(genome_json))
+            )
+            # its first mixer run here started from the weights it travelled with
+            assert ind.start_from.keys() == state.keys()
+            assert all(torch.equal(ind.start_from[n], state[n]) for n in state)
+            assert ind.result.steps_trained > 0
+    history = [r for evo in archipelago.islands for r in evo.logbook]
+    assert len(history) == 9  # three generations of three islands
+
+
+def _lineage_free(genome):
+    g = G.copy(genome)
+    g.graph.update(id=None, parent=None, mutation=None, born=None)
+    return G.to_json(g)
+
+
+def test_a_run_with_islands_records_every_island_and_keeps_the_best_of_all(tiny_recipe, tmp_path):
+    run = tmp_path / "run"
+    result = evolve(load(tiny_recipe(ISLANDS), ["evolution.generations=3"]), out=run)
+    history = rundir.read_history(run)
+    assert {(r["generation"], r["island"]) for r in history} == {
+        (g, k) for g in range(3) for k in range(2)
+    }
+    arrivals = [r for r in history if r["mutation"] == "migrate" and r["born"] == r["generation"]]
+    assert len(arrivals) == 2 * 2 * 2  # 2 migrants to each of 2 islands in generations 1, 2
+    assert sorted(p.name for p in (run / "mixing").iterdir()) == sorted(
+        f"gen-{g}{'.island-1' if k else ''}.safetensors" for g in range(3) for k in range(2)
+    )
+    best = max(
+        (r for r in history if r["validation_metric"] is not None),
+        key=lambda r: r["validation_metric"],
+    )
+    champions = {r["id"] for r in history}
+    assert result.summary["best"]["id"] in champions
+    assert result.summary["best"]["search_validation_metric"] == pytest.approx(
+        best["validation_metric"]
+    )
+    assert result.summary["best"]["island"] == result.summary["best"]["id"] % 2
+    assert result.summary["islands"] == 2
+    state = checkpoint.load_latest(run).state
+    assert len(state["islands"]) == 2
+
+
+def test_islands_resume_bit_for_bit_from_the_checkpoint_that_holds_them_all(tiny_recipe, tmp_path):
+    recipe = load(tiny_recipe(ISLANDS), ["evolution.generations=4"])
+    evolve(recipe, out=tmp_path / "reference")
+    evolve(recipe.replace(evolution=_generations(recipe, 2)), out=tmp_path / "run")
+    assert main(["resume", str(tmp_path / "run"), "--quiet", "--set",
+                 "evolution.generations=4"]) == 0  # fmt: skip
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "reference")
+
+
+def _generations(recipe, n):
+    import dataclasses
+
+    return dataclasses.replace(recipe.evolution, generations=n)
+
+
+def test_a_checkpoint_that_lost_an_island_is_refused(tiny_recipe, tmp_path):
+    from test_reliability import _edit_state
+
+    run = tmp_path / "run"
+    evolve(load(tiny_recipe(ISLANDS), ["evolution.generations=2"]), out=run)
+    (run / "summary.json").unlink()
+    _edit_state(run, lambda state: state["islands"].pop())
+    with pytest.raises(CheckpointError, match="holds 1 island"):
+        evolve(load(tiny_recipe(ISLANDS), ["evolution.generations=3"]), out=run, resume=True)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("islands.count=0", "islands.count: must be at least 1"),
+        ("islands.migrants=6", "islands.migrants: must be at most population.size - "),
+        ("islands.migrate_every=0", "islands.migrate_every: must be at least 1"),
+        ('islands.topology="star"', "islands.topology: must be one of 'ring'"),
+        ('run.backend="rey"', "got 'rey' (did you mean ray?)"),
+        ("islands.size=2", "unknown key"),
+    ],
+)
+def test_bad_island_settings_are_one_clear_line(tiny_recipe, setting, message):
+    with pytest.raises(RecipeError, match=re.escape(message)) as info:
+        load(tiny_recipe(), [setting])
+    assert str(info.value).startswith("--set")
+
+
+def test_the_ray_backend_without_ray_says_how_to_install_it(tiny_recipe, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    recipe = load(tiny_recipe(ISLANDS), ['run.backend="ray"'])
+    with pytest.raises(NeuroevoError, match=r"pip install 'neuroevo\[ray\]'"):
+        evolve(recipe, out=tmp_path / "run")
+
+
+# --------------------------------------------------------------------------- Ray
+
+ray = pytest.importorskip("ray", reason="the island tests on Ray need the extra: neuroevo[ray]")
+
+LAUNCHER = textwrap.dedent("""
+    import os, signal, sys
+    from neuroevo import islands
+    from neuroevo.cli import main
+
+    at = int(sys.argv[1])
+    calls = [0]
+    real_unpack = islands._unpack
+
+    def unpack(packed):  # the driver loads the islands' states of a generation one by one
+        calls[0] += 1
+        if calls[0] == at:  # killed with island 0 advanced and island 1 not
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_unpack(packed)
+
+    islands._unpack = unpack
+    sys.exit(main(sys.argv[2:]))
+""")
+
+# a user mutation whose first call kills the Ray worker running it (Ray then retries the task)
+KILLER = textwrap.dedent("""
+    import os
+    from pathlib import Path
+
+    def die_once(genome, rng, space):
+        marker = Path(os.environ["NEUROEVO_TEST_MARKER"])
+        if not marker.exists():
+            marker.write_text("killed")
+            os._exit(1)
+        genome.graph["lr"] = max(genome.graph["lr"] / 2, space.lr_min)
+        return genome
+""")
+
+
+def _cli(tmp_path, *args, at=0, env=None):
+    """The CLI in its own session; whatever of its Ray cluster outlives it is stopped after."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER)
+    proc = subprocess.Popen(
+        [sys.executable, str(launcher), str(at), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        try:  # a SIGKILLed driver leaves its Ray processes behind
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+def test_ray_and_local_give_the_same_run_and_a_killed_driver_resumes_it(tiny_recipe, tmp_path):
+    """On a real local Ray cluster: the same summary and history as the local backend; SIGKILL
+    of the driver mid-generation (island 0's new state loaded, island 1's not), then resume,
+    gives the same run again."""
+    source = tiny_recipe(ISLANDS)
+    args = ["--quiet", "--set", "evolution.generations=4"]
+    ray_args = [*args, "--set", 'run.backend="ray"']
+    assert main(["evolve", str(source), "--out", str(tmp_path / "local"), *args]) == 0
+    killed = _cli(tmp_path, "evolve", source, "--out", tmp_path / "ray", *ray_args, at=6)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert checkpoint.load_latest(tmp_path / "ray").generation == 1  # generation 3 was under way
+    resumed = _cli(tmp_path, "resume", tmp_path / "ray", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_is_retried_and_the_run_goes_on(tiny_recipe, tmp_path):
+    (tmp_path / "killer_ops.py").write_text(KILLER)
+    extra = ISLANDS + '\n[mutations]\n"killer_ops:die_once" = 1.0\nidentity = 1.0\n'
+    source = tiny_recipe(extra)
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "NEUROEVO_TEST_MARKER": str(tmp_path / "marker"),
+    }
+    args = ["--quiet", "--set", "evolution.generations=3"]
+    done = _cli(tmp_path, "evolve", source, "--out", tmp_path / "ray", *args,
+                "--set", 'run.backend="ray"', env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / "marker").read_text() == "killed"  # a worker did die
+    local = _cli(tmp_path, "evolve", source, "--out", tmp_path / "local", *args, env=env)
+    assert local.returncode == 0, local.stderr.decode()
+    assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
