@@ -186,11 +186,18 @@ class Evolution:
     def _initial_genomes(self) -> list[nx.DiGraph]:
         r, space = self.recipe, self.recipe.space
         genomes = []
+        shape = self.task.shape
         for net in r.population.initial:
-            g = G.mlp(
-                self.task.n_inputs, self.task.n_outputs, list(net.hidden), net.activation, lr=net.lr
-            )
             try:
+                g = G.mlp(
+                    self.task.n_inputs,
+                    self.task.n_outputs,
+                    list(net.hidden),
+                    net.activation,
+                    lr=net.lr,
+                    shape=shape,
+                    convs=net.convs(),
+                )
                 G.validate(g, space)
             except NeuroevoError as exc:
                 raise NeuroevoError(
@@ -199,7 +206,9 @@ class Evolution:
             genomes.append(g)
         while len(genomes) < r.population.size:
             genomes.append(
-                G.random_genome(self.task.n_inputs, self.task.n_outputs, space, self.rng)
+                G.random_genome(
+                    self.task.n_inputs, self.task.n_outputs, space, self.rng, shape=shape
+                )
             )
         return genomes
 

@@ -2,16 +2,28 @@
 
 Nodes
     ``"in"`` (the input, ``width`` = number of inputs), ``"out"`` (the output layer, ``width`` =
-    number of outputs, raw values) and hidden nodes ``"h1"``, ``"h2"``, ... with ``width`` and
-    ``activation``. A hidden id is taken from the genome's ``next_node`` counter, which only
-    grows along a lineage, so an id is never reused and weights can follow a node through
-    mutations.
+    number of outputs, raw values) and hidden nodes ``"h1"``, ``"h2"``, ... A dense hidden node
+    has ``width`` and ``activation``; a convolution (``kind = "conv"``, only where the input
+    has a ``shape``) has ``channels``, ``kernel`` (odd), ``stride`` and ``activation``. A
+    hidden id is taken from the genome's ``next_node`` counter, which only grows along a
+    lineage, so an id is never reused and weights can follow a node through mutations.
 Edges
-    ``u -> v`` feeds ``u``'s output into ``v``: ``h_v = act_v(sum_u W_uv h_u + b_v)``.
+    ``u -> v`` feeds ``u``'s output into ``v``: ``h_v = act_v(sum_u W_uv h_u + b_v)``, where
+    ``W_uv h_u`` is a matrix product into a dense node (a convolution's output flattened) and
+    a convolution into a convolution. A convolution's inputs come from ``in`` or other
+    convolutions only.
+Shapes
+    ``in`` has the input's ``shape``: ``(channels, length)`` or ``(channels, height, width)``.
+    A convolution with stride ``s`` pads by ``kernel // 2`` (odd kernels: "same") and has
+    ``ceil(S / s)`` positions along each spatial axis, ``S`` the smallest size among its
+    inputs; an input larger than that is brought to it by average pooling after its
+    convolution (so a skip from an earlier, larger node is well defined, and a new skip never
+    changes a node's size). Sizes therefore stay positive.
 Graph attributes
     ``lr`` (learning rate), lineage (``id``, ``parent``, ``mutation``, ``born``), ``next_node``,
-    and ``fresh_weights`` (true when the genome's weights must start fresh instead of being
-    inherited from its parent, as after ``reset_weights``).
+    ``shape`` (the input's shape, or None for a flat input) and ``fresh_weights`` (true when the
+    genome's weights must start fresh instead of being inherited from its parent, as after
+    ``reset_weights``).
 
 This module knows nothing of torch: it is the bottom layer of neuroevo.
 """
@@ -32,6 +44,7 @@ from neuroevo.space import ACTIVATIONS, SearchSpace
 
 IN = "in"
 OUT = "out"
+CONV = "conv"
 FORMAT = "neuroevo.genome"
 FORMAT_VERSION = 1
 
@@ -42,8 +55,9 @@ _LINEAGE = ("id", "parent", "mutation", "born")
 # --------------------------------------------------------------------------- construction
 
 
-def empty(n_in: int, n_out: int, *, lr: float) -> nx.DiGraph:
-    """A genome with only ``in`` and ``out`` and no edge yet (not valid until connected)."""
+def empty(n_in: int, n_out: int, *, lr: float, shape: Sequence[int] | None = None) -> nx.DiGraph:
+    """A genome with only ``in`` and ``out`` and no edge yet (not valid until connected);
+    ``shape``: the input's ``(channels, length)`` or ``(channels, height, width)``."""
     for name, value in (("n_in", n_in), ("n_out", n_out)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidGenome("io-width", f"{name} must be a positive integer, got {value!r}")
@@ -56,17 +70,37 @@ def empty(n_in: int, n_out: int, *, lr: float) -> nx.DiGraph:
         next_node=1,
         fresh_weights=False,
     )
+    if shape is not None:
+        g.graph["shape"] = [int(v) for v in shape]
     g.add_node(IN, width=n_in)
     g.add_node(OUT, width=n_out)
+    if shape is not None:
+        _check_shape(g)
     return g
 
 
 def add_hidden(genome: nx.DiGraph, width: int, activation: str) -> str:
-    """Add an unconnected hidden node with a never-used id; return the id."""
+    """Add an unconnected dense hidden node with a never-used id; return the id."""
+    return _add(genome, width=int(width), activation=activation)
+
+
+def add_conv(genome: nx.DiGraph, channels: int, kernel: int, stride: int, activation: str) -> str:
+    """Add an unconnected convolution with a never-used id; return the id."""
+    return _add(
+        genome,
+        kind=CONV,
+        channels=int(channels),
+        kernel=int(kernel),
+        stride=int(stride),
+        activation=activation,
+    )
+
+
+def _add(genome: nx.DiGraph, **attributes: Any) -> str:
     number = genome.graph["next_node"]
     node = f"h{number}"
     genome.graph["next_node"] = number + 1
-    genome.add_node(node, width=int(width), activation=activation)
+    genome.add_node(node, **attributes)
     return node
 
 
@@ -77,18 +111,30 @@ def mlp(
     activation: str = "relu",
     *,
     lr: float = 1e-3,
+    shape: Sequence[int] | None = None,
+    convs: Sequence[Sequence[int]] = (),
 ) -> nx.DiGraph:
-    """A plain multi-layer perceptron: ``in -> h1 -> ... -> out``.
+    """A plain multi-layer perceptron: ``in -> h1 -> ... -> out``; with ``convs`` (each
+    ``(channels, kernel, stride)``, the input's ``shape`` given) a chain of convolutions first.
 
     >>> signature(mlp(16, 16, [56, 56], "sigmoid", lr=0.003))
     '16-[56 sigmoid]-[56 sigmoid]-16 lr=3.0e-03'
+    >>> signature(mlp(64, 10, [32], shape=[1, 8, 8], convs=[(16, 3, 1), (32, 3, 2)]))
+    '1x8x8-[c16 k3 s1 relu]-[c32 k3 s2 relu]-[32 relu]-10 lr=1.0e-03'
     """
     if activation not in ACTIVATIONS:
         raise InvalidGenome(
             "activation", f"unknown activation {activation!r} (known: {', '.join(ACTIVATIONS)})"
         )
-    g = empty(n_in, n_out, lr=lr)
+    g = empty(n_in, n_out, lr=lr, shape=shape)
     previous = IN
+    if convs and shape is None:
+        raise InvalidGenome("conv", "convolutions need the input's shape")
+    for conv in convs:
+        channels, kernel, stride = conv
+        node = add_conv(g, channels, kernel, stride, activation)
+        g.add_edge(previous, node)
+        previous = node
     for width in hidden:
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise InvalidGenome("width", f"hidden widths must be positive integers, got {width!r}")
@@ -99,12 +145,31 @@ def mlp(
     return g
 
 
-def random_genome(n_in: int, n_out: int, space: SearchSpace, rng: random.Random) -> nx.DiGraph:
+def random_genome(
+    n_in: int,
+    n_out: int,
+    space: SearchSpace,
+    rng: random.Random,
+    *,
+    shape: Sequence[int] | None = None,
+) -> nx.DiGraph:
     """A random MLP inside ``space``: depth uniform, widths and learning rate log-uniform,
-    one activation per layer drawn from the allowed ones."""
+    one activation per layer drawn from the allowed ones. With the input's ``shape``, a chain
+    of ``conv_layers_min..conv_layers_max`` (uniform) random convolutions first."""
     depth = rng.randint(space.layers_min, space.layers_max)
-    g = empty(n_in, n_out, lr=log_uniform(rng, space.lr_min, space.lr_max))
+    g = empty(n_in, n_out, lr=log_uniform(rng, space.lr_min, space.lr_max), shape=shape)
     previous = IN
+    if shape is not None:
+        for _ in range(rng.randint(space.conv_layers_min, space.conv_layers_max)):
+            node = add_conv(
+                g,
+                random_channels(rng, space),
+                rng.choice(space.kernel_sizes),
+                rng.choice(space.strides),
+                rng.choice(space.activations),
+            )
+            g.add_edge(previous, node)
+            previous = node
     for _ in range(depth):
         width = round(log_uniform(rng, space.width_min, space.width_max))
         width = min(max(width, space.width_min), space.width_max)
@@ -113,6 +178,11 @@ def random_genome(n_in: int, n_out: int, space: SearchSpace, rng: random.Random)
         previous = node
     g.add_edge(previous, OUT)
     return g
+
+
+def random_channels(rng: random.Random, space: SearchSpace) -> int:
+    channels = round(log_uniform(rng, space.channels_min, space.channels_max))
+    return min(max(channels, space.channels_min), space.channels_max)
 
 
 def log_uniform(rng: random.Random, low: float, high: float) -> float:
@@ -144,13 +214,58 @@ def topological_order(genome: nx.DiGraph) -> list[str]:
 
 
 def hidden_nodes(genome: nx.DiGraph) -> list[str]:
-    """Hidden node ids in topological order."""
+    """Hidden node ids (dense and convolutions) in topological order."""
     return [n for n in topological_order(genome) if n not in (IN, OUT)]
 
 
+def is_conv(genome: nx.DiGraph, node: str) -> bool:
+    return genome.nodes[node].get("kind") == CONV
+
+
+def dense_nodes(genome: nx.DiGraph) -> list[str]:
+    """Dense hidden node ids in topological order."""
+    return [n for n in hidden_nodes(genome) if not is_conv(genome, n)]
+
+
+def conv_nodes(genome: nx.DiGraph) -> list[str]:
+    """Convolution node ids in topological order."""
+    return [n for n in hidden_nodes(genome) if is_conv(genome, n)]
+
+
+def is_spatial(genome: nx.DiGraph, node: str) -> bool:
+    """Whether ``node``'s output has channels and positions: a convolution, or ``in`` where
+    the input has a shape."""
+    return is_conv(genome, node) or (node == IN and genome.graph.get("shape") is not None)
+
+
 def depth(genome: nx.DiGraph) -> int:
-    """The number of hidden nodes (what ``SearchSpace.layers_min/max`` bound)."""
-    return genome.number_of_nodes() - 2
+    """The number of dense hidden nodes (what ``SearchSpace.layers_min/max`` bound)."""
+    return len(dense_nodes(genome))
+
+
+def node_shapes(genome: nx.DiGraph) -> dict[str, tuple[int, ...]]:
+    """Every node's output shape (without the batch): ``(width,)`` for ``in`` without a shape
+    and for dense nodes, ``(channels, *positions)`` for ``in`` with one and for
+    convolutions (see the module's docstring)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for node in topological_order(genome):
+        data = genome.nodes[node]
+        if node == IN:
+            shape = genome.graph.get("shape")
+            shapes[node] = tuple(shape) if shape is not None else (data["width"],)
+        elif data.get("kind") == CONV:
+            inputs = [shapes[u][1:] for u in genome.predecessors(node)]
+            smallest = tuple(min(sizes) for sizes in zip(*inputs))
+            stride = data["stride"]
+            shapes[node] = (data["channels"], *(-(-size // stride) for size in smallest))
+        else:
+            shapes[node] = (data["width"],)
+    return shapes
+
+
+def features(shape: Sequence[int]) -> int:
+    """The values of one sample of ``shape``."""
+    return math.prod(shape)
 
 
 def n_inputs(genome: nx.DiGraph) -> int:
@@ -162,12 +277,21 @@ def n_outputs(genome: nx.DiGraph) -> int:
 
 
 def n_parameters(genome: nx.DiGraph) -> int:
-    """The number of trainable scalars of the network: one matrix per edge, one bias per node
-    after ``in``."""
-    width = nx.get_node_attributes(genome, "width")
-    return sum(width[u] * width[v] for u, v in genome.edges) + sum(
-        w for n, w in width.items() if n != IN
-    )
+    """The number of trainable scalars of the network: one matrix (a kernel, into a
+    convolution) per edge, one bias per node after ``in`` (per channel for a convolution)."""
+    shapes = node_shapes(genome)
+    total = 0
+    for v in topological_order(genome)[1:]:
+        if is_conv(genome, v):
+            data = genome.nodes[v]
+            taps = data["kernel"] ** (len(shapes[v]) - 1)
+            total += data["channels"] * (
+                1 + taps * sum(shapes[u][0] for u in genome.predecessors(v))
+            )
+        else:
+            width = shapes[v][0]
+            total += width * (1 + sum(features(shapes[u]) for u in genome.predecessors(v)))
+    return total
 
 
 def edges_keeping_paths(genome: nx.DiGraph) -> list[tuple[str, str]]:
@@ -196,10 +320,16 @@ def signature(genome: nx.DiGraph) -> str:
     order = topological_order(genome)
     label = {IN: "in", OUT: "out"}
     label.update({node: str(i) for i, node in enumerate(order[1:-1], start=1)})
-    parts = [str(genome.nodes[IN]["width"])]
+    shape = genome.graph.get("shape")
+    parts = ["x".join(map(str, shape)) if shape is not None else str(genome.nodes[IN]["width"])]
     for node in order[1:-1]:
         data = genome.nodes[node]
-        parts.append(f"[{data['width']} {data['activation']}]")
+        if data.get("kind") == CONV:
+            parts.append(
+                f"[c{data['channels']} k{data['kernel']} s{data['stride']} {data['activation']}]"
+            )
+        else:
+            parts.append(f"[{data['width']} {data['activation']}]")
     parts.append(str(genome.nodes[OUT]["width"]))
     text = "-".join(parts)
     chain = set(zip(order, order[1:]))
@@ -263,7 +393,13 @@ def validate(genome: Any, space: SearchSpace | None = None) -> None:
             raise InvalidGenome(
                 "node-id", f"hidden node {node!r} is not below next_node={next_node}"
             )
-        _check_width(genome, node, space)
+        kind = genome.nodes[node].get("kind")
+        if kind == CONV:
+            _check_conv(genome, node, space)
+        elif kind is not None:
+            raise InvalidGenome("kind", f"node {node!r} has kind {kind!r} (known: 'conv')")
+        else:
+            _check_width(genome, node, space)
         act = genome.nodes[node].get("activation")
         allowed = space.activations if space is not None else ACTIVATIONS
         if act not in allowed:
@@ -279,6 +415,12 @@ def validate(genome: Any, space: SearchSpace | None = None) -> None:
     problem = _unconnected(genome)
     if problem is not None:
         raise InvalidGenome("connected", problem)
+    _check_shape(genome)
+    for u, v in genome.edges:
+        if is_conv(genome, v) and not is_spatial(genome, u):
+            raise InvalidGenome(
+                "conv", f"edge {u!r} -> {v!r}: a convolution's inputs are 'in' or convolutions"
+            )
 
     lr = genome.graph.get("lr")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
@@ -293,6 +435,13 @@ def validate(genome: Any, space: SearchSpace | None = None) -> None:
             raise InvalidGenome(
                 "depth",
                 f"{n_hidden} hidden layers, outside [{space.layers_min}, {space.layers_max}]",
+            )
+        n_conv = len(conv_nodes(genome))
+        if n_conv and not space.conv_layers_min <= n_conv <= space.conv_layers_max:
+            raise InvalidGenome(
+                "depth",
+                f"{n_conv} convolutions, outside [{space.conv_layers_min}, "
+                f"{space.conv_layers_max}]",
             )
 
 
@@ -310,6 +459,58 @@ def check_plain(genome: nx.DiGraph) -> None:
                 raise InvalidGenome(
                     "json", f"{where} attribute {key!r} is not plain JSON data ({exc})"
                 ) from None
+
+
+def _check_shape(genome: nx.DiGraph) -> None:
+    shape = genome.graph.get("shape")
+    if shape is None:
+        return
+    ok = (
+        isinstance(shape, list)
+        and len(shape) in (2, 3)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    )
+    if not ok:
+        raise InvalidGenome(
+            "shape", f"the input shape is [channels, length] or [channels, height, width], "
+            f"positive integers; got {shape!r}"
+        )  # fmt: skip
+    if features(shape) != genome.nodes[IN]["width"]:
+        raise InvalidGenome(
+            "shape",
+            f"the input shape {shape} holds {features(shape)} values, 'in' has width "
+            f"{genome.nodes[IN]['width']}",
+        )
+
+
+def _check_conv(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> None:
+    data = genome.nodes[node]
+    if genome.graph.get("shape") is None:
+        raise InvalidGenome("conv", f"node {node!r} is a convolution but the input has no shape")
+    for key in ("channels", "kernel", "stride"):
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidGenome("conv", f"node {node!r} has {key} {value!r}")
+    if data["kernel"] % 2 == 0:
+        raise InvalidGenome("conv", f"node {node!r} has an even kernel {data['kernel']}")
+    if "width" in data:
+        raise InvalidGenome("conv", f"node {node!r} is a convolution with a width")
+    if space is None:
+        return
+    if not space.channels_min <= data["channels"] <= space.channels_max:
+        raise InvalidGenome(
+            "conv",
+            f"node {node!r} has {data['channels']} channels, outside "
+            f"[{space.channels_min}, {space.channels_max}]",
+        )
+    if data["kernel"] not in space.kernel_sizes:
+        raise InvalidGenome(
+            "conv", f"node {node!r} has kernel {data['kernel']}, not in {list(space.kernel_sizes)}"
+        )
+    if data["stride"] not in space.strides:
+        raise InvalidGenome(
+            "conv", f"node {node!r} has stride {data['stride']}, not in {list(space.strides)}"
+        )
 
 
 def _check_width(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> None:

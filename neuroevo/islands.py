@@ -343,7 +343,12 @@ def _task_bytes(task: tasks.Task) -> bytes:
     classes = list(task.classes) or (
         [str(c) for c in range(task.n_outputs)] if task.kind == "classes" else []
     )
-    meta = {"name": task.name, "kind": task.kind, "classes": json.dumps(classes)}
+    meta = {
+        "name": task.name,
+        "kind": task.kind,
+        "classes": json.dumps(classes),
+        "shape": json.dumps(task.shape),
+    }
     tensors = {
         "x_train": task.x_train,
         "y_train": task.y_train,
@@ -370,6 +375,7 @@ def _worker_task(data: bytes) -> tasks.Task:
             x_test=t["x_valid"][:0],  # workers never see the test split
             y_test=t["y_valid"][:0],
             classes=tuple(json.loads(meta["classes"])),
+            shape=tuple(shape) if (shape := json.loads(meta["shape"])) else None,
         )
     return _TASK_CACHE[key]
 

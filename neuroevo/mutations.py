@@ -122,10 +122,11 @@ def _sorted_edges(genome: nx.DiGraph) -> list[tuple[str, str]]:
 
 
 def insert_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
-    """Split a random edge ``u -> v`` into ``u -> new -> v``; width and activation random."""
+    """Split a random edge ``u -> v`` into ``u -> new -> v`` (``v`` dense or ``out``: a dense
+    layer goes after convolutions, never before one); width and activation random."""
     if G.depth(genome) >= space.layers_max:
         raise MutationNotApplicable(f"already {space.layers_max} hidden layers (the maximum)")
-    u, v = rng.choice(_sorted_edges(genome))
+    u, v = rng.choice([e for e in _sorted_edges(genome) if not G.is_conv(genome, e[1])])
     node = G.add_hidden(genome, _pick_width(rng, space), rng.choice(space.activations))
     genome.remove_edge(u, v)
     genome.add_edge(u, node)
@@ -134,8 +135,9 @@ def insert_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> 
 
 
 def remove_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
-    """Remove a random hidden layer and connect each of its inputs to each of its outputs."""
-    hidden = G.hidden_nodes(genome)
+    """Remove a random dense hidden layer and connect each of its inputs to each of its
+    outputs."""
+    hidden = G.dense_nodes(genome)
     if not hidden:
         raise MutationNotApplicable("no hidden layer to remove")
     if len(hidden) <= space.layers_min:
@@ -150,21 +152,28 @@ def remove_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> 
 
 
 def alter_width(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
-    """Scale one hidden layer's width by a random factor in [1/2, 2]; it always changes."""
-    hidden = G.hidden_nodes(genome)
+    """Scale one dense hidden layer's width by a random factor in [1/2, 2]; it always
+    changes."""
+    hidden = G.dense_nodes(genome)
     if not hidden:
         raise MutationNotApplicable("no hidden layer to resize")
     if space.width_min == space.width_max:
         raise MutationNotApplicable("the space allows a single width")
     node = rng.choice(hidden)
-    old = genome.nodes[node]["width"]
-    new = round(old * 2.0 ** rng.uniform(-1.0, 1.0))
-    new = min(max(new, space.width_min), space.width_max)
-    if new == old:  # rounding or clamping ate the change: take one step where there is room
-        up_ok, down_ok = old < space.width_max, old > space.width_min
-        new = old + 1 if up_ok and (not down_ok or rng.random() < 0.5) else old - 1
-    genome.nodes[node]["width"] = new
+    genome.nodes[node]["width"] = _rescale(
+        genome.nodes[node]["width"], space.width_min, space.width_max, rng
+    )
     return genome
+
+
+def _rescale(old: int, low: int, high: int, rng: random.Random) -> int:
+    """``old`` times a random factor in [1/2, 2], within [low, high], never ``old``."""
+    new = round(old * 2.0 ** rng.uniform(-1.0, 1.0))
+    new = min(max(new, low), high)
+    if new == old:  # rounding or clamping ate the change: take one step where there is room
+        up_ok, down_ok = old < high, old > low
+        new = old + 1 if up_ok and (not down_ok or rng.random() < 0.5) else old - 1
+    return new
 
 
 def alter_activation(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
@@ -194,13 +203,26 @@ def alter_learning_rate(genome: nx.DiGraph, rng: random.Random, space: SearchSpa
 
 
 def add_skip(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
-    """Add an edge ``u -> v`` (u before v in topological order) between unconnected nodes."""
+    """Add an edge ``u -> v`` (u before v in topological order) between unconnected nodes.
+    Into a convolution only from ``in`` or a convolution at least as large along every axis
+    as the node's smallest input, so the node keeps its size (and, the new edge starting at
+    zero, what it computes)."""
     order = G.topological_order(genome)
+    shapes = G.node_shapes(genome) if genome.graph.get("shape") is not None else {}
+
+    def allowed(u: str, v: str) -> bool:
+        if not G.is_conv(genome, v):
+            return True
+        if not G.is_spatial(genome, u):
+            return False
+        inputs = [shapes[p][1:] for p in genome.predecessors(v)]
+        return all(size >= min(sizes) for size, sizes in zip(shapes[u][1:], zip(*inputs)))
+
     candidates = [
         (u, v)
         for i, u in enumerate(order[:-1])
         for v in order[i + 1 :]
-        if not genome.has_edge(u, v)
+        if not genome.has_edge(u, v) and allowed(u, v)
     ]
     if not candidates:
         raise MutationNotApplicable("every forward pair of nodes is already connected")
@@ -215,6 +237,87 @@ def remove_skip(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> n
         raise MutationNotApplicable("no edge can be removed without cutting a node off")
     genome.remove_edge(*rng.choice(candidates))
     return genome
+
+
+def _convolutions(genome: nx.DiGraph) -> list[str]:
+    if genome.graph.get("shape") is None:
+        raise MutationNotApplicable("the input has no shape: no convolutions")
+    nodes = G.conv_nodes(genome)
+    if not nodes:
+        raise MutationNotApplicable("no convolution")
+    return nodes
+
+
+def insert_conv(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Split a random edge ``u -> v`` leaving ``in`` or a convolution into ``u -> new -> v``,
+    ``new`` a convolution with random channels, kernel, stride and activation (its weights
+    fresh)."""
+    if genome.graph.get("shape") is None:
+        raise MutationNotApplicable("the input has no shape: no convolutions")
+    if len(G.conv_nodes(genome)) >= space.conv_layers_max:
+        raise MutationNotApplicable(
+            f"already {space.conv_layers_max} convolutions (space.conv_layers_max)"
+        )
+    u, v = rng.choice([e for e in _sorted_edges(genome) if G.is_spatial(genome, e[0])])
+    node = G.add_conv(
+        genome,
+        G.random_channels(rng, space),
+        rng.choice(space.kernel_sizes),
+        rng.choice(space.strides),
+        rng.choice(space.activations),
+    )
+    genome.remove_edge(u, v)
+    genome.add_edge(u, node)
+    genome.add_edge(node, v)
+    return genome
+
+
+def remove_conv(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Remove a random convolution and connect each of its inputs to each of its outputs."""
+    nodes = _convolutions(genome)
+    if len(nodes) <= space.conv_layers_min:
+        raise MutationNotApplicable(f"only {len(nodes)} convolutions (space.conv_layers_min)")
+    node = rng.choice(nodes)
+    preds, succs = list(genome.predecessors(node)), list(genome.successors(node))
+    genome.remove_node(node)
+    for p in preds:
+        for s in succs:
+            genome.add_edge(p, s)
+    return genome
+
+
+def alter_channels(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Scale one convolution's channels by a random factor in [1/2, 2]; it always changes
+    (the channels both have keep their weights)."""
+    nodes = _convolutions(genome)
+    if space.channels_min == space.channels_max:
+        raise MutationNotApplicable("the space allows a single channel count")
+    node = rng.choice(nodes)
+    data = genome.nodes[node]
+    data["channels"] = _rescale(data["channels"], space.channels_min, space.channels_max, rng)
+    return genome
+
+
+def _alter(genome, rng, key: str, values: tuple[int, ...]) -> nx.DiGraph:
+    nodes = _convolutions(genome)
+    candidates = [(n, v) for n in nodes for v in values if v != genome.nodes[n][key]]
+    if not candidates:
+        raise MutationNotApplicable(f"the space allows a single {key}")
+    node, value = rng.choice(candidates)
+    genome.nodes[node][key] = value
+    return genome
+
+
+def alter_kernel(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Give one convolution another (odd) kernel size of ``space.kernel_sizes``; its kernels
+    keep their centres (a larger kernel computes what the smaller one did)."""
+    return _alter(genome, rng, "kernel", space.kernel_sizes)
+
+
+def alter_stride(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Give one convolution another stride of ``space.strides`` (the positions of it and of
+    the nodes after it change)."""
+    return _alter(genome, rng, "stride", space.strides)
 
 
 def reset_weights(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
@@ -237,9 +340,22 @@ add_skip = mutation(add_skip)
 remove_skip = mutation(remove_skip)
 reset_weights = mutation(reset_weights)
 identity = mutation(identity)
+insert_conv = mutation(insert_conv)
+remove_conv = mutation(remove_conv)
+alter_channels = mutation(alter_channels)
+alter_kernel = mutation(alter_kernel)
+alter_stride = mutation(alter_stride)
 
 _REGISTRY.seal_builtins()
 BUILTINS: tuple[str, ...] = _REGISTRY.builtins
+#: the built-ins that change convolutions (they apply only where the input has a shape)
+CONV_OPERATORS: tuple[str, ...] = (
+    "insert_conv",
+    "remove_conv",
+    "alter_channels",
+    "alter_kernel",
+    "alter_stride",
+)
 
 
 def drift(genome: nx.DiGraph, rng: random.Random, space: SearchSpace, times: int) -> nx.DiGraph:

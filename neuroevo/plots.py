@@ -260,9 +260,14 @@ def architecture_png(genome: nx.DiGraph) -> bytes:
     for node, (x, y) in pos.items():
         data = genome.nodes[node]
         if node == G.IN:
-            text, color = f"in\n{data['width']}", "#dde8f5"
+            shape = genome.graph.get("shape")
+            size = "x".join(map(str, shape)) if shape is not None else data["width"]
+            text, color = f"in\n{size}", "#dde8f5"
         elif node == G.OUT:
             text, color = f"out\n{data['width']}", "#f5e3dd"
+        elif G.is_conv(genome, node):
+            text = f"conv {data['channels']}\nk{data['kernel']} s{data['stride']}\n"
+            text, color = text + data["activation"], "#e3f0dd"
         else:
             text, color = f"{data['width']}\n{data['activation']}", "#eeeeee"
         ax.text(

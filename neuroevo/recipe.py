@@ -40,11 +40,28 @@ class RecipeError(NeuroevoError):
 
 @dataclass(frozen=True)
 class InitialNet:
-    """One architecture of the initial population: an MLP."""
+    """One architecture of the initial population: an MLP, after a chain of convolutions
+    where ``channels`` lists them (the task's input has a shape)."""
 
     hidden: tuple[int, ...]
     activation: str = "relu"
     lr: float = 1e-3
+    channels: tuple[int, ...] = ()  # one convolution per entry, before the dense layers
+    kernel: int = 3  # every convolution's
+    strides: tuple[int, ...] = ()  # one per convolution; empty: 1 each
+
+    def convs(self) -> list[tuple[int, int, int]]:
+        """``(channels, kernel, stride)`` of each convolution."""
+        strides = self.strides or (1,) * len(self.channels)
+        return [(c, self.kernel, s) for c, s in zip(self.channels, strides)]
+
+    def plain(self) -> dict[str, Any]:
+        """As a recipe writes it (the convolution keys only where there are convolutions)."""
+        out = _plain(self)
+        if not self.channels:
+            for key in ("channels", "kernel", "strides"):
+                del out[key]
+        return out
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,8 @@ class Recipe:
         out["islands"] = _plain(self.islands)
         if not self.population.initial:
             del out["population"]["initial"]
+        else:
+            out["population"]["initial"] = [net.plain() for net in self.population.initial]
         return out
 
     def to_toml(self) -> str:
@@ -592,4 +611,26 @@ def _check_initial(population: PopulationSection, space: SearchSpace, where) -> 
             raise RecipeError(
                 f"{w}: {key}.activation: {net.activation!r} is not in space.activations "
                 f"({', '.join(space.activations)})"
+            )
+        if net.strides and len(net.strides) != len(net.channels):
+            raise RecipeError(
+                f"{w}: {key}.strides: {len(net.strides)} strides for {len(net.channels)} "
+                "convolutions (channels)"
+            )
+        for channels, kernel, stride in net.convs():
+            for name, ok, allowed in (
+                ("channels", space.channels_min <= channels <= space.channels_max,
+                 f"[{space.channels_min}, {space.channels_max}]"),
+                ("kernel", kernel in space.kernel_sizes, str(list(space.kernel_sizes))),
+                ("strides", stride in space.strides, str(list(space.strides))),
+            ):  # fmt: skip
+                if not ok:
+                    value = {"channels": channels, "kernel": kernel, "strides": stride}[name]
+                    raise RecipeError(
+                        f"{w}: {key}.{name}: {value} is outside the space ({allowed})"
+                    )
+        if len(net.channels) > space.conv_layers_max:
+            raise RecipeError(
+                f"{w}: {key}.channels: {len(net.channels)} convolutions, above "
+                f"space.conv_layers_max ({space.conv_layers_max})"
             )

@@ -30,10 +30,27 @@ class SearchSpace:
     lr_min: float = 1e-4
     lr_max: float = 1e-1
     activations: tuple[str, ...] = field(default=("relu", "tanh", "sigmoid", "gelu"))
+    # convolutions, where the task's input has a shape (neuroevo.genome)
+    conv_layers_min: int = 0
+    conv_layers_max: int = 3
+    channels_min: int = 4
+    channels_max: int = 64
+    kernel_sizes: tuple[int, ...] = field(default=(3, 5))
+    strides: tuple[int, ...] = field(default=(1, 2))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "activations", tuple(self.activations))
-        for name in ("width_min", "width_max", "layers_min", "layers_max"):
+        for name in ("activations", "kernel_sizes", "strides"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in (
+            "width_min",
+            "width_max",
+            "layers_min",
+            "layers_max",
+            "conv_layers_min",
+            "conv_layers_max",
+            "channels_min",
+            "channels_max",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidSpace(f"space.{name} must be an integer, got {value!r}")
@@ -65,6 +82,7 @@ class SearchSpace:
             raise InvalidSpace(
                 f"space.lr_max ({self.lr_max}) is below space.lr_min ({self.lr_min})"
             )
+        self._check_conv()
         if not self.activations:
             raise InvalidSpace("space.activations must list at least one activation")
         for act in self.activations:
@@ -73,6 +91,33 @@ class SearchSpace:
                     f"space.activations: unknown activation {act!r} "
                     f"(known: {', '.join(ACTIVATIONS)})"
                 )
+
+    def _check_conv(self) -> None:
+        for low, high in (("conv_layers_min", "conv_layers_max"), ("channels_min", "channels_max")):
+            minimum = 1 if low == "channels_min" else 0
+            if getattr(self, low) < minimum:
+                raise InvalidSpace(
+                    f"space.{low} must be at least {minimum}, got {getattr(self, low)}"
+                )
+            if getattr(self, high) < getattr(self, low):
+                raise InvalidSpace(
+                    f"space.{high} ({getattr(self, high)}) is below space.{low} "
+                    f"({getattr(self, low)})"
+                )
+        for name, limit in (("conv_layers_max", MAX_LAYERS), ("channels_max", MAX_WIDTH)):
+            if getattr(self, name) > limit:
+                raise InvalidSpace(
+                    f"space.{name}: must be at most {limit}, got {getattr(self, name)}"
+                )
+        for name, odd in (("kernel_sizes", True), ("strides", False)):
+            values = getattr(self, name)
+            if not values:
+                raise InvalidSpace(f"space.{name} must list at least one value")
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > 64:
+                    raise InvalidSpace(f"space.{name}: {v!r} is not an integer in 1..64")
+                if odd and v % 2 == 0:
+                    raise InvalidSpace(f"space.kernel_sizes: {v} is even (kernels are odd)")
 
     def clamp_lr(self, lr: float) -> float:
         return min(max(lr, self.lr_min), self.lr_max)

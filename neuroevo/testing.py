@@ -13,6 +13,7 @@ lineage recorded, and the same result from the same seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from neuroevo import genome as G
 from neuroevo.errors import MutationNotApplicable
@@ -28,8 +29,10 @@ def check_mutation(
     n_out: int = 3,
     trials: int = 50,
     seed: int = 0,
+    shape: Sequence[int] | None = None,
 ) -> int:
-    """Apply ``op`` to ``trials`` random genomes; return how many times it applied.
+    """Apply ``op`` to ``trials`` random genomes; return how many times it applied. With the
+    input's ``shape`` (``n_in`` values), the genomes start with random convolutions.
 
     Raises :class:`AssertionError` (or the operator's own :class:`MutationError`) on the first
     broken promise.
@@ -42,7 +45,7 @@ def check_mutation(
     applied = 0
     for trial in range(trials):
         draw = random.Random(seed * 100_003 + trial)
-        parent = G.random_genome(n_in, n_out, space, draw)
+        parent = G.random_genome(n_in, n_out, space, draw, shape=shape)
         if trial % 2:  # half the parents get a skip edge, so skip removal is exercised too
             order = G.topological_order(parent)
             free = [
@@ -50,6 +53,7 @@ def check_mutation(
                 for i, u in enumerate(order)
                 for v in order[i + 1 :]
                 if not parent.has_edge(u, v)
+                and (not G.is_conv(parent, v) or G.is_spatial(parent, u))
             ]
             if free:
                 parent.add_edge(*draw.choice(free))

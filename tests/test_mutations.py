@@ -9,11 +9,13 @@ from neuroevo.errors import MutationError, MutationNotApplicable, NeuroevoError,
 from neuroevo.space import SearchSpace
 from neuroevo.testing import check_mutation
 
+CONV_OPERATORS = M.CONV_OPERATORS
 SPACE = SearchSpace(width_min=4, width_max=64, layers_min=0, layers_max=4, lr_min=1e-4, lr_max=0.1)
 
 
-def parent(hidden=(16, 16), lr=1e-2, skip=False):
-    g = G.mlp(8, 3, list(hidden), "relu", lr=lr)
+def parent(hidden=(16, 16), lr=1e-2, skip=False, convs=()):
+    shape = [2, 4] if convs else None
+    g = G.mlp(8, 3, list(hidden), "relu", lr=lr, shape=shape, convs=convs)
     if skip:
         g.add_edge("in", "out")
     g.graph["id"] = 41
@@ -22,12 +24,17 @@ def parent(hidden=(16, 16), lr=1e-2, skip=False):
 
 @pytest.mark.parametrize("name", M.BUILTINS)
 def test_builtins_keep_the_contract(name):
-    assert check_mutation(name, space=SPACE) > 0
+    """On flat inputs every operator but the convolutions' applies; on inputs with a shape,
+    1-D and 2-D, every operator applies."""
+    flat = check_mutation(name, space=SPACE)
+    assert flat == 0 if name in CONV_OPERATORS else flat > 0
+    assert check_mutation(name, space=SPACE, shape=[2, 4]) > 0
+    assert check_mutation(name, space=SPACE, n_in=18, shape=[2, 3, 3]) > 0
 
 
 @pytest.mark.parametrize("name", M.BUILTINS)
 def test_builtins_return_a_new_genome_with_lineage_and_leave_the_parent(name):
-    p = parent(skip=True)
+    p = parent(skip=True, convs=[(8, 3, 1), (8, 3, 2)] if name in CONV_OPERATORS else ())
     before = G.to_json(p)
     child = M.resolve(name)(p, random.Random(0), SPACE)
     assert child is not p
@@ -133,9 +140,10 @@ def test_add_skip_not_applicable_when_fully_connected():
 
 
 def test_same_seed_same_child():
+    convs = [(8, 3, 1), (8, 3, 2)]
     for name in M.BUILTINS:
-        a = M.resolve(name)(parent(skip=True), random.Random(5), SPACE)
-        b = M.resolve(name)(parent(skip=True), random.Random(5), SPACE)
+        a = M.resolve(name)(parent(skip=True, convs=convs), random.Random(5), SPACE)
+        b = M.resolve(name)(parent(skip=True, convs=convs), random.Random(5), SPACE)
         assert G.equal(a, b)
 
 

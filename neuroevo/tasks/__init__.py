@@ -14,7 +14,7 @@ from typing import Any
 from neuroevo.errors import NeuroevoError
 from neuroevo.registry import Registry, did_you_mean
 from neuroevo.tasks import files, sklearn_sets
-from neuroevo.tasks.base import Task, TaskError, from_arrays
+from neuroevo.tasks.base import Task, TaskError, from_arrays, with_shape
 from neuroevo.tasks.logbits import logbits
 
 __all__ = ["Task", "TaskError", "build", "from_arrays", "names", "options", "task"]
@@ -47,15 +47,19 @@ def options(name: str) -> dict[str, Any] | None:
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None
     return {
-        p.name: (None if p.default is p.empty else p.default)
-        for p in params
-        if p.name != "seed" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        **{
+            p.name: (None if p.default is p.empty else p.default)
+            for p in params
+            if p.name != "seed" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        },
+        "shape": [],  # every task's: the inputs' shape, for convolutions (empty: flat)
     }
 
 
 def build(name: str, seed: int, **kwargs: Any) -> Task:
     """Build a task; its splits come from ``seed``. A builder's own failure names the task."""
     accepted = options(name)
+    shape = kwargs.pop("shape", None)  # every task's option, applied here
     for key in kwargs:
         if accepted is not None and key not in accepted:
             hint = did_you_mean(key, accepted, show=lambda k: f"task.{k}")
@@ -76,5 +80,6 @@ def build(name: str, seed: int, **kwargs: Any) -> Task:
             f"task {name!r} returned {type(result).__name__}, not a Task "
             "(neuroevo.tasks.from_arrays makes one from arrays)"
         )
+    result = with_shape(result, shape, "task.shape")
     result.check()
     return result

@@ -8,10 +8,13 @@ regression targets) are standardised with statistics of the training split only.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,6 +78,9 @@ class Task:
     classes: tuple[str, ...] = ()
     #: how raw data became these tensors (None: they are the data as given)
     preprocessing: Preprocessing | None = None
+    #: the inputs' shape, ``(channels, length)`` or ``(channels, height, width)``: each row
+    #: of ``x`` is that array flattened (C order); None: a flat row of features
+    shape: tuple[int, ...] | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -140,6 +146,8 @@ class Task:
             raise TaskError(
                 f"task {self.name!r}: unknown kind {self.kind!r} (known: {', '.join(kinds.KINDS)})"
             )
+        if self.shape is not None:
+            check_shape(self.shape, self.x_train.shape[1], f"task {self.name!r}: shape")
         for split in ("train", "valid", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if x.ndim != 2 or x.shape[0] == 0:
@@ -217,6 +225,7 @@ def from_arrays(
     where: str | None = None,
     features: Sequence[str] = (),
     targets: Sequence[str] = (),
+    shape: Sequence[int] | None = None,
 ) -> Task:
     """Split arrays into a task: shuffled by ``seed``, stratified for ``classes``, features
     (and regression targets) standardised with the training split's mean and deviation.
@@ -225,7 +234,8 @@ def from_arrays(
     (n, outputs) 0/1 for ``bits``, (n, outputs) numbers for ``regression`` ((n,) is taken as
     one output). ``where`` names the data in error messages, ``features`` the input columns
     and ``targets`` the target columns (recorded with the standardisation statistics, so a
-    saved model takes raw rows: :class:`Preprocessing`).
+    saved model takes raw rows: :class:`Preprocessing`). ``shape``: each row's shape as
+    ``(channels, length)`` or ``(channels, height, width)``, for convolutions.
     """
     where = where or f"task {name!r}"
     for what, a in (("inputs", x), ("targets", y)):
@@ -338,9 +348,38 @@ def from_arrays(
         yt[2],
         classes=tuple(labels),
         preprocessing=prep,
+        shape=tuple(shape) if shape else None,
     )
     task.check()
     return task
+
+
+def check_shape(shape: Any, n_inputs: int, where: str) -> None:
+    """Raise :class:`TaskError` unless ``shape`` is ``[channels, length]`` or ``[channels,
+    height, width]`` of positive integers holding ``n_inputs`` values."""
+    ok = (
+        isinstance(shape, (list, tuple))
+        and len(shape) in (2, 3)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    )
+    if not ok:
+        raise TaskError(
+            f"{where}: expected [channels, length] or [channels, height, width] (positive "
+            f"integers), got {list(shape) if isinstance(shape, (list, tuple)) else shape!r}"
+        )
+    if math.prod(shape) != n_inputs:
+        raise TaskError(
+            f"{where}: {list(shape)} holds {math.prod(shape)} values, but the data has "
+            f"{n_inputs} inputs"
+        )
+
+
+def with_shape(task: Task, shape: Sequence[int] | None, where: str) -> Task:
+    """``task`` with its inputs' ``shape`` (checked against its inputs; empty: flat)."""
+    if not shape:
+        return task
+    check_shape(shape, task.n_inputs, where)
+    return dataclasses.replace(task, shape=tuple(shape))
 
 
 def _column(i: int, names: Sequence[str]) -> str:
