@@ -14,7 +14,7 @@ weights) at logbits' sizes, and of an island's state, which travels to its worke
 every generation.
 
     .venv/bin/pip install -c constraints.txt -e '.[ray]'
-    .venv/bin/python bench/islands.py                       # about 16 minutes
+    .venv/bin/python bench/islands.py                       # about 15 minutes
     .venv/bin/python bench/islands.py --seconds 30 --set evolution.final_steps=2000  # smoke
 """
 

@@ -210,14 +210,17 @@ class _Progress:
             print(line, flush=True)
 
     def on_run_begin(self, *, recipe, task, out, engine, device, **kwargs: Any) -> None:
-        self.total = recipe.evolution.generations
+        budget = recipe.evolution.time_budget
+        # a search that ends on its time budget counts generations without a total
+        self.total = None if budget else recipe.evolution.generations
         self.metric = task.metric_name
+        length = f"up to {recipe.evolution.generations} generations"
+        length += f" or {budget:g} s of search" if budget else ""
         self._say(
             f"neuroevo: {recipe.task.name} ({task.kind}, {task.n_inputs} inputs, "
-            f"{task.n_outputs} outputs), population {recipe.population.size}, "
-            f"{recipe.evolution.generations} generations of {recipe.mixer.steps} mixer "
-            f"steps ({engine} engine, {device}), seed {recipe.run.seed}; run directory {out}"
-            + _islands_line(recipe)
+            f"{task.n_outputs} outputs), population {recipe.population.size}, {length}, "
+            f"{recipe.mixer.steps} mixer steps a generation ({engine} engine, {device}), seed "
+            f"{recipe.run.seed}; run directory {out}" + _islands_line(recipe)
         )
         if self.bars:
             self.generation_bar = self._bar(total=self.total, desc="generations", unit="gen")
@@ -254,7 +257,8 @@ class _Progress:
                 "n/a" if s.best_metric is None else f"{s.best_metric:.4f}" for s in islands
             )
         self._say(
-            f"gen {summary.generation + 1}/{self.total}  {self.metric} best {best} "
+            f"gen {summary.generation + 1}{f'/{self.total}' if self.total else ''}  "
+            f"{self.metric} best {best} "
             f"mean {mean}  {summary.best_signature}  {summary.elapsed:.1f}s{per_island}"
         )
 

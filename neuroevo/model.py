@@ -110,7 +110,8 @@ class Model(nn.Module):
 
     def rows(self, data: Any) -> np.ndarray:
         """Raw features as a float64 ``(n, n_inputs)`` array: a NumPy array, a torch tensor
-        or a list of rows (one row alone is taken as one row)."""
+        or a list of rows (one row alone is taken as one row; signals or images, one per row,
+        are flattened as the task flattened them)."""
         if isinstance(data, torch.Tensor):
             data = data.detach().cpu().numpy()
         try:
@@ -119,6 +120,8 @@ class Model(nn.Module):
             raise NeuroevoError(f"the features must be numbers ({exc})") from None
         if x.ndim == 1:
             x = x[None, :] if x.size == self.n_inputs else x
+        if x.ndim >= 3 and x[0].size == self.n_inputs:  # signals or images, one per row
+            x = x.reshape(len(x), -1)
         if x.ndim != 2 or x.shape[1] != self.n_inputs:
             names = ", ".join(self.features[:8]) + (", ..." if self.n_inputs > 8 else "")
             raise NeuroevoError(

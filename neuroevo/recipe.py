@@ -78,10 +78,10 @@ class PopulationSection:
 
 @dataclass(frozen=True)
 class EvolutionSection:
-    generations: int = 10
+    generations: int = 1000  # at most; the time budget ends a default search
     tournament_size: int = 3
     elites: int = 2
-    time_budget: float = 0.0  # seconds for the search; 0: no limit
+    time_budget: float = 60.0  # seconds for the search; 0: no limit
     final_steps: int = 20_000  # training steps of the best net, alone, after the search
     final: str = "best"  # or "ensemble": the best nets mixed, kept if better on validation
     ensemble_size: int = 3  # nets in an ensemble (at most the hall of fame's 5)

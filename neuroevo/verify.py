@@ -11,7 +11,8 @@ metric of the mixer's pick) and the wall-time ratio alone / mixer.
 
 Which generations: a recipe's generation 0; in a run directory, generation ``N`` where the
 checkpoint of generation ``N - 1`` is kept (the last completed one by default: the run keeps
-two), since breeding from it gives back exactly the generation the run trained.
+two), since breeding from it gives back exactly the generation the run trained. Of a run with
+islands, island 0's generation, with the immigrants it received.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError
 from neuroevo.errors import NeuroevoError
 from neuroevo.evolution import Evolution, finite
+from neuroevo.islands import Archipelago, Local
 from neuroevo.recipe import Recipe, load
 from neuroevo.stats import kendall_tau_b, spearman_rho
 from neuroevo.training import train_alone
@@ -320,6 +322,18 @@ def _generation(path: Path, recipe: Recipe, generation: int) -> Evolution:
     recorded = snapshot.state.get("data_sha256")
     if recorded is not None and recorded != evo.task.fingerprint():
         raise NeuroevoError(f"{path}: the data changed since the run trained on it")
-    evo.load_state_dict(snapshot)
+    if recipe.islands.count == 1:
+        evo.load_state_dict(snapshot)
+        evo.breed()
+        return evo
+    # a run with islands: island 0's generation, its immigrants included where one arrived
+    archipelago = Archipelago(recipe, evo.task, device=evo.device, backend=Local())
+    archipelago.load_state_dict(snapshot)
+    immigrants = []
+    if archipelago.migrating():
+        immigrants = archipelago.islands[-1].emigrants(recipe.islands.migrants)
+    evo = archipelago.islands[0]
     evo.breed()
+    if immigrants:
+        evo.receive(immigrants)
     return evo

@@ -209,6 +209,23 @@ def test_the_batched_engine_trains_a_population_with_convolutions_as_the_loop_do
 # --------------------------------------------------------------------------- tasks and runs
 
 
+def test_an_npz_of_signals_gives_the_task_its_shape(tmp_path):
+    x = np.random.default_rng(0).normal(size=(90, 2, 16)).astype(np.float32)
+    np.savez(tmp_path / "signals.npz", x=x, y=(x[:, 0, :4].sum(axis=1) > 0).astype(int))
+    task = tasks.build("npz", 0, path=str(tmp_path / "signals.npz"))
+    assert task.shape == (2, 16) and task.n_inputs == 32
+
+
+def test_a_recipe_writes_initial_convolutions_back_only_where_there_are_some(tmp_path):
+    (tmp_path / "conv.toml").write_text(CONV)
+    recipe = load(tmp_path / "conv.toml")
+    (tmp_path / "again.toml").write_text(recipe.to_toml())
+    assert load(tmp_path / "again.toml").population == recipe.population
+    assert recipe.population.initial[0].convs() == [(4, 3, 1), (8, 3, 2)]
+    plain = load("recipes/logbits.toml").to_dict()["population"]["initial"][0]
+    assert set(plain) == {"hidden", "activation", "lr"}  # as checkpoints recorded it before
+
+
 def test_a_task_takes_a_shape_that_holds_its_inputs():
     task = tasks.build("digits", 0, shape=[1, 8, 8])
     assert task.shape == (1, 8, 8)
@@ -280,6 +297,8 @@ def test_a_conv_run_ends_with_a_model_that_loads_predicts_and_resumes_bit_for_bi
     predicted = model.predict(rows)
     accuracy = float(np.mean(np.asarray(predicted) == np.array(task.classes)[task.y_test.numpy()]))
     assert accuracy == pytest.approx(result.summary["best"]["test_metric"], abs=1e-6)
+    images = rows.reshape(-1, 1, 8, 8)  # images, one per row, read as the task flattened them
+    assert list(model.predict(images)) == list(predicted)
 
     evolve(recipe.replace(evolution=_generations(recipe, 2)), out=tmp_path / "short")
     again = evolve(load(tmp_path / "conv.toml"), out=tmp_path / "short", resume=True)

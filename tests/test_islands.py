@@ -153,6 +153,19 @@ def _generations(recipe, n):
     return dataclasses.replace(recipe.evolution, generations=n)
 
 
+def test_verify_replays_island_0s_generation_with_its_immigrants(tiny_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    evolve(load(tiny_recipe(ISLANDS), ["evolution.generations=2"]), out=run)
+    assert main(["verify", str(run), "--json", "--quiet"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    mine = [r for r in rundir.read_history(run) if r["generation"] == 1 and r["island"] == 0]
+    assert [r["mutation"] for r in mine].count("migrate") == 2
+    # the same nets, the immigrants too, with the run's own fitness to the last digit
+    assert {r["id"]: r["fitness"] for r in mine} == {
+        n["id"]: n["mixer_fitness"] for n in written["nets"]
+    }
+
+
 def test_a_checkpoint_that_lost_an_island_is_refused(tiny_recipe, tmp_path):
     from test_reliability import _edit_state
 

@@ -32,7 +32,7 @@ def test_the_readme_python_examples_run(tiny_recipe, tmp_path, monkeypatch, caps
     the mutation example is saved as my_package/ops.py, the module the next example names."""
     from neuroevo import mutations, tasks
 
-    search, use, task, genomes, mutation, check = _python_examples()
+    search, use, task, genomes, convolutions, mutation, check = _python_examples()
     monkeypatch.chdir(tmp_path)
     assert '"recipes/logbits.toml"' in search
     exec(search.replace('"recipes/logbits.toml"', repr(str(tiny_recipe()))), {})
@@ -52,6 +52,9 @@ def test_the_readme_python_examples_run(tiny_recipe, tmp_path, monkeypatch, caps
     namespace = {}
     exec(genomes, namespace)
     assert capsys.readouterr().out.strip() == "16-[56 relu]-[56 relu]-16 skip(in>2) lr=3.0e-03"
+    exec(convolutions, {})
+    printed = capsys.readouterr().out.strip()
+    assert printed == "1x8x8-[c16 k3 s1 relu]-[c32 k3 s2 relu]-[32 relu]-10 lr=1.0e-03"
 
     (tmp_path / "my_package").mkdir()
     (tmp_path / "my_package" / "__init__.py").write_text("")

@@ -244,7 +244,9 @@ def npz(
     """A NumPy ``.npz`` file with an inputs array (key ``x``) and a targets array (key ``y``).
 
     For ``classes`` the targets are integer labels (n,); their distinct values, sorted, become
-    the classes. Arrays are loaded with ``allow_pickle=False``: object arrays are refused.
+    the classes. Inputs of shape (n, channels, length) or (n, channels, height, width) are
+    signals or images: each row is flattened and the task's ``shape`` is theirs. Arrays are
+    loaded with ``allow_pickle=False``: object arrays are refused.
     """
     where = path or "task.path"
     if not path:
@@ -252,6 +254,10 @@ def npz(
     kind = _kind(kind, where)
     file = Path(path)
     xa, ya = npz_arrays(path, (x, y))
+    shape = None
+    if xa.ndim in (3, 4):
+        shape = [int(v) for v in xa.shape[1:]]
+        xa = xa.reshape(len(xa), -1)
     if xa.ndim == 2 and not np.isfinite(xa).all():
         row, col = (int(v) for v in np.argwhere(~np.isfinite(xa))[0])
         raise TaskError(
@@ -285,9 +291,18 @@ def npz(
             standardize=standardize,
             classes=names,
             where=path,
+            shape=shape,
         )
     return from_arrays(
-        file.stem, kind, xa, ya, seed=seed, split=split, standardize=standardize, where=path
+        file.stem,
+        kind,
+        xa,
+        ya,
+        seed=seed,
+        split=split,
+        standardize=standardize,
+        where=path,
+        shape=shape,
     )
 
 
