@@ -142,7 +142,11 @@ def remove_layer(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> 
         raise MutationNotApplicable("no hidden layer to remove")
     if len(hidden) <= space.layers_min:
         raise MutationNotApplicable(f"only {len(hidden)} hidden layers (the minimum)")
-    node = rng.choice(hidden)
+    return _bridge(genome, rng.choice(hidden))
+
+
+def _bridge(genome: nx.DiGraph, node: str) -> nx.DiGraph:
+    """``genome`` without ``node``, each of its inputs connected to each of its outputs."""
     preds, succs = list(genome.predecessors(node)), list(genome.successors(node))
     genome.remove_node(node)
     for p in preds:
@@ -277,13 +281,7 @@ def remove_conv(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> n
     nodes = _convolutions(genome)
     if len(nodes) <= space.conv_layers_min:
         raise MutationNotApplicable(f"only {len(nodes)} convolutions (space.conv_layers_min)")
-    node = rng.choice(nodes)
-    preds, succs = list(genome.predecessors(node)), list(genome.successors(node))
-    genome.remove_node(node)
-    for p in preds:
-        for s in succs:
-            genome.add_edge(p, s)
-    return genome
+    return _bridge(genome, rng.choice(nodes))
 
 
 def alter_channels(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:

@@ -19,15 +19,21 @@ GENERATIONS = 4
 
 
 def outputs(run):
-    """What must be identical between an interrupted-and-resumed run and an uninterrupted one."""
+    """What must be identical between an interrupted-and-resumed run and an uninterrupted one
+    (or two runs of one recipe): the summary (times left out), the history, the best weights
+    and every island's mixing records."""
     summary = rundir.read_summary(run)
     for key in ("wall_seconds", "search_seconds", "final_seconds"):
         summary.pop(key)
     mixing = {}
-    for generation in rundir.mixing_generations(run):
-        tensors, meta = rundir.read_mixing(run, generation)
-        meta.pop("seconds")
-        mixing[generation] = (meta, {k: v.numpy().tobytes() for k, v in tensors.items()})
+    for island in range(summary.get("islands", 1)):
+        for generation in rundir.mixing_generations(run, island):
+            tensors, meta = rundir.read_mixing(run, generation, island)
+            meta.pop("seconds")
+            mixing[generation, island] = (
+                meta,
+                {k: v.numpy().tobytes() for k, v in tensors.items()},
+            )
     return (
         summary,
         (run / "history.jsonl").read_text(),

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 import torch
+from test_checkpoint import outputs  # summary, history, best weights, every mixing record
 
 from neuroevo import checkpoint, rundir, tasks
 from neuroevo import genome as G
@@ -24,29 +25,6 @@ from neuroevo.recipe import RecipeError, load
 from neuroevo.runner import evolve
 
 ISLANDS = "\n[islands]\ncount = 2\nmigrate_every = 1\nmigrants = 2\n"
-
-
-def outputs(run):
-    """What must be identical between two runs of one recipe: the summary (times left out),
-    the history, the best weights and every island's mixing records."""
-    summary = rundir.read_summary(run)
-    for key in ("wall_seconds", "search_seconds", "final_seconds"):
-        summary.pop(key)
-    mixing = {}
-    for island in range(summary["islands"]):
-        for generation in rundir.mixing_generations(run, island):
-            tensors, meta = rundir.read_mixing(run, generation, island)
-            meta.pop("seconds")
-            mixing[generation, island] = (
-                meta,
-                {k: v.numpy().tobytes() for k, v in tensors.items()},
-            )
-    return (
-        summary,
-        (run / "history.jsonl").read_text(),
-        (run / "best" / "weights.safetensors").read_bytes(),
-        mixing,
-    )
 
 
 def _task(recipe):
