@@ -2,7 +2,7 @@
 same wall clock.
 
 For each seed two processes start together, each on one torch thread (one core each on a
-2-core machine): ``neuroevo evolve recipes/logbits.toml --set run.seed=S`` (200 s of search,
+2-core machine): ``neuroevo evolve recipes/logbits.toml --set run.seed=S`` (300 s of search,
 then the final training and the refit: at most 10 minutes) and an Optuna study (the ``bench``
 extra) with 10 minutes, the most the recipe can take. Optuna searches the recipe's space,
 MLPs of 1-4 hidden layers of width 8..256, activations relu/tanh/sigmoid/gelu, learning rate

@@ -116,6 +116,20 @@ def test_a_run_with_islands_records_every_island_and_keeps_the_best_of_all(tiny_
     assert len(state["islands"]) == 2
 
 
+def test_show_and_the_report_name_the_islands(tiny_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    result = evolve(load(tiny_recipe(ISLANDS, report=True), ["evolution.generations=2"]), out=run)
+    best = result.summary["best"]
+    assert main(["show", str(run)]) == 0
+    shown = capsys.readouterr().out
+    assert f"2 islands; the best net from island {best['island']}" in shown
+    lines = shown.splitlines()
+    header = lines[next(i for i, line in enumerate(lines) if "by validation" in line) + 1]
+    assert header.split()[:2] == ["id", "island"]  # the top nets' table names their island
+    page = (run / "report.html").read_text()
+    assert "<th>island</th>" in page and f"the best net from island {best['island']}" in page
+
+
 def test_islands_resume_bit_for_bit_from_the_checkpoint_that_holds_them_all(tiny_recipe, tmp_path):
     recipe = load(tiny_recipe(ISLANDS), ["evolution.generations=4"])
     evolve(recipe, out=tmp_path / "reference")
