@@ -503,7 +503,10 @@ class Evolution:
 
 def island_seed(seed: int, island: int) -> int:
     """The seed of an island's draws: the run's own for island 0 (so one island is exactly a
-    run without islands), well apart from every other run seed and island for the rest."""
+    run without islands), ``seed + 2654435761 * island`` for the rest: distinct for every
+    island of a run, and small enough (``islands.count`` is at most 1,000) that the seeds
+    derived from it (:meth:`Evolution.mixer_seed`, the fresh weights' ``seed * 1_000_003 +
+    id``) stay within torch's 64-bit generator seeds."""
     return seed if island == 0 else (seed + 0x9E3779B1 * island) % (1 << 61)
 
 

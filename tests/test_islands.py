@@ -173,6 +173,7 @@ def test_a_checkpoint_that_lost_an_island_is_refused(tiny_recipe, tmp_path):
     "setting, message",
     [
         ("islands.count=0", "islands.count: must be at least 1"),
+        ("islands.count=1001", "islands.count: must be at most 1000"),
         ("islands.migrants=6", "islands.migrants: must be at most population.size - "),
         ("islands.migrate_every=0", "islands.migrate_every: must be at least 1"),
         ('islands.topology="star"', "islands.topology: must be one of 'ring'"),
