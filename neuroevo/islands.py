@@ -256,13 +256,19 @@ class Ray(Backend):
         self.started_here = not ray.is_initialized()
         if self.started_here:
             address = recipe.run.ray_address or None
-            ray.init(
-                address=address,
-                num_cpus=None if address else os.cpu_count(),
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            try:
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else os.cpu_count(),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {address!r}" if address else "a local Ray cluster"
+                raise NeuroevoError(
+                    f"run.ray_address: cannot start or reach {where} ({exc})"
+                ) from None
         gpus = 1 if recipe.run.device.startswith("cuda") else 0
         self.remote = ray.remote(max_retries=3, num_cpus=recipe.run.threads, num_gpus=gpus)(
             _advance
