@@ -28,7 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from safetensors.torch import load_file
+
 from neuroevo import checkpoint, rundir
+from neuroevo import genome as G
 from neuroevo.evolution import Migrant
 from neuroevo.islands import _pack
 
@@ -86,10 +89,6 @@ def main() -> None:
                 state_bytes = len(packed["state"]) + len(packed["tensors"])
                 best_dir = out / "best"
                 genome = json.loads((best_dir / "genome.json").read_text())
-                from safetensors.torch import load_file
-
-                from neuroevo import genome as G
-
                 migrant = Migrant.of(
                     G.from_dict(genome), load_file(str(best_dir / "weights.safetensors")), 0
                 )

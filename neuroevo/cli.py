@@ -229,11 +229,8 @@ class _Progress:
         if self.bars:
             if self.step_bar is not None:  # the previous island's
                 self.step_bar.close()
-            islands = getattr(evolution, "islands", 1)
-            where = (
-                f" island {evolution.island}" if isinstance(islands, int) and islands > 1 else ""
-            )
-            desc = f"gen {generation + 1}{where}"
+            several = evolution is not None and evolution.recipe.islands.count > 1
+            desc = f"gen {generation + 1}" + (f" island {evolution.island}" if several else "")
             self.step_bar = self._bar(desc=desc, unit="step", leave=False)
 
     def on_mixer_step(self, *, step, steps, live, **kwargs: Any) -> None:

@@ -461,26 +461,35 @@ def check_plain(genome: nx.DiGraph) -> None:
                 ) from None
 
 
-def _check_shape(genome: nx.DiGraph) -> None:
-    shape = genome.graph.get("shape")
-    if shape is None:
-        return
+def shape_problem(shape: Any, n_inputs: int) -> str | None:
+    """What is wrong with ``shape`` as the shape of ``n_inputs`` input values, or None: it is
+    ``[channels, length]`` or ``[channels, height, width]`` of positive integers holding
+    exactly ``n_inputs`` values."""
     ok = (
-        isinstance(shape, list)
+        isinstance(shape, (list, tuple))
         and len(shape) in (2, 3)
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
     )
     if not ok:
-        raise InvalidGenome(
-            "shape", f"the input shape is [channels, length] or [channels, height, width], "
-            f"positive integers; got {shape!r}"
-        )  # fmt: skip
-    if features(shape) != genome.nodes[IN]["width"]:
-        raise InvalidGenome(
-            "shape",
-            f"the input shape {shape} holds {features(shape)} values, 'in' has width "
-            f"{genome.nodes[IN]['width']}",
+        shown = list(shape) if isinstance(shape, (list, tuple)) else shape
+        return (
+            "expected [channels, length] or [channels, height, width] (positive integers), "
+            f"got {shown!r}"
         )
+    if features(shape) != n_inputs:
+        return f"{list(shape)} holds {features(shape)} values, but the data has {n_inputs} inputs"
+    return None
+
+
+def _check_shape(genome: nx.DiGraph) -> None:
+    shape = genome.graph.get("shape")
+    if shape is None:
+        return
+    problem = shape_problem(shape, genome.nodes[IN]["width"])
+    if problem is None and not isinstance(shape, list):  # JSON keeps it a list
+        problem = f"expected a list, got {shape!r}"
+    if problem is not None:
+        raise InvalidGenome("shape", f"the input shape: {problem}")
 
 
 def _check_conv(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> None:

@@ -143,16 +143,23 @@ class Archipelago:
             and (self.generation + 1) % section.migrate_every == 0
         )
 
+    def immigrants(self) -> list[list[Migrant]]:
+        """What each island receives in the next generation: around the ring, island k's
+        ``migrants`` fittest go to island k + 1 where migration is due; else nothing."""
+        n = len(self.islands)
+        arriving: list[list[Migrant]] = [[] for _ in range(n)]
+        if self.migrating():
+            for k, evo in enumerate(self.islands):
+                arriving[(k + 1) % n] = evo.emigrants(self.recipe.islands.migrants)
+        return arriving
+
     def step(self) -> tuple[GenerationSummary, list[GenerationSummary]]:
         """One generation of every island: migration first where it is due, then every island
         breeds and trains. Returns the generation's summary over all islands and each
         island's own."""
         started = time.perf_counter()
-        n = len(self.islands)
-        immigrants: list[list[Migrant]] = [[] for _ in range(n)]
-        if self.migrating():
-            for k, evo in enumerate(self.islands):
-                immigrants[(k + 1) % n] = evo.emigrants(self.recipe.islands.migrants)
+        immigrants = self.immigrants()
+        if any(immigrants):
             sent = sum(m.size for group in immigrants for m in group)
             log.info("migration: %d nets, %d bytes", sum(map(len, immigrants)), sent)
         summaries = self.backend.step(self, immigrants)

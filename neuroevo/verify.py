@@ -329,9 +329,7 @@ def _generation(path: Path, recipe: Recipe, generation: int) -> Evolution:
     # a run with islands: island 0's generation, its immigrants included where one arrived
     archipelago = Archipelago(recipe, evo.task, device=evo.device, backend=Local())
     archipelago.load_state_dict(snapshot)
-    immigrants = []
-    if archipelago.migrating():
-        immigrants = archipelago.islands[-1].emigrants(recipe.islands.migrants)
+    immigrants = archipelago.immigrants()[0]
     evo = archipelago.islands[0]
     evo.breed()
     if immigrants:

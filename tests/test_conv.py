@@ -1,6 +1,7 @@
 """Convolutional genomes: inputs with a shape, convolution nodes, their operators, weight
 inheritance, the engines, and a run end to end."""
 
+import dataclasses
 import json
 import random
 
@@ -300,16 +301,13 @@ def test_a_conv_run_ends_with_a_model_that_loads_predicts_and_resumes_bit_for_bi
     images = rows.reshape(-1, 1, 8, 8)  # images, one per row, read as the task flattened them
     assert list(model.predict(images)) == list(predicted)
 
-    evolve(recipe.replace(evolution=_generations(recipe, 2)), out=tmp_path / "short")
+    evolve(
+        recipe.replace(evolution=dataclasses.replace(recipe.evolution, generations=2)),
+        out=tmp_path / "short",
+    )
     again = evolve(load(tmp_path / "conv.toml"), out=tmp_path / "short", resume=True)
     assert rundir.read_history(tmp_path / "short") == history
     assert json.dumps(again.summary["best"]) == json.dumps(result.summary["best"])
-
-
-def _generations(recipe, n):
-    import dataclasses
-
-    return dataclasses.replace(recipe.evolution, generations=n)
 
 
 def test_initial_convolutions_outside_the_space_or_without_a_shape_are_one_line(tmp_path):

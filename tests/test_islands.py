@@ -1,6 +1,7 @@
 """Islands: several populations in lockstep, migration of nets with their weights, one
 checkpoint holding every island, and the same result on the local and the Ray backend."""
 
+import dataclasses
 import json
 import os
 import re
@@ -133,16 +134,13 @@ def test_show_and_the_report_name_the_islands(tiny_recipe, tmp_path, capsys):
 def test_islands_resume_bit_for_bit_from_the_checkpoint_that_holds_them_all(tiny_recipe, tmp_path):
     recipe = load(tiny_recipe(ISLANDS), ["evolution.generations=4"])
     evolve(recipe, out=tmp_path / "reference")
-    evolve(recipe.replace(evolution=_generations(recipe, 2)), out=tmp_path / "run")
+    evolve(
+        recipe.replace(evolution=dataclasses.replace(recipe.evolution, generations=2)),
+        out=tmp_path / "run",
+    )
     assert main(["resume", str(tmp_path / "run"), "--quiet", "--set",
                  "evolution.generations=4"]) == 0  # fmt: skip
     assert outputs(tmp_path / "run") == outputs(tmp_path / "reference")
-
-
-def _generations(recipe, n):
-    import dataclasses
-
-    return dataclasses.replace(recipe.evolution, generations=n)
 
 
 def test_verify_replays_island_0s_generation_with_its_immigrants(tiny_recipe, tmp_path, capsys):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neuroevo import kinds
+from neuroevo import genome, kinds
 from neuroevo.errors import NeuroevoError
 
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
@@ -357,21 +356,9 @@ def from_arrays(
 def check_shape(shape: Any, n_inputs: int, where: str) -> None:
     """Raise :class:`TaskError` unless ``shape`` is ``[channels, length]`` or ``[channels,
     height, width]`` of positive integers holding ``n_inputs`` values."""
-    ok = (
-        isinstance(shape, (list, tuple))
-        and len(shape) in (2, 3)
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
-    )
-    if not ok:
-        raise TaskError(
-            f"{where}: expected [channels, length] or [channels, height, width] (positive "
-            f"integers), got {list(shape) if isinstance(shape, (list, tuple)) else shape!r}"
-        )
-    if math.prod(shape) != n_inputs:
-        raise TaskError(
-            f"{where}: {list(shape)} holds {math.prod(shape)} values, but the data has "
-            f"{n_inputs} inputs"
-        )
+    problem = genome.shape_problem(shape, n_inputs)
+    if problem is not None:
+        raise TaskError(f"{where}: {problem}")
 
 
 def with_shape(task: Task, shape: Sequence[int] | None, where: str) -> Task:
