@@ -32,7 +32,7 @@ import numpy as np
 import tomli_w
 import tomllib
 
-from neuroevo import rundir
+from neuroevo import mutations, rundir
 
 ROOT = Path(__file__).resolve().parent.parent
 MOTIFS = np.array(
@@ -99,7 +99,8 @@ def dense_only(recipe: Path, folder: Path) -> Path:
     for net in data.get("population", {}).get("initial", []):
         net.pop("channels", None)
         net.pop("strides", None)
-    for name in ("insert_conv", "remove_conv", "alter_channels", "alter_kernel", "alter_stride"):
+        net.pop("pools", None)
+    for name in mutations.CONV_OPERATORS:
         data.get("mutations", {}).pop(name, None)
     path = folder / f"{recipe.stem}-dense.toml"
     path.write_text(tomli_w.dumps(data))

@@ -4,7 +4,8 @@ Nodes
     ``"in"`` (the input, ``width`` = number of inputs), ``"out"`` (the output layer, ``width`` =
     number of outputs, raw values) and hidden nodes ``"h1"``, ``"h2"``, ... A dense hidden node
     has ``width`` and ``activation``; a convolution (``kind = "conv"``, only where the input
-    has a ``shape``) has ``channels``, ``kernel`` (odd), ``stride`` and ``activation``. A
+    has a ``shape``) has ``channels``, ``kernel`` (odd), ``stride``, ``pool`` (the window of
+    the max pooling after its activation, 1 for none) and ``activation``. A
     hidden id is taken from the genome's ``next_node`` counter, which only grows along a
     lineage, so an id is never reused and weights can follow a node through mutations.
 Edges
@@ -14,11 +15,13 @@ Edges
     convolutions only.
 Shapes
     ``in`` has the input's ``shape``: ``(channels, length)`` or ``(channels, height, width)``.
-    A convolution with stride ``s`` pads by ``kernel // 2`` (odd kernels: "same") and has
-    ``ceil(S / s)`` positions along each spatial axis, ``S`` the smallest size among its
-    inputs; an input larger than that is brought to it by average pooling after its
-    convolution (so a skip from an earlier, larger node is well defined, and a new skip never
-    changes a node's size). Sizes therefore stay positive.
+    A convolution with stride ``s`` pads by ``kernel // 2`` (odd kernels: "same") and sums
+    its inputs' convolutions on ``ceil(S / s)`` positions along each spatial axis, ``S`` the
+    smallest size among its inputs; an input larger than that is brought to it by average
+    pooling after its convolution (so a skip from an earlier, larger node is well defined,
+    and a new skip never changes a node's size). With ``pool = p`` its activations are then
+    max-pooled over windows of ``p`` with step ``p`` (a last, partial window kept), leaving
+    ``ceil(ceil(S / s) / p)`` positions. Sizes therefore stay positive.
 Graph attributes
     ``lr`` (learning rate), lineage (``id``, ``parent``, ``mutation``, ``born``), ``next_node``,
     ``shape`` (the input's shape, or None for a flat input) and ``fresh_weights`` (true when the
@@ -84,7 +87,9 @@ def add_hidden(genome: nx.DiGraph, width: int, activation: str) -> str:
     return _add(genome, width=int(width), activation=activation)
 
 
-def add_conv(genome: nx.DiGraph, channels: int, kernel: int, stride: int, activation: str) -> str:
+def add_conv(
+    genome: nx.DiGraph, channels: int, kernel: int, stride: int, activation: str, pool: int = 1
+) -> str:
     """Add an unconnected convolution with a never-used id; return the id."""
     return _add(
         genome,
@@ -92,6 +97,7 @@ def add_conv(genome: nx.DiGraph, channels: int, kernel: int, stride: int, activa
         channels=int(channels),
         kernel=int(kernel),
         stride=int(stride),
+        pool=int(pool),
         activation=activation,
     )
 
@@ -115,12 +121,15 @@ def mlp(
     convs: Sequence[Sequence[int]] = (),
 ) -> nx.DiGraph:
     """A plain multi-layer perceptron: ``in -> h1 -> ... -> out``; with ``convs`` (each
-    ``(channels, kernel, stride)``, the input's ``shape`` given) a chain of convolutions first.
+    ``(channels, kernel, stride)`` or ``(channels, kernel, stride, pool)``, the input's
+    ``shape`` given) a chain of convolutions first.
 
     >>> signature(mlp(16, 16, [56, 56], "sigmoid", lr=0.003))
     '16-[56 sigmoid]-[56 sigmoid]-16 lr=3.0e-03'
     >>> signature(mlp(64, 10, [32], shape=[1, 8, 8], convs=[(16, 3, 1), (32, 3, 2)]))
     '1x8x8-[c16 k3 s1 relu]-[c32 k3 s2 relu]-[32 relu]-10 lr=1.0e-03'
+    >>> signature(mlp(64, 10, [32], shape=[1, 8, 8], convs=[(16, 3, 1, 2)]))
+    '1x8x8-[c16 k3 s1 p2 relu]-[32 relu]-10 lr=1.0e-03'
     """
     if activation not in ACTIVATIONS:
         raise InvalidGenome(
@@ -131,8 +140,8 @@ def mlp(
     if convs and shape is None:
         raise InvalidGenome("conv", "convolutions need the input's shape")
     for conv in convs:
-        channels, kernel, stride = conv
-        node = add_conv(g, channels, kernel, stride, activation)
+        channels, kernel, stride, *pool = conv
+        node = add_conv(g, channels, kernel, stride, activation, *pool)
         g.add_edge(previous, node)
         previous = node
     for width in hidden:
@@ -167,6 +176,7 @@ def random_genome(
                 rng.choice(space.kernel_sizes),
                 rng.choice(space.strides),
                 rng.choice(space.activations),
+                rng.choice(space.pools),
             )
             g.add_edge(previous, node)
             previous = node
@@ -254,13 +264,22 @@ def node_shapes(genome: nx.DiGraph) -> dict[str, tuple[int, ...]]:
             shape = genome.graph.get("shape")
             shapes[node] = tuple(shape) if shape is not None else (data["width"],)
         elif data.get("kind") == CONV:
-            inputs = [shapes[u][1:] for u in genome.predecessors(node)]
-            smallest = tuple(min(sizes) for sizes in zip(*inputs))
-            stride = data["stride"]
-            shapes[node] = (data["channels"], *(-(-size // stride) for size in smallest))
+            pool = data["pool"]
+            positions = conv_positions(genome, shapes, node)
+            shapes[node] = (data["channels"], *(-(-size // pool) for size in positions))
         else:
             shapes[node] = (data["width"],)
     return shapes
+
+
+def conv_positions(
+    genome: nx.DiGraph, shapes: dict[str, tuple[int, ...]], node: str
+) -> tuple[int, ...]:
+    """The positions convolution ``node`` sums its inputs on (before its pooling), given the
+    output ``shapes`` of its inputs: ``ceil(S / stride)`` per axis, ``S`` the smallest input."""
+    inputs = [shapes[u][1:] for u in genome.predecessors(node)]
+    stride = genome.nodes[node]["stride"]
+    return tuple(-(-min(sizes) // stride) for sizes in zip(*inputs))
 
 
 def features(shape: Sequence[int]) -> int:
@@ -325,8 +344,10 @@ def signature(genome: nx.DiGraph) -> str:
     for node in order[1:-1]:
         data = genome.nodes[node]
         if data.get("kind") == CONV:
+            pool = f" p{data['pool']}" if data["pool"] > 1 else ""
             parts.append(
-                f"[c{data['channels']} k{data['kernel']} s{data['stride']} {data['activation']}]"
+                f"[c{data['channels']} k{data['kernel']} s{data['stride']}{pool} "
+                f"{data['activation']}]"
             )
         else:
             parts.append(f"[{data['width']} {data['activation']}]")
@@ -496,7 +517,7 @@ def _check_conv(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> Non
     data = genome.nodes[node]
     if genome.graph.get("shape") is None:
         raise InvalidGenome("conv", f"node {node!r} is a convolution but the input has no shape")
-    for key in ("channels", "kernel", "stride"):
+    for key in ("channels", "kernel", "stride", "pool"):
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidGenome("conv", f"node {node!r} has {key} {value!r}")
@@ -519,6 +540,10 @@ def _check_conv(genome: nx.DiGraph, node: str, space: SearchSpace | None) -> Non
     if data["stride"] not in space.strides:
         raise InvalidGenome(
             "conv", f"node {node!r} has stride {data['stride']}, not in {list(space.strides)}"
+        )
+    if data["pool"] not in space.pools:
+        raise InvalidGenome(
+            "conv", f"node {node!r} has pool {data['pool']}, not in {list(space.pools)}"
         )
 
 
@@ -561,6 +586,9 @@ def from_dict(data: Any, *, source: str = "genome") -> nx.DiGraph:
     for key in ("lr", "next_node", "fresh_weights", *_LINEAGE):
         if key not in genome.graph:
             raise InvalidGenome("format", f"{source}: graph attribute {key!r} is missing")
+    for _, attributes in genome.nodes(data=True):
+        if attributes.get("kind") == CONV:
+            attributes.setdefault("pool", 1)  # written before convolutions could pool
     validate(genome)
     return genome
 

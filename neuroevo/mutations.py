@@ -254,8 +254,8 @@ def _convolutions(genome: nx.DiGraph) -> list[str]:
 
 def insert_conv(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
     """Split a random edge ``u -> v`` leaving ``in`` or a convolution into ``u -> new -> v``,
-    ``new`` a convolution with random channels, kernel, stride and activation (its weights
-    fresh)."""
+    ``new`` a convolution with random channels, kernel, stride, pooling and activation (its
+    weights fresh)."""
     if genome.graph.get("shape") is None:
         raise MutationNotApplicable("the input has no shape: no convolutions")
     if len(G.conv_nodes(genome)) >= space.conv_layers_max:
@@ -269,6 +269,7 @@ def insert_conv(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> n
         rng.choice(space.kernel_sizes),
         rng.choice(space.strides),
         rng.choice(space.activations),
+        rng.choice(space.pools),
     )
     genome.remove_edge(u, v)
     genome.add_edge(u, node)
@@ -318,6 +319,12 @@ def alter_stride(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> 
     return _alter(genome, rng, "stride", space.strides)
 
 
+def alter_pool(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
+    """Give one convolution another max-pooling window of ``space.pools`` (1: none; the
+    positions of it and of the nodes after it change, its weights stay)."""
+    return _alter(genome, rng, "pool", space.pools)
+
+
 def reset_weights(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> nx.DiGraph:
     """Same architecture, weights start fresh."""
     genome.graph["fresh_weights"] = True
@@ -343,6 +350,7 @@ remove_conv = mutation(remove_conv)
 alter_channels = mutation(alter_channels)
 alter_kernel = mutation(alter_kernel)
 alter_stride = mutation(alter_stride)
+alter_pool = mutation(alter_pool)
 
 _REGISTRY.seal_builtins()
 BUILTINS: tuple[str, ...] = _REGISTRY.builtins
@@ -353,6 +361,7 @@ CONV_OPERATORS: tuple[str, ...] = (
     "alter_channels",
     "alter_kernel",
     "alter_stride",
+    "alter_pool",
 )
 
 

@@ -65,6 +65,7 @@ def _fan_in(shape: tuple[int, ...]) -> int:
 
 _CONV = {2: F.conv1d, 3: F.conv2d}
 _POOL = {2: F.adaptive_avg_pool1d, 3: F.adaptive_avg_pool2d}
+_MAX_POOL = {2: F.max_pool1d, 3: F.max_pool2d}
 
 
 class GenomeNet(nn.Module):
@@ -82,7 +83,8 @@ class GenomeNet(nn.Module):
         self.weight = nn.ParameterDict()
         self.bias = nn.ParameterDict()
         # for every node after "in", in order: (node, activation, [predecessors], how), how
-        # None for a dense node, else a convolution's (stride, padding, positions)
+        # None for a dense node, else a convolution's (stride, padding, positions, pool), its
+        # inputs' convolutions summed on ``positions`` before the activation and the pooling
         self._plan: list[tuple[str, str, list[str], tuple | None]] = []
         for v in order[1:]:
             preds = [u for u in order if genome.has_edge(u, v)]
@@ -98,7 +100,8 @@ class GenomeNet(nn.Module):
             how = None
             if G.is_conv(genome, v):
                 data = genome.nodes[v]
-                how = (data["stride"], data["kernel"] // 2, nodes[v][1:])
+                positions = G.conv_positions(genome, nodes, v)
+                how = (data["stride"], data["kernel"] // 2, positions, data["pool"])
             self._plan.append((v, activation, preds, how))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +116,7 @@ class GenomeNet(nn.Module):
                     z = z + F.linear(values[u].flatten(1), w.flatten(1))
                 values[v] = ACTIVATION_FUNCTIONS[activation](z)
                 continue
-            stride, padding, positions = how
+            stride, padding, positions, pool = how
             dims = len(positions) + 1
             z = self.bias[v].view(-1, *([1] * len(positions)))
             for u in preds:
@@ -123,7 +126,10 @@ class GenomeNet(nn.Module):
                 if tuple(h.shape[2:]) != positions:
                     h = _POOL[dims](h, positions)
                 z = z + h
-            spatial[v] = values[v] = ACTIVATION_FUNCTIONS[activation](z)
+            h = ACTIVATION_FUNCTIONS[activation](z)
+            if pool > 1:
+                h = _MAX_POOL[dims](h, pool, ceil_mode=True)
+            spatial[v] = values[v] = h
         return values[G.OUT]
 
 

@@ -266,7 +266,8 @@ def architecture_png(genome: nx.DiGraph) -> bytes:
         elif node == G.OUT:
             text, color = f"out\n{data['width']}", "#f5e3dd"
         elif G.is_conv(genome, node):
-            text = f"conv {data['channels']}\nk{data['kernel']} s{data['stride']}\n"
+            pool = f" p{data['pool']}" if data["pool"] > 1 else ""
+            text = f"conv {data['channels']}\nk{data['kernel']} s{data['stride']}{pool}\n"
             text, color = text + data["activation"], "#e3f0dd"
         else:
             text, color = f"{data['width']}\n{data['activation']}", "#eeeeee"

@@ -49,18 +49,22 @@ class InitialNet:
     channels: tuple[int, ...] = ()  # one convolution per entry, before the dense layers
     kernel: int = 3  # every convolution's
     strides: tuple[int, ...] = ()  # one per convolution; empty: 1 each
+    pools: tuple[int, ...] = ()  # max-pooling window, one per convolution; empty: 1 (none) each
 
-    def convs(self) -> list[tuple[int, int, int]]:
-        """``(channels, kernel, stride)`` of each convolution."""
+    def convs(self) -> list[tuple[int, int, int, int]]:
+        """``(channels, kernel, stride, pool)`` of each convolution."""
         strides = self.strides or (1,) * len(self.channels)
-        return [(c, self.kernel, s) for c, s in zip(self.channels, strides)]
+        pools = self.pools or (1,) * len(self.channels)
+        return [(c, self.kernel, s, p) for c, s, p in zip(self.channels, strides, pools)]
 
     def plain(self) -> dict[str, Any]:
         """As a recipe writes it (the convolution keys only where there are convolutions)."""
         out = _plain(self)
         if not self.channels:
-            for key in ("channels", "kernel", "strides"):
+            for key in ("channels", "kernel", "strides", "pools"):
                 del out[key]
+        elif not self.pools:
+            del out["pools"]  # as recipes written before pooling have it
         return out
 
 
@@ -612,22 +616,25 @@ def _check_initial(population: PopulationSection, space: SearchSpace, where) -> 
                 f"{w}: {key}.activation: {net.activation!r} is not in space.activations "
                 f"({', '.join(space.activations)})"
             )
-        if net.strides and len(net.strides) != len(net.channels):
-            raise RecipeError(
-                f"{w}: {key}.strides: {len(net.strides)} strides for {len(net.channels)} "
-                "convolutions (channels)"
-            )
-        for channels, kernel, stride in net.convs():
+        for name in ("strides", "pools"):
+            values = getattr(net, name)
+            if values and len(values) != len(net.channels):
+                raise RecipeError(
+                    f"{w}: {key}.{name}: {len(values)} {name} for {len(net.channels)} "
+                    "convolutions (channels)"
+                )
+        for channels, kernel, stride, pool in net.convs():
+            given = {"channels": channels, "kernel": kernel, "strides": stride, "pools": pool}
             for name, ok, allowed in (
                 ("channels", space.channels_min <= channels <= space.channels_max,
                  f"[{space.channels_min}, {space.channels_max}]"),
                 ("kernel", kernel in space.kernel_sizes, str(list(space.kernel_sizes))),
                 ("strides", stride in space.strides, str(list(space.strides))),
+                ("pools", pool in space.pools, str(list(space.pools))),
             ):  # fmt: skip
                 if not ok:
-                    value = {"channels": channels, "kernel": kernel, "strides": stride}[name]
                     raise RecipeError(
-                        f"{w}: {key}.{name}: {value} is outside the space ({allowed})"
+                        f"{w}: {key}.{name}: {given[name]} is outside the space ({allowed})"
                     )
         if len(net.channels) > space.conv_layers_max:
             raise RecipeError(

@@ -37,9 +37,10 @@ class SearchSpace:
     channels_max: int = 64
     kernel_sizes: tuple[int, ...] = field(default=(3, 5))
     strides: tuple[int, ...] = field(default=(1, 2))
+    pools: tuple[int, ...] = field(default=(1, 2))  # max-pooling windows; 1: none
 
     def __post_init__(self) -> None:
-        for name in ("activations", "kernel_sizes", "strides"):
+        for name in ("activations", "kernel_sizes", "strides", "pools"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in (
             "width_min",
@@ -109,7 +110,7 @@ class SearchSpace:
                 raise InvalidSpace(
                     f"space.{name}: must be at most {limit}, got {getattr(self, name)}"
                 )
-        for name, odd in (("kernel_sizes", True), ("strides", False)):
+        for name, odd in (("kernel_sizes", True), ("strides", False), ("pools", False)):
             values = getattr(self, name)
             if not values:
                 raise InvalidSpace(f"space.{name} must list at least one value")

@@ -21,7 +21,7 @@ from neuroevo.space import SearchSpace
 
 SPACE = SearchSpace(
     width_min=4, width_max=32, layers_min=0, layers_max=3, lr_min=1e-3, lr_max=3e-2,
-    channels_min=2, channels_max=12, kernel_sizes=(1, 3, 5), strides=(1, 2, 3),
+    channels_min=2, channels_max=12, kernel_sizes=(1, 3, 5), strides=(1, 2, 3), pools=(1, 2, 3),
 )  # fmt: skip
 SHAPES = [[2, 9], [1, 7, 6], [3, 4, 4]]
 
@@ -136,12 +136,53 @@ def test_a_skip_from_a_larger_node_is_pooled_to_the_convolutions_positions():
     assert G.node_shapes(g2)["h2"] == (3, 4) and net2(torch.randn(2, 16)).shape == (2, 2)
 
 
+def test_a_pooling_convolution_computes_conv_activation_then_max_pooling():
+    g = G.mlp(42, 3, [5], "relu", shape=[1, 7, 6], convs=[(4, 3, 1, 2), (6, 3, 1, 3)])
+    assert G.node_shapes(g)["h1"] == (4, 4, 3)  # 7x6 pooled by 2, the last windows partial
+    assert G.node_shapes(g)["h2"] == (6, 2, 1)
+    net = network.build(g, generator=torch.Generator().manual_seed(0))
+    w = net.state_dict()
+    x = torch.randn(5, 42)
+    h = torch.nn.functional.conv2d(x.view(5, 1, 7, 6), w["weight.in__h1"], w["bias.h1"], padding=1)
+    h = torch.nn.functional.max_pool2d(h.relu(), 2, ceil_mode=True)
+    h = torch.nn.functional.conv2d(h, w["weight.h1__h2"], w["bias.h2"], padding=1)
+    h = torch.nn.functional.max_pool2d(h.relu(), 3, ceil_mode=True)
+    h = torch.nn.functional.linear(h.flatten(1), w["weight.h2__h3"].flatten(1), w["bias.h3"])
+    want = torch.nn.functional.linear(h.relu(), w["weight.h3__out"], w["bias.out"])
+    torch.testing.assert_close(net(x), want)
+    assert G.signature(g).startswith("1x7x6-[c4 k3 s1 p2 relu]-[c6 k3 s1 p3 relu]")
+
+
+def test_alter_pool_changes_one_window_within_the_space_and_keeps_the_kernels():
+    space = SearchSpace(pools=(1, 2))
+    parent = _two_convs()
+    state = network.build(parent, generator=torch.Generator().manual_seed(0)).state_dict()
+    child = M.alter_pool(parent, random.Random(0), space)
+    changed = [n for n in ("h1", "h2") if child.nodes[n]["pool"] != parent.nodes[n]["pool"]]
+    assert len(changed) == 1 and child.nodes[changed[0]]["pool"] == 2
+    net = network.inherit(child, state, generator=torch.Generator())
+    for name in ("weight.in__h1", "weight.h1__h2"):
+        assert torch.equal(net.state_dict()[name], state[name])
+    with pytest.raises(M.MutationNotApplicable, match="single pool"):
+        M.alter_pool(parent, random.Random(0), SearchSpace(pools=(1,)))
+
+
+def test_a_genome_saved_before_convolutions_could_pool_loads_without_pooling():
+    data = G.to_dict(_two_convs())
+    for node in data["nodes"]:
+        node.pop("pool", None)
+    loaded = G.from_dict(data)
+    assert [loaded.nodes[n]["pool"] for n in ("h1", "h2")] == [1, 1]
+    assert G.equal(loaded, _two_convs())
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
         (lambda g: g.graph.update(shape=None), "no shape"),
         (lambda g: g.nodes["h1"].update(kernel=4), "even kernel"),
         (lambda g: g.nodes["h1"].update(stride=0), "stride 0"),
+        (lambda g: g.nodes["h1"].update(pool=0), "pool 0"),
         (
             lambda g: g.add_edge("h3", "h2") or g.remove_edge("h1", "h2"),
             "cycle|convolution's inputs",
@@ -164,6 +205,7 @@ def test_the_space_bounds_channels_kernels_strides_and_convolutions():
         (SearchSpace(channels_max=7), "8 channels, outside"),
         (SearchSpace(kernel_sizes=(5,)), "kernel 3, not in"),
         (SearchSpace(strides=(1,)), "stride 2, not in"),
+        (SearchSpace(pools=(2,)), "pool 1, not in"),
         (SearchSpace(conv_layers_max=1), "2 convolutions, outside"),
     ]:
         with pytest.raises(InvalidGenome, match=message):
@@ -222,7 +264,13 @@ def test_a_recipe_writes_initial_convolutions_back_only_where_there_are_some(tmp
     recipe = load(tmp_path / "conv.toml")
     (tmp_path / "again.toml").write_text(recipe.to_toml())
     assert load(tmp_path / "again.toml").population == recipe.population
-    assert recipe.population.initial[0].convs() == [(4, 3, 1), (8, 3, 2)]
+    assert recipe.population.initial[0].convs() == [(4, 3, 1, 1), (8, 3, 2, 1)]
+    assert "pools" not in recipe.to_dict()["population"]["initial"][0]  # as written before
+    (tmp_path / "pooled.toml").write_text(with_pools(CONV, "[2, 1]"))
+    pooled = load(tmp_path / "pooled.toml")
+    assert pooled.population.initial[0].convs() == [(4, 3, 1, 2), (8, 3, 2, 1)]
+    (tmp_path / "again.toml").write_text(pooled.to_toml())
+    assert load(tmp_path / "again.toml").population == pooled.population
     plain = load("recipes/logbits.toml").to_dict()["population"]["initial"][0]
     assert set(plain) == {"hidden", "activation", "lr"}  # as checkpoints recorded it before
 
@@ -239,6 +287,11 @@ def test_a_task_takes_a_shape_that_holds_its_inputs():
     x = np.random.default_rng(0).normal(size=(60, 12))
     made = tasks.from_arrays("signal", "bits", x, x[:, :2] > 0, seed=0, shape=[3, 4])
     assert made.shape == (3, 4)
+
+
+def with_pools(recipe: str, pools: str) -> str:
+    """``recipe`` with its initial net's convolutions pooling by ``pools``."""
+    return recipe.replace("strides = [1, 2]", f"strides = [1, 2], pools = {pools}")
 
 
 CONV = """
@@ -314,6 +367,12 @@ def test_initial_convolutions_outside_the_space_or_without_a_shape_are_one_line(
     bad = CONV.replace("strides = [1, 2]", "strides = [1, 4]")
     (tmp_path / "bad.toml").write_text(bad)
     with pytest.raises(RecipeError, match=r"population.initial\[0\].strides: 4 is outside"):
+        load(tmp_path / "bad.toml")
+    (tmp_path / "bad.toml").write_text(with_pools(CONV, "[1, 4]"))
+    with pytest.raises(RecipeError, match=r"population.initial\[0\].pools: 4 is outside"):
+        load(tmp_path / "bad.toml")
+    (tmp_path / "bad.toml").write_text(with_pools(CONV, "[1]"))
+    with pytest.raises(RecipeError, match=r"initial\[0\].pools: 1 pools for 2 convolutions"):
         load(tmp_path / "bad.toml")
     flat = CONV.replace("shape = [1, 8, 8]\n", "")
     (tmp_path / "flat.toml").write_text(flat)
