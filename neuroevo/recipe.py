@@ -89,7 +89,7 @@ class EvolutionSection:
     final_steps: int = 20_000  # training steps of the best net, alone, after the search
     final: str = "best"  # or "ensemble": the best nets mixed, kept if better on validation
     ensemble_size: int = 3  # nets in an ensemble (at most the hall of fame's 5)
-    refit: bool = False  # retrain the final model on training + validation rows
+    refit: bool = True  # retrain the final model on training + validation rows
 
 
 _MIXER, _RACE = MixerConfig(), Race()
