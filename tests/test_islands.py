@@ -196,6 +196,22 @@ def test_the_ray_backend_without_ray_says_how_to_install_it(tiny_recipe, tmp_pat
 
 ray = pytest.importorskip("ray", reason="the island tests on Ray need the extra: neuroevo[ray]")
 
+def test_a_ray_cluster_that_cannot_be_reached_is_one_line_naming_the_address(
+    tiny_recipe, tmp_path, monkeypatch
+):
+    def unreachable(**kwargs):  # what ray.init raises where nothing listens at the address
+        raise ConnectionError(f"Could not find any running Ray instance at {kwargs['address']}")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", unreachable)
+    recipe = load(tiny_recipe(ISLANDS), ['run.backend="ray"', 'run.ray_address="10.0.0.9:6379"'])
+    with pytest.raises(NeuroevoError) as caught:
+        evolve(recipe, out=tmp_path / "run")
+    message = str(caught.value)
+    assert message.startswith("run.ray_address: cannot start or reach the Ray cluster at ")
+    assert "'10.0.0.9:6379'" in message and "\n" not in message
+
+
 LAUNCHER = textwrap.dedent("""
     import os, signal, sys
     from neuroevo import islands
