@@ -1,10 +1,10 @@
 """A plain CSV with every recipe default: neuroevo against scikit-learn's simple models.
 
 For iris, wine and digits, scikit-learn's bundled data sets are written as CSV files (the
-features by name, the class as a word) and given to neuroevo with the shortest recipe there is:
+features by name, the class as a word) and given to neuroevo with the shortest recipe there is
+(a ``.csv`` path makes it the csv task):
 
     [task]
-    name = "csv"
     path = "iris.csv"
     target = "class"
 
@@ -98,7 +98,7 @@ def main() -> None:
         for name in args.sets:
             path = write_csv(name, folder)
             recipe = folder / f"{name}.toml"
-            recipe.write_text(f'[task]\nname = "csv"\npath = "{path.name}"\ntarget = "class"\n')
+            recipe.write_text(f'[task]\npath = "{path.name}"\ntarget = "class"\n')
             for seed in args.seeds:
                 out = folder / f"{name}-{seed}"
                 subprocess.run(

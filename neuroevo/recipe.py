@@ -398,11 +398,19 @@ def _fields(cls: type, raw: Mapping[str, Any], section: str, where) -> dict[str,
     return values
 
 
+#: the task a data file's suffix implies where a recipe gives ``task.path`` and no name
+FILE_TASKS = {".csv": "csv", ".npz": "npz"}
+
+
 def _task(raw: Any, where, source: str) -> TaskSection:
+    path = raw.get("path") if isinstance(raw, Mapping) else None
+    implied = FILE_TASKS.get(Path(path).suffix.lower()) if isinstance(path, str) else None
+    if raw and "name" not in raw and implied is not None:
+        raw = {"name": implied, **raw}  # [task] path = "data.csv" is a csv task
     if not raw or "name" not in raw:
         raise RecipeError(
             f"{where('task.name')}: task.name: missing; every recipe names its task "
-            f"(known: {', '.join(tasks.names())})"
+            f"(known: {', '.join(tasks.names())}), or gives task.path to a .csv or .npz file"
         )
     name = _check_type(raw["name"], str, "task.name", where)
     options = {k: v for k, v in raw.items() if k != "name"}

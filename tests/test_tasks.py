@@ -114,7 +114,7 @@ def run_recipe(tmp_path, task_lines, *extra_args):
 def test_csv_runs_through_a_two_generation_evolution(tmp_path, kind):
     if kind == "classes":
         classification_csv(tmp_path / "data.csv")
-        lines = 'name = "csv"\npath = "data.csv"\ntarget = "label"'
+        lines = 'path = "data.csv"\ntarget = "label"'  # a .csv file: the csv task
         metric = "accuracy"
     else:
         regression_csv(tmp_path / "data.csv")
@@ -124,7 +124,14 @@ def test_csv_runs_through_a_two_generation_evolution(tmp_path, kind):
     summary = rundir.read_summary(tmp_path / "run")
     assert summary["metric"] == metric and summary["generations_completed"] == 2
     # the resolved recipe names the data file by its absolute path, so it reruns anywhere
-    assert str(tmp_path / "data.csv") in (tmp_path / "run" / "recipe.toml").read_text()
+    written = (tmp_path / "run" / "recipe.toml").read_text()
+    assert str(tmp_path / "data.csv") in written and 'name = "csv"' in written
+
+
+def test_a_task_without_a_name_needs_a_csv_or_npz_path(tmp_path, capsys):
+    assert run_recipe(tmp_path, 'path = "data.parquet"\ntarget = "label"') == 2
+    err = capsys.readouterr().err
+    assert "task.name: missing" in err and "task.path to a .csv or .npz file" in err
 
 
 BAD_CSV = [
