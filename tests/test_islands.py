@@ -196,6 +196,7 @@ def test_the_ray_backend_without_ray_says_how_to_install_it(tiny_recipe, tmp_pat
 
 ray = pytest.importorskip("ray", reason="the island tests on Ray need the extra: neuroevo[ray]")
 
+
 def test_a_ray_cluster_that_cannot_be_reached_is_one_line_naming_the_address(
     tiny_recipe, tmp_path, monkeypatch
 ):
