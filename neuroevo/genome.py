@@ -176,7 +176,7 @@ def random_genome(
                 rng.choice(space.kernel_sizes),
                 rng.choice(space.strides),
                 rng.choice(space.activations),
-                rng.choice(space.pools),
+                random_pool(rng, space),
             )
             g.add_edge(previous, node)
             previous = node
@@ -193,6 +193,12 @@ def random_genome(
 def random_channels(rng: random.Random, space: SearchSpace) -> int:
     channels = round(log_uniform(rng, space.channels_min, space.channels_max))
     return min(max(channels, space.channels_min), space.channels_max)
+
+
+def random_pool(rng: random.Random, space: SearchSpace) -> int:
+    """A pooling window of ``space.pools``; no draw where there is one (so a run from before
+    convolutions could pool, resumed with ``pools = [1]``, draws as it did)."""
+    return space.pools[0] if len(space.pools) == 1 else rng.choice(space.pools)
 
 
 def log_uniform(rng: random.Random, low: float, high: float) -> float:

@@ -269,7 +269,7 @@ def insert_conv(genome: nx.DiGraph, rng: random.Random, space: SearchSpace) -> n
         rng.choice(space.kernel_sizes),
         rng.choice(space.strides),
         rng.choice(space.activations),
-        rng.choice(space.pools),
+        G.random_pool(rng, space),
     )
     genome.remove_edge(u, v)
     genome.add_edge(u, node)

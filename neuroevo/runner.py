@@ -70,6 +70,7 @@ BEFORE_KEY = {
     ("islands", "migrate_every"): 5,
     ("islands", "migrants"): 1,
     ("islands", "topology"): "ring",
+    ("space", "pools"): [1],  # convolutions did not pool
 }
 
 

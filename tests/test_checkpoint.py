@@ -357,11 +357,12 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tiny_recipe, tmp_path):
 
 
 def test_a_run_checkpointed_before_engines_existed_resumes_with_the_loop(tiny_recipe, tmp_path):
-    """Recipes gained mixer.engine and run.device; a checkpoint whose recipe lacks them was
-    trained by the loop on the CPU, and resumes so, bit for bit."""
+    """Recipes gained mixer.engine, run.device and space.pools; a checkpoint whose recipe
+    lacks them was trained by the loop on the CPU, without pooling, and resumes so, bit for
+    bit."""
     from test_reliability import _edit_state
 
-    old = ['mixer.engine="loop"', 'run.device="cpu"']
+    old = ['mixer.engine="loop"', 'run.device="cpu"', "space.pools=[1]"]
     reference = tmp_path / "reference"
     evolve(R.load(tiny_recipe(), [f"evolution.generations={GENERATIONS}", *old]), out=reference)
     run = tmp_path / "run"
@@ -370,10 +371,13 @@ def test_a_run_checkpointed_before_engines_existed_resumes_with_the_loop(tiny_re
     def forget(state):
         del state["recipe"]["mixer"]["engine"]
         del state["recipe"]["run"]["device"]
+        del state["recipe"]["space"]["pools"]
 
     _edit_state(run, forget)
     text = (run / "recipe.toml").read_text()
     text = text.replace('engine = "loop"\n', "").replace('device = "cpu"\n', "")
+    text = text.replace("pools = [\n    1,\n]\n", "")
+    assert "pools" not in text
     (run / "recipe.toml").write_text(text)
     assert (
         main(["resume", str(run), "--quiet", "--set", f"evolution.generations={GENERATIONS}"]) == 0
