@@ -278,9 +278,12 @@ class _Progress:
         for bar in (self.step_bar, self.generation_bar):
             if bar is not None:
                 bar.close()
+        from neuroevo import report
+
         s = result.summary
         best = s["best"]
         print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
+        print(f"final model: {report.final_model(s)}")
         print(
             f"{s['metric']}: validation {_metric(best['validation_metric'])}, "
             f"test {_metric(best['test_metric'])}; {s['generations_completed']} generations, "

@@ -390,6 +390,28 @@ def _num(value: Any, spec: str = ".4f") -> str:
 # --------------------------------------------------------------------------- the terminal
 
 
+def final_model(summary: dict[str, Any]) -> str:
+    """What a finished run's model is, in words: the best net or an ensemble, and the refit."""
+    final = summary.get("final") or {}
+    members = final.get("members") or []
+    what = (
+        f"an ensemble of {len(members)} nets ({', '.join(f'#{m}' for m in members)})"
+        if final.get("choice") == "ensemble"
+        else "the best net"
+    )
+    refit = final.get("refit")
+    if not refit:
+        return f"{what}, after its final training"
+    steps = refit.get("steps") or []
+    if not any(steps):
+        return (
+            f"{what}, with its search weights: no step of final training beat them on "
+            f"validation, so the refit on {refit['rows']:,} rows had 0 steps to train"
+        )
+    counts = "/".join(f"{n:,}" for n in steps)
+    return f"{what}, refit on {refit['rows']:,} training and validation rows for {counts} steps"
+
+
 def describe(path: str | Path, *, top: int = TOP) -> str:
     """``neuroevo show``: a run, finished or not, in a few lines of text."""
     path = Path(path)
@@ -414,6 +436,7 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
             f"  best #{best['id']} (generation {best['generation'] + 1}, {best['params']:,} "
             f"parameters): {best['signature']}",
         ]
+        lines.append(f"  final model: {final_model(summary)}")
         if summary.get("islands", 1) > 1:
             lines.append(
                 f"  {summary['islands']} islands; the best net from island {best['island']}"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import neuroevo
-from neuroevo import tasks
+from neuroevo import report, tasks
 from neuroevo.cli import main
 
 ROWS = 240
@@ -221,11 +221,33 @@ def test_show_summarises_a_finished_and_an_unfinished_run(classes_run, tmp_path,
     summary = json.loads((classes_run / "summary.json").read_text())
     assert summary["best"]["signature"] in text and "finished: 2 generations" in text
     assert f"test accuracy {summary['best']['test_metric']:.4f}" in text
+    refit = summary["final"]["refit"]  # the default: the model is refit
+    steps = refit["steps"][0]
+    if steps:
+        said = f"refit on {refit['rows']:,} training and validation rows for {steps:,} steps"
+        assert f"final model: the best net, {said}" in text
+    else:
+        assert "final model: the best net, with its search weights" in text
     (classes_run / "summary.json").unlink()
     assert main(["show", str(classes_run), "--top", "3"]) == 0
     text = capsys.readouterr().out
     assert "unfinished: 2 generation(s)" in text and "top 3 by validation accuracy" in text
     _one_line_exit_2(capsys, ["show", str(tmp_path / "nowhere")], "no such run directory")
+
+
+def test_show_says_what_the_final_model_is():
+    ensemble = {"choice": "ensemble", "members": [7, 3], "refit": None}
+    assert report.final_model({"final": ensemble}) == (
+        "an ensemble of 2 nets (#7, #3), after its final training"
+    )
+    refit = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [2400]}}
+    assert report.final_model({"final": refit}) == (
+        "the best net, refit on 1,438 training and validation rows for 2,400 steps"
+    )
+    unmoved = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [0]}}
+    assert "with its search weights: no step of final training beat them on validation" in (
+        report.final_model({"final": unmoved})
+    )
 
 
 def test_logbits_loads_with_its_bits_as_they_are(tiny_recipe, tmp_path):
