@@ -394,18 +394,18 @@ def final_model(summary: dict[str, Any]) -> str:
     """What a finished run's model is, in words: the best net or an ensemble, and the refit."""
     final = summary.get("final") or {}
     members = final.get("members") or []
-    what = (
-        f"an ensemble of {len(members)} nets ({', '.join(f'#{m}' for m in members)})"
-        if final.get("choice") == "ensemble"
-        else "the best net"
-    )
+    if final.get("choice") == "ensemble":
+        what = f"an ensemble of {len(members)} nets ({', '.join(f'#{m}' for m in members)})"
+        its = "their"
+    else:
+        what, its = "the best net", "its"
     refit = final.get("refit")
     if not refit:
-        return f"{what}, after its final training"
+        return f"{what}, after {its} final training"
     steps = refit.get("steps") or []
     if not any(steps):
         return (
-            f"{what}, with its search weights: no step of final training beat them on "
+            f"{what}, with {its} search weights: no step of final training beat them on "
             f"validation, so the refit on {refit['rows']:,} rows had 0 steps to train"
         )
     counts = "/".join(f"{n:,}" for n in steps)

@@ -238,7 +238,7 @@ def test_show_summarises_a_finished_and_an_unfinished_run(classes_run, tmp_path,
 def test_show_says_what_the_final_model_is():
     ensemble = {"choice": "ensemble", "members": [7, 3], "refit": None}
     assert report.final_model({"final": ensemble}) == (
-        "an ensemble of 2 nets (#7, #3), after its final training"
+        "an ensemble of 2 nets (#7, #3), after their final training"
     )
     refit = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [2400]}}
     assert report.final_model({"final": refit}) == (
