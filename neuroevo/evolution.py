@@ -261,11 +261,17 @@ class Evolution:
         the first), let ``immigrants`` (nets from other islands) take the places of its last
         children, then train it in one mixer run, set fitness and the hall of fame. No file
         I/O; the caller checkpoints :meth:`state_dict` after it."""
+        self.next_population(immigrants)
+        return self.evaluate()
+
+    def next_population(self, immigrants: Sequence[Migrant] = ()) -> None:
+        """The population a generation trains, as :meth:`step` makes it: bred from the last
+        evaluated one (not before the first), ``immigrants`` in the places of its last
+        children."""
         if self._evaluated:
             self.breed()
         if immigrants:
             self.receive(immigrants)
-        return self.evaluate()
 
     def emigrants(self, k: int) -> list[Migrant]:
         """The ``k`` fittest nets of the evaluated population (by the mixer's fitness, ties by

@@ -324,14 +324,11 @@ def _generation(path: Path, recipe: Recipe, generation: int) -> Evolution:
         raise NeuroevoError(f"{path}: the data changed since the run trained on it")
     if recipe.islands.count == 1:
         evo.load_state_dict(snapshot)
-        evo.breed()
+        evo.next_population()
         return evo
     # a run with islands: island 0's generation, its immigrants included where one arrived
     archipelago = Archipelago(recipe, evo.task, device=evo.device, backend=Local())
     archipelago.load_state_dict(snapshot)
     immigrants = archipelago.immigrants()[0]
-    evo = archipelago.islands[0]
-    evo.breed()
-    if immigrants:
-        evo.receive(immigrants)
-    return evo
+    archipelago.islands[0].next_population(immigrants)
+    return archipelago.islands[0]
