@@ -54,16 +54,18 @@ def train_alone(
     checks: int = 0,
     on_step: Callable[[int, int], None] | None = None,
     schedule_steps: int | None = None,
+    patience: int = 0,
 ) -> AloneResult:
     """Train ``net`` in place for ``steps`` steps on batches from ``train``.
 
     ``schedule``: ``constant`` or ``cosine`` (to zero at ``schedule_steps``, default
     ``steps``: a larger value stops training part way along the same schedule). With
     ``checks`` > 0 the validation metric on ``valid`` is measured that many times (and at the
-    start), and the weights with the best one are kept and loaded back; otherwise the last
-    weights are kept and measured once. A loss that is not finite stops training (the best
-    weights so far are kept). ``on_step(step, steps)`` is called after every step (progress
-    bars).
+    start), and the weights with the best one are kept and loaded back (ties: the earliest);
+    otherwise the last weights are kept and measured once. With ``patience`` > 0 (and checks)
+    training stops after that many checks in a row without a better metric. A loss that is
+    not finite stops training (the best weights so far are kept). ``on_step(step, steps)`` is
+    called after every step (progress bars).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -92,6 +94,7 @@ def train_alone(
                 optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, length) / length))
             )
         check_every = max(1, steps // checks) if checks else 0
+        since_best = 0
         for step in range(1, steps + 1):
             x, y = next(batches)
             optimizer.zero_grad(set_to_none=True)
@@ -109,8 +112,13 @@ def train_alone(
                 value = metric()
                 if value is not None and (best_metric is None or value > best_metric):
                     best_metric, best_state, best_step = value, snapshot(), step
+                    since_best = 0
+                else:
+                    since_best += 1
             if on_step is not None:
                 on_step(step, steps)
+            if patience and since_best >= patience:
+                break
     if checks:
         net.load_state_dict(best_state)
     else:

@@ -133,6 +133,17 @@ def test_mixer_does_not_train_the_nets(mix_on):
             assert torch.equal(a, b)
 
 
+def test_training_alone_with_patience_stops_when_validation_stops_improving():
+    train_batches = [linear_data(32, s) for s in range(200)]
+    valid = linear_data(64, 999)
+    learning = train_alone(six_nets(seed=3)[0], 1e-2, kind="regression", train=train_batches,
+                           steps=200, valid=valid, checks=20, patience=3)  # fmt: skip
+    assert learning.steps_trained == 200  # it improves at every check
+    frozen = train_alone(six_nets(seed=3)[0], 0.0, kind="regression", train=train_batches,
+                         steps=200, valid=valid, checks=20, patience=3)  # fmt: skip
+    assert frozen.steps_trained == 30 and frozen.best_step == 0  # 3 checks without a gain
+
+
 def test_retired_nets_stop_training_and_diverged_nets_rank_last():
     nets = six_nets(seed=2)
     lrs = [1e-2] * 6
