@@ -88,9 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         "resume",
         help="continue an interrupted run",
         description="Continue a run from its last checkpoint. Only evolution.generations and "
-        "evolution.time_budget may change, to extend it; evolution.final, ensemble_size and "
-        "refit, which change only the end of the run; and run.keep_checkpoints, run.report, "
-        "run.backend and run.ray_address, which change no result.",
+        "evolution.time_budget may change, to extend it; evolution.final, ensemble_size, "
+        "refit, folds and folds_max_rows, which change only the end of the run; and "
+        "run.keep_checkpoints, run.report, run.backend and run.ray_address, which change no "
+        "result.",
     )
     cont.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
     cont.add_argument(
@@ -193,6 +194,7 @@ class _Progress:
         self.quiet = quiet
         self.bars = not quiet and sys.stderr.isatty()
         self.generation_bar = self.step_bar = None
+        self.step_phase: tuple | None = None
 
     def _bar(self, **kwargs: Any):
         from tqdm import tqdm
@@ -264,11 +266,17 @@ class _Progress:
             self.generation_bar.close()
             self.generation_bar = None
         if self.bars:
+            member, fold = kwargs.get("member"), kwargs.get("fold")
+            phase = (bool(kwargs.get("refit")), member, fold)
+            if self.step_bar is not None and phase != self.step_phase:
+                self.step_bar.close()  # the last one stopped early (a bagged refit's copy)
+                self.step_bar = None
             if self.step_bar is None:
-                member = kwargs.get("member")
                 desc = "refit" if kwargs.get("refit") else "final training"
                 desc += f" (net {member + 1})" if member else ""
+                desc += f" (fold {fold + 1}/{kwargs.get('folds')})" if fold is not None else ""
                 self.step_bar = self._bar(total=steps, desc=desc, unit="step", leave=False)
+                self.step_phase = phase
             self.step_bar.update(1)
             if step == steps:
                 self.step_bar.close()

@@ -9,10 +9,16 @@ of fame each have that final training; their mixing weights are fitted on the va
 (:mod:`neuroevo.ensemble`); the ensemble is kept only if its validation metric beats the best
 net's, and only the kept model is scored on test. The choice sees validation only.
 
-``evolution.refit = true``: the kept model's nets train again from their search weights on the
-training and validation rows together, for the steps that were best on validation (the same
-learning-rate schedule, stopped there), and those weights are the model. Its validation metric
-is then the one measured before the refit (the refit has seen the validation rows).
+``evolution.refit = true``: the kept model is trained again on the training and validation
+rows together. Where they are at most ``evolution.folds_max_rows`` rows and ``evolution.folds``
+is 2 or more, the refit is bagged: the rows are dealt into that many folds (stratified by class),
+and each of the kept model's nets is trained from fresh weights once per fold, on the other
+folds, stopped where the held-out fold's metric stopped improving; the model is the equal-weight
+mixture of those copies (an ensemble's weights shared among each net's copies), and every row's
+prediction by the copy that never trained on it gives the out-of-fold metric. On more rows
+(or ``folds = 0``) each net trains again from its search weights for the steps that were best on
+validation (the same learning-rate schedule, stopped there). Either way the validation metric
+reported is the one measured before the refit (the refit has seen the validation rows).
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ from neuroevo import engine, ensemble, kinds, mixer, network, training
 from neuroevo.evolution import Champion, Evolution
 
 State = dict[str, torch.Tensor]
+
+#: a bagged refit's copy measures its held-out fold this many times over ``final_steps``, and
+#: stops after ``FOLD_PATIENCE`` measurements in a row without a better metric
+FOLD_CHECKS = 200
+FOLD_PATIENCE = 20
 
 
 @dataclass
@@ -49,7 +60,8 @@ class Member:
 
 @dataclass
 class Finished:
-    """The model a run ends with: ``members`` (one net, or the ensemble's, best first)."""
+    """The model a run ends with: ``members`` (one net, or the ensemble's, best first; after a
+    bagged refit each one's copies, in turn), mixed with ``weights`` where there are several."""
 
     choice: str  # "best" or "ensemble"
     members: list[Member]
@@ -61,10 +73,13 @@ class Finished:
 
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` records of the end of the run, under ``final``."""
+        chosen: dict[int, float | None] = {}  # a bagged refit's copies share their net's id
+        for m in self.members:
+            chosen.setdefault(m.id, m.validation_metric)
         return {
             "choice": self.choice,
-            "members": [m.id for m in self.members],
-            "member_validation_metrics": [m.validation_metric for m in self.members],
+            "members": list(chosen),
+            "member_validation_metrics": list(chosen.values()),
             "validation_metric_of": self.candidates,
             "refit": self.refit,
         }
@@ -93,12 +108,12 @@ def finish(evo: Evolution) -> Finished:
         if _or_low(candidates["ensemble"]) > _or_low(candidates["best"]):
             choice, chosen, weights = "ensemble", members, fitted
     refit = None
-    if section.refit:
+    rows = len(evo.task.x_train) + len(evo.task.x_valid)
+    if section.refit and section.folds >= 2 and rows <= section.folds_max_rows:
+        chosen, weights, refit = _bag(evo, chosen, weights, section.folds)
+    elif section.refit:
         chosen = [_refit(evo, m) for m in chosen]
-        refit = {
-            "rows": len(evo.task.x_train) + len(evo.task.x_valid),
-            "steps": [m.best_step for m in chosen],
-        }
+        refit = {"rows": rows, "steps": [m.best_step for m in chosen]}
     test = score(chosen, weights, engine.on(evo.device, evo.task.test), evo)
     return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit)
 
@@ -171,6 +186,86 @@ def _refit(evo: Evolution, member: Member) -> Member:
     )
     state = {k: v.to("cpu") for k, v in result.state.items()}
     return Member(member.champion, state, member.validation_metric, member.best_step)
+
+
+def fold_of(y: torch.Tensor, k: int, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Each row's fold in ``0..k-1``: the rows in a random order, dealt in turn (for
+    ``classes`` one class after another, so every fold holds its share of each class)."""
+    n = len(y)
+    fold = torch.empty(n, dtype=torch.long)
+    if kind != "classes":
+        fold[torch.randperm(n, generator=generator)] = torch.arange(n) % k
+        return fold
+    dealt = 0
+    for label in torch.unique(y):
+        rows = torch.nonzero(y == label).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        fold[rows] = (dealt + torch.arange(len(rows))) % k
+        dealt += len(rows)
+    return fold
+
+
+def _bag(
+    evo: Evolution, chosen: list[Member], weights: torch.Tensor | None, k: int
+) -> tuple[list[Member], torch.Tensor, dict[str, Any]]:
+    """The bagged refit (see the module): the copies, their mixing weights, and its record."""
+    x, y = (torch.cat([a, b]) for a, b in zip(evo.task.train, evo.task.valid))
+    k = min(k, len(y))
+    generator = torch.Generator().manual_seed(evo.recipe.run.seed * 31 + 23)
+    fold = fold_of(y, k, evo.task.kind, generator)
+    steps = evo.recipe.evolution.final_steps
+    copies, stopped, fold_metrics, held_out = [], [], [], []
+    for j, member in enumerate(chosen):
+        out_of_fold = None
+        for i in range(k):
+            hold = fold == i
+            net = network.build(member.genome, generator=generator).to(evo.device)
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            result = training.train_alone(
+                net,
+                member.genome.graph["lr"],
+                kind=evo.task.kind,
+                train=mixer.batches(
+                    *engine.on(evo.device, (x[~hold], y[~hold])),
+                    evo.recipe.mixer.batch_size,
+                    torch.Generator().manual_seed(seed),
+                ),
+                steps=steps,
+                schedule="cosine",
+                valid=engine.on(evo.device, (x[hold], y[hold])),
+                checks=min(FOLD_CHECKS, steps),
+                patience=FOLD_PATIENCE,
+                on_step=lambda step, n, i=i, j=j: evo.notify(
+                    "on_final_step", step=step, steps=n, refit=True, fold=i, folds=k, member=j
+                ),
+            )
+            with torch.no_grad():
+                out = net(engine.on(evo.device, (x[hold], y[hold]))[0]).cpu()
+            if out_of_fold is None:
+                out_of_fold = torch.empty((len(y), *out.shape[1:]), dtype=out.dtype)
+            out_of_fold[hold] = out
+            state = {key: v.to("cpu") for key, v in result.state.items()}
+            copies.append(
+                Member(member.champion, state, member.validation_metric, result.best_step)
+            )
+            stopped.append(result.best_step)
+            fold_metrics.append(result.validation_metric)
+        held_out.append(out_of_fold)
+    outputs = held_out[0].shape[-1] if held_out[0].dim() > 1 else 1
+    per_net = torch.ones((1, outputs), dtype=torch.float64) if weights is None else weights
+    task = kinds.get(evo.task.kind)
+    if weights is None:
+        metric = task.score(held_out[0], y)
+    else:
+        metric = task.score(ensemble.outputs(torch.stack(held_out), weights, evo.task.kind), y)
+    record = {
+        "rows": len(y),
+        "folds": k,
+        "steps": stopped,  # each copy's: the step whose weights it kept
+        "fold_metrics": fold_metrics,  # each copy's on its held-out fold
+        "out_of_fold_metric": metric,
+    }
+    return copies, per_net.repeat_interleave(k, dim=0) / k, record
 
 
 @torch.no_grad()

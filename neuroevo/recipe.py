@@ -90,6 +90,8 @@ class EvolutionSection:
     final: str = "best"  # or "ensemble": the best nets mixed, kept if better on validation
     ensemble_size: int = 3  # nets in an ensemble (at most the hall of fame's 5)
     refit: bool = True  # retrain the final model on training + validation rows
+    folds: int = 5  # the refit is bagged over this many folds (0: never) ...
+    folds_max_rows: int = 5_000  # ... where training + validation hold at most this many rows
 
 
 _MIXER, _RACE = MixerConfig(), Race()
@@ -536,6 +538,8 @@ BOUNDS = [
     ("run.threads", 1, 256),
     ("run.keep_checkpoints", 1, 1_000),
     ("evolution.ensemble_size", 2, 5),
+    ("evolution.folds", 0, 20),
+    ("evolution.folds_max_rows", 0, 10**9),
 ]
 
 
@@ -552,6 +556,11 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
         raise RecipeError(
             f'{where("evolution.final")}: evolution.final: must be "best" or "ensemble", '
             f"got {evolution.final!r}"
+        )
+    if evolution.folds == 1:
+        raise RecipeError(
+            f"{where('evolution.folds')}: evolution.folds: must be 0 (no bagged refit) or "
+            "2 or more, got 1"
         )
     if evolution.elites >= population.size:
         raise RecipeError(

@@ -403,6 +403,14 @@ def final_model(summary: dict[str, Any]) -> str:
     if not refit:
         return f"{what}, after {its} final training"
     steps = refit.get("steps") or []
+    folds = refit.get("folds")
+    if folds:
+        oof = refit.get("out_of_fold_metric")
+        return (
+            f"{what}, bagged: {len(steps)} copies trained from fresh weights, each on "
+            f"{folds - 1} of {folds} folds of the {refit['rows']:,} training and validation "
+            f"rows and stopped by the fold it left out (out-of-fold {_num(oof)})"
+        )
     if not any(steps):
         return (
             f"{what}, with {its} search weights: no step of final training beat them on "

@@ -54,9 +54,11 @@ EXTENDABLE = {
     ("run", "out"),
     ("run", "keep_checkpoints"),
     ("run", "report"),
-    ("evolution", "final"),  # these three change only the end of the run
+    ("evolution", "final"),  # these change only the end of the run
     ("evolution", "ensemble_size"),
     ("evolution", "refit"),
+    ("evolution", "folds"),
+    ("evolution", "folds_max_rows"),
     ("run", "backend"),  # islands give the same result on every backend
     ("run", "ray_address"),
 }
@@ -302,7 +304,8 @@ def _search_and_finish(
             [m.state for m in finished.members],
             finished.weights,
         )
-    run_dir.write_best(champion.genome, state, {**task.data_format(), "final": finished.choice})
+    several = "ensemble" if finished.weights is not None else "best"  # how model.json reads it
+    run_dir.write_best(champion.genome, state, {**task.data_format(), "final": several})
     summary_data = {
         "metric": task.metric_name,
         "task": recipe.task.name,

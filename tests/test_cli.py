@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import neuroevo
 from neuroevo import genome as G
 from neuroevo import kinds, network, rundir, tasks
 from neuroevo.cli import main
@@ -49,15 +50,21 @@ def test_smoke_run_writes_every_output(tiny_recipe, tmp_path, capsys):
         assert key in best
     assert best["id"] in {line["id"] for line in lines}
 
-    # the saved model is usable on its own and scores what the summary says
+    # the saved model is usable on its own and scores what the summary says: by default the
+    # refit on these 1,200 rows is bagged, five copies of the best net mixed equally
     genome = G.from_json((out / "best" / "genome.json").read_text())
     assert G.signature(genome) == best["signature"]
     net = network.build(genome)
-    net.load_state_dict(load_file(str(out / "best" / "weights.safetensors")))
+    net.load_state_dict(load_file(str(out / "best" / "weights.safetensors")))  # the first copy
+    model = neuroevo.load(out)
+    assert len(model.nets) == summary["final"]["refit"]["folds"] == 5
+    assert all(G.equal(g, genome) for g in model.genomes)
     task = tasks.build("logbits", 3, n_train=800, n_valid=400, n_test=400)
-    with torch.no_grad():
-        test_metric = kinds.get("bits").metric(net(task.x_test), task.y_test)
+    test_metric = float((model.predict(task.x_test) == task.y_test.numpy()).mean())
     assert test_metric == pytest.approx(best["test_metric"])
+    with torch.no_grad():  # each copy alone scores otherwise
+        alone = kinds.get("bits").metric(net(task.x_test), task.y_test)
+    assert alone != pytest.approx(best["test_metric"])
 
 
 @pytest.mark.parametrize(

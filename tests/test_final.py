@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import neuroevo
-from neuroevo import final, network, tasks
+from neuroevo import ensemble, final, kinds, network, tasks
 from neuroevo import genome as G
 from neuroevo import recipe as R
 from neuroevo.cli import main
@@ -39,7 +39,7 @@ def _evolution(task, champions, **evolution):
     recipe = R.from_dict(
         {
             "task": {"name": "logbits"},
-            "evolution": {"final_steps": 0, "final": "ensemble", **evolution},
+            "evolution": {"final_steps": 0, "final": "ensemble", "folds": 0, **evolution},
             "run": {"device": "cpu"},
         }
     )
@@ -122,6 +122,7 @@ generations = 2
 final_steps = 100
 final = "ensemble"
 ensemble_size = 3
+folds = 0
 
 [mixer]
 steps = 60
@@ -160,3 +161,92 @@ def test_an_ensemble_run_directory_loads_predicts_exports_and_resumes(tmp_path, 
     assert main(["resume", str(run), "--set", "evolution.generations=3", "--quiet"]) == 0
     again = json.loads((run / "summary.json").read_text())
     assert again["generations_completed"] == 3 and neuroevo.load(run) is not None
+
+
+def _recording_batches(monkeypatch):
+    """Every ``(x, y)`` the end of a run draws training batches from, in order."""
+    seen = []
+    real = final.mixer.batches
+    monkeypatch.setattr(
+        final.mixer, "batches", lambda x, y, *a: seen.append((x, y)) or real(x, y, *a)
+    )
+    return seen
+
+
+def test_a_bagged_refit_trains_fresh_copies_each_on_the_other_folds_never_test(monkeypatch):
+    task = _bits_task()
+    seen = _recording_batches(monkeypatch)
+    genome, state = _sign_reader([(0, 0)], lr=1e-2)
+    evo = _evolution(task, [(genome, state)], final="best", folds=3, final_steps=60)
+    done = final.finish(evo)
+    rows = torch.cat([task.x_train, task.x_valid])
+    assert len(seen) == 1 + 3  # the final training, then one copy per fold
+    held_out = []
+    for x, _ in seen[1:]:  # each copy trains on two folds: the rows it leaves out are the third
+        trained = {tuple(r) for r in x.tolist()}
+        held_out.append({tuple(r) for r in rows.tolist()} - trained)
+        assert len(x) + len(held_out[-1]) == len(rows)
+    assert set().union(*held_out) == {tuple(r) for r in rows.tolist()}  # each row left out once
+    assert sum(len(h) for h in held_out) == len(rows)
+    test_rows = {tuple(r) for r in task.x_test.tolist()}
+    assert not test_rows & set().union(*({tuple(r) for r in x.tolist()} for x, _ in seen))
+    # the model: three copies of the net, from fresh weights, mixed equally
+    assert done.choice == "best" and [m.id for m in done.members] == [genome.graph["id"]] * 3
+    assert torch.equal(done.weights, torch.full((3, 2), 1 / 3, dtype=torch.float64))
+    assert all(
+        not torch.equal(m.state["weight.h1__out"], state["weight.h1__out"]) for m in done.members
+    )
+    assert done.summary()["members"] == [genome.graph["id"]]
+    refit = done.refit
+    assert refit["rows"] == len(rows) and refit["folds"] == 3 and len(refit["steps"]) == 3
+    # the out-of-fold metric: each row scored by the copy that never trained on it
+    right = 0.0
+    for member, rows_out in zip(done.members, held_out):
+        index = [i for i, r in enumerate(rows.tolist()) if tuple(r) in rows_out]
+        y = torch.cat([task.y_train, task.y_valid])[index]
+        net = network.inherit(member.genome, member.state, generator=torch.Generator())
+        with torch.no_grad():
+            right += kinds.get("bits").metric(net(rows[index]), y) * len(index)
+    assert refit["out_of_fold_metric"] == pytest.approx(right / len(rows))
+    # the test metric is the mixture's, and each copy's own fold metric is recorded
+    with torch.no_grad():
+        outs = torch.stack([network.inherit(m.genome, m.state)(task.x_test) for m in done.members])
+    mixed = ensemble.outputs(outs, done.weights, "bits")
+    assert done.test_metric == pytest.approx(kinds.get("bits").score(mixed, task.y_test))
+    assert len(refit["fold_metrics"]) == 3
+
+
+def test_a_bagged_ensemble_shares_each_nets_weight_among_its_copies():
+    task = _bits_task()
+    first, second = _sign_reader([(0, 0)]), _sign_reader([(1, 1)])
+    done = final.finish(_evolution(task, [first, second], folds=2, final_steps=20))
+    assert done.choice == "ensemble" and len(done.members) == 4
+    assert [m.id for m in done.members][::2] == [m.id for m in done.members][1::2]
+    w = done.weights
+    assert torch.equal(w[0], w[1]) and torch.equal(w[2], w[3])
+    assert (w >= 0).all() and torch.allclose(w.sum(dim=0), torch.ones(2, dtype=w.dtype))
+    assert done.summary()["members"] == [done.members[0].id, done.members[2].id]
+
+
+def test_more_rows_than_folds_max_rows_refit_from_the_search_weights(monkeypatch):
+    task = _bits_task()
+    seen = _recording_batches(monkeypatch)
+    genome, state = _sign_reader([(0, 0)], lr=1e-2)
+    rows = len(task.x_train) + len(task.x_valid)
+    evo = _evolution(
+        task, [(genome, state)], final="best", folds=5, folds_max_rows=rows - 1, final_steps=40
+    )
+    done = final.finish(evo)
+    assert len(seen) == 2 and done.weights is None and "folds" not in done.refit
+
+
+def test_folds_hold_their_share_of_each_class():
+    y = torch.tensor([0] * 50 + [1] * 10 + [2] * 3)
+    fold = final.fold_of(y, 5, "classes", torch.Generator().manual_seed(0))
+    for label, n in ((0, 50), (1, 10), (2, 3)):
+        counts = torch.bincount(fold[y == label], minlength=5)
+        assert counts.sum() == n and counts.max() - counts.min() <= 1
+    sizes = torch.bincount(fold, minlength=5)
+    assert sizes.max() - sizes.min() <= 1
+    again = final.fold_of(y, 5, "classes", torch.Generator().manual_seed(0))
+    assert torch.equal(fold, again)  # the run's seed decides the folds

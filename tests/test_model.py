@@ -221,13 +221,11 @@ def test_show_summarises_a_finished_and_an_unfinished_run(classes_run, tmp_path,
     summary = json.loads((classes_run / "summary.json").read_text())
     assert summary["best"]["signature"] in text and "finished: 2 generations" in text
     assert f"test accuracy {summary['best']['test_metric']:.4f}" in text
-    refit = summary["final"]["refit"]  # the default: the model is refit
-    steps = refit["steps"][0]
-    if steps:
-        said = f"refit on {refit['rows']:,} training and validation rows for {steps:,} steps"
-        assert f"final model: the best net, {said}" in text
-    else:
-        assert "final model: the best net, with its search weights" in text
+    refit = summary["final"]["refit"]  # the default on a few hundred rows: a bagged refit
+    assert refit["folds"] == len(refit["steps"]) == len(refit["fold_metrics"]) == 5
+    said = f"5 copies trained from fresh weights, each on 4 of 5 folds of the {refit['rows']:,}"
+    assert f"final model: the best net, bagged: {said}" in text
+    assert f"(out-of-fold {refit['out_of_fold_metric']:.4f})" in text
     (classes_run / "summary.json").unlink()
     assert main(["show", str(classes_run), "--top", "3"]) == 0
     text = capsys.readouterr().out
@@ -243,6 +241,11 @@ def test_show_says_what_the_final_model_is():
     refit = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [2400]}}
     assert report.final_model({"final": refit}) == (
         "the best net, refit on 1,438 training and validation rows for 2,400 steps"
+    )
+    bagged = {"rows": 142, "folds": 2, "steps": [100, 300], "out_of_fold_metric": 0.97887}
+    assert report.final_model({"final": {"choice": "best", "members": [7], "refit": bagged}}) == (
+        "the best net, bagged: 2 copies trained from fresh weights, each on 1 of 2 folds of the "
+        "142 training and validation rows and stopped by the fold it left out (out-of-fold 0.9789)"
     )
     unmoved = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [0]}}
     assert "with its search weights: no step of final training beat them on validation" in (

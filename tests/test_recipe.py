@@ -70,6 +70,8 @@ def test_overrides_take_toml_values_and_bare_words():
         ),
         (MINIMAL + "[space]\nwidth_min = 64\nwidth_max = 8\n", [], r"space\.width_max \(8\)"),
         (MINIMAL + "[mixer]\nsteps = 0\n", [], r"mixer\.steps: must be at least 1, got 0"),
+        (MINIMAL + "[evolution]\nfolds = 1\n", [], r"evolution\.folds: must be 0 \(no bagged"),
+        (MINIMAL + "[evolution]\nfolds = 21\n", [], r"evolution\.folds: must be at most 20"),
         (
             MINIMAL + '[mixer]\nrule = "sgd"\n',
             [],
