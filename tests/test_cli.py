@@ -144,3 +144,31 @@ def test_console_script_runs_as_a_subprocess(tiny_recipe, tmp_path):
         timeout=300,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("neuroevo: error:")
+
+
+def test_each_bagged_copy_gets_its_own_progress_bar_even_when_it_stops_early():
+    from neuroevo.cli import _Progress
+
+    class Bar:
+        def __init__(self, total, desc, **_):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    progress = _Progress(quiet=False)
+    progress.bars, made = True, []
+    progress._bar = lambda **kw: made.append(Bar(**kw)) or made[-1]
+    for step in range(1, 11):  # the final training, to the end
+        progress.on_final_step(step=step, steps=10, member=0)
+    for fold, stop in ((0, 4), (1, 10)):  # a copy that stopped early, then one to the end
+        for step in range(1, stop + 1):
+            progress.on_final_step(step=step, steps=10, refit=True, fold=fold, folds=2, member=0)
+    assert [(b.desc, b.n, b.closed) for b in made] == [
+        ("final training", 10, True),
+        ("refit (fold 1/2)", 4, True),
+        ("refit (fold 2/2)", 10, True),
+    ]
