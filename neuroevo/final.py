@@ -9,16 +9,17 @@ of fame each have that final training; their mixing weights are fitted on the va
 (:mod:`neuroevo.ensemble`); the ensemble is kept only if its validation metric beats the best
 net's, and only the kept model is scored on test. The choice sees validation only.
 
-``evolution.refit = true``: the kept model is trained again on the training and validation
-rows together. Where they are at most ``evolution.folds_max_rows`` rows and ``evolution.folds``
-is 2 or more, the refit is bagged: the rows are dealt into that many folds (stratified by class),
-and each of the kept model's nets is trained from fresh weights once per fold, on the other
-folds, stopped where the held-out fold's metric stopped improving; the model is the equal-weight
-mixture of those copies (an ensemble's weights shared among each net's copies), and every row's
-prediction by the copy that never trained on it gives the out-of-fold metric. On more rows
-(or ``folds = 0``) each net trains again from its search weights for the steps that were best on
-validation (the same learning-rate schedule, stopped there). Either way the validation metric
-reported is the one measured before the refit (the refit has seen the validation rows).
+``evolution.refit = true``: the kept model is trained again on the training and validation rows
+together. Where they are at most ``evolution.folds_max_rows`` rows, ``evolution.folds`` is 2 or
+more and ``final_steps`` above 0, the refit is bagged: the rows are dealt into that many folds
+(stratified by class), and each of the kept model's nets is trained from fresh weights once per
+fold, on the other folds, stopped where the held-out fold's metric stopped improving; the model
+is the equal-weight mixture of those copies (an ensemble's weights shared among each net's
+copies), and every row's prediction by the copy that never trained on it gives the out-of-fold
+metric. On more rows (or ``folds = 0``) each net trains again from its search weights for the
+steps that were best on validation (the same learning-rate schedule, stopped there). Either way
+the validation metric reported is the one measured before the refit (the refit has seen the
+validation rows).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def finish(evo: Evolution) -> Finished:
             choice, chosen, weights = "ensemble", members, fitted
     refit = None
     rows = len(evo.task.x_train) + len(evo.task.x_valid)
-    if section.refit and section.folds >= 2 and rows <= section.folds_max_rows:
+    bag = section.folds >= 2 and rows <= section.folds_max_rows and section.final_steps > 0
+    if section.refit and bag:
         chosen, weights, refit = _bag(evo, chosen, weights, section.folds)
     elif section.refit:
         chosen = [_refit(evo, m) for m in chosen]

@@ -250,3 +250,11 @@ def test_folds_hold_their_share_of_each_class():
     assert sizes.max() - sizes.min() <= 1
     again = final.fold_of(y, 5, "classes", torch.Generator().manual_seed(0))
     assert torch.equal(fold, again)  # the run's seed decides the folds
+
+
+def test_no_final_steps_no_bagged_copies():
+    task = _bits_task()
+    genome, state = _sign_reader([(0, 0)], lr=1e-2)
+    done = final.finish(_evolution(task, [(genome, state)], final="best", folds=5))
+    assert done.weights is None and done.refit["steps"] == [0]  # the search weights, kept
+    assert torch.equal(done.members[0].state["weight.h1__out"], state["weight.h1__out"])
