@@ -221,6 +221,7 @@ def _bag(
         out_of_fold = None
         for i in range(k):
             hold = fold == i
+            held = engine.on(evo.device, (x[hold], y[hold]))
             net = network.build(member.genome, generator=generator).to(evo.device)
             seed = int(torch.randint(2**62, (1,), generator=generator))
             result = training.train_alone(
@@ -234,7 +235,7 @@ def _bag(
                 ),
                 steps=steps,
                 schedule="cosine",
-                valid=engine.on(evo.device, (x[hold], y[hold])),
+                valid=held,
                 checks=min(FOLD_CHECKS, steps),
                 patience=FOLD_PATIENCE,
                 on_step=lambda step, n, i=i, j=j: evo.notify(
@@ -242,7 +243,7 @@ def _bag(
                 ),
             )
             with torch.no_grad():
-                out = net(engine.on(evo.device, (x[hold], y[hold]))[0]).cpu()
+                out = net(held[0]).cpu()
             if out_of_fold is None:
                 out_of_fold = torch.empty((len(y), *out.shape[1:]), dtype=out.dtype)
             out_of_fold[hold] = out
@@ -253,7 +254,7 @@ def _bag(
             stopped.append(result.best_step)
             fold_metrics.append(result.validation_metric)
         held_out.append(out_of_fold)
-    outputs = held_out[0].shape[-1] if held_out[0].dim() > 1 else 1
+    outputs = held_out[0].shape[-1]  # a net's outputs are (rows, outputs)
     per_net = torch.ones((1, outputs), dtype=torch.float64) if weights is None else weights
     task = kinds.get(evo.task.kind)
     if weights is None:
