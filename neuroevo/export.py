@@ -11,14 +11,14 @@ format to keep); ONNX needs the ``onnx`` extra.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
 from neuroevo.model import Model, load
 
@@ -28,24 +28,21 @@ ONNX_HINT = "pip install 'neuroevo[onnx]'"
 
 def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     """Write the run's best net in ``fmt`` to ``out`` (default ``best/model.onnx`` or
-    ``best/model.pt`` in the run directory); return the path."""
+    ``best/model.pt`` in the run directory); return the path. The file is written whole or
+    not at all (a device or a link named by ``out`` is written through: see
+    :func:`fileio.write_output`)."""
     if fmt not in FORMATS:
         raise NeuroevoError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     model = load(run_dir)
     target = Path(out) if out is not None else Path(run_dir) / "best" / FORMATS[fmt]
+    if out is None and target.exists():  # in the run directory: only a regular file replaced
+        fileio.check_regular(target, what="exported model")
     if target.is_dir():
         raise NeuroevoError(f"{target}: is a directory; name the file to write")
     if not target.parent.is_dir():
-        raise NeuroevoError(f"{target.parent}: no such directory")
-    # written beside the target, then moved into place: a failed export leaves nothing behind
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        (_onnx if fmt == "onnx" else _torchscript)(model, Path(tmp))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        raise NeuroevoError(f"{target}: cannot write it: no such directory {target.parent}")
+    data = (_onnx if fmt == "onnx" else _torchscript)(model)
+    fileio.write_output(target, data, what="exported model")
     return target
 
 
@@ -53,14 +50,16 @@ def _example(model: Model) -> torch.Tensor:
     return torch.zeros(3, model.n_inputs)
 
 
-def _torchscript(model: Model, path: Path) -> None:
+def _torchscript(model: Model) -> bytes:
     with warnings.catch_warnings():  # PyTorch deprecates TorchScript; it still loads everywhere
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, (_example(model),), check_trace=False)
-        traced.save(str(path))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    return buffer.getvalue()
 
 
-def _onnx(model: Model, path: Path) -> None:
+def _onnx(model: Model) -> bytes:
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -87,4 +86,5 @@ def _onnx(model: Model, path: Path) -> None:
             )
     finally:
         quiet.setLevel(level)
-    program.save(str(path), external_data=False)
+    # what program.save writes, without external data (a net is far below ONNX's 2 GB limit)
+    return program.model_proto.SerializeToString()

@@ -7,13 +7,21 @@ read up to a size limit. Every file neuroevo writes inside a run directory is wr
 under a temporary name opened exclusively and without following links, flushed to disk, then
 published with ``os.replace`` (which replaces a link, never what it points to). So a run
 directory with planted links cannot make neuroevo read or write anywhere else.
+
+Reads take memory in proportion to the file, not to the limit. JSON is parsed by
+:func:`parse_json`, which bounds how deeply it nests. A file the user names for output
+(``--out``) is written by :func:`write_output`: replaced atomically when it is a regular file,
+written through when it is a link, a device or a pipe.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import tempfile
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from neuroevo.errors import NeuroevoError
 
@@ -21,6 +29,9 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 MiB = 1 << 20
+_CHUNK = 64 << 10
+#: the deepest nesting of lists and objects read from a JSON file neuroevo reads
+MAX_JSON_DEPTH = 64
 
 
 class UnsafeFile(NeuroevoError):
@@ -72,10 +83,34 @@ def read_bytes(path: str | Path, *, limit: int, what: str = "file", follow: bool
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):  # swapped between lstat and open
             raise UnsafeFile(f"{path}: not a regular file ({_kind(info.st_mode)})")
-        data = f.read(limit + 1)
-    if len(data) > limit:
+        if info.st_size > limit:
+            raise UnsafeFile(f"{path}: the {what} is larger than the limit of {_size(limit)}")
+        data = read_up_to(f, limit + 1, size=info.st_size)
+    if len(data) > limit:  # grew while being read
         raise UnsafeFile(f"{path}: the {what} is larger than the limit of {_size(limit)}")
     return data
+
+
+def read_up_to(f: BinaryIO, limit: int, *, size: int | None = None) -> bytes:
+    """At most ``limit`` bytes of the open file ``f``: what the file holds (``size``, else its
+    ``fstat`` size) is read in one piece, anything more in small ones, so memory follows the
+    file, not the limit (``f.read(limit)`` would ask for the whole limit at once)."""
+    if size is None:
+        try:
+            size = max(0, os.fstat(f.fileno()).st_size - f.tell())
+        except (OSError, AttributeError, ValueError):
+            size = 0
+    parts: list[bytes] = []
+    total = 0
+    step = size + 1
+    while total < limit:
+        part = f.read(min(step, limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+        step = _CHUNK
+    return b"".join(parts)
 
 
 def read_text(path: str | Path, *, limit: int, what: str = "file", follow: bool = False) -> str:
@@ -84,6 +119,101 @@ def read_text(path: str | Path, *, limit: int, what: str = "file", follow: bool 
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnsafeFile(f"{path}: the {what} is not UTF-8 text ({exc.reason})") from None
+
+
+class BadJSON(NeuroevoError):
+    """A JSON file that does not parse, or nests deeper than :data:`MAX_JSON_DEPTH`."""
+
+
+def parse_json(text: str, where: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``text`` parsed as JSON, nested at most ``max_depth`` lists and objects deep; else
+    :class:`BadJSON` naming ``where`` (never a bare ``RecursionError``)."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise BadJSON(f"{where}: nests lists or objects too deeply to read") from None
+    except ValueError as exc:  # JSONDecodeError, and a number too long to convert
+        raise BadJSON(f"{where}: is not JSON ({exc})") from None
+    depth = _depth(data)
+    if depth > max_depth:
+        raise BadJSON(
+            f"{where}: nests lists or objects {depth} deep; neuroevo reads at most {max_depth}"
+        )
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How deeply lists and objects nest in parsed JSON (a scalar: 0), without recursion."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+    return deepest
+
+
+def read_json(path: str | Path, *, limit: int, what: str = "file", follow: bool = False) -> Any:
+    """A JSON file read as :func:`read_text` reads it and parsed by :func:`parse_json`."""
+    return parse_json(read_text(path, limit=limit, what=what, follow=follow), str(path))
+
+
+def write_output(path: str | Path, data: bytes | str, *, what: str = "output") -> None:
+    """Write a file the user named (``--out``). A regular file (or none yet) is replaced whole
+    or not at all, through a uniquely named temporary file beside it; a symbolic link, a
+    device or a named pipe is opened and written through, as a shell's ``>`` would (so
+    ``--out /dev/stdout`` writes to standard output and leaves the device alone). Errors name
+    ``path``, never the temporary file."""
+    path = Path(path)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise UnsafeFile(f"{path}: cannot write the {what} there ({exc.strerror})") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise UnsafeFile(f"{path}: is a directory; name the file to write the {what} to")
+    if info is not None and not stat.S_ISREG(info.st_mode):  # a link, a device, a pipe
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except IsADirectoryError:
+            raise UnsafeFile(f"{path}: leads to a directory; name the file to write") from None
+        except OSError as exc:
+            raise UnsafeFile(f"{path}: cannot write the {what} ({exc.strerror})") from None
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        raise UnsafeFile(f"{path}: cannot write the {what}: no such directory {folder}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UnsafeFile(f"{path}: cannot write the {what} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchmod(f.fileno(), stat.S_IMODE(info.st_mode) if info is not None else _new_mode())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UnsafeFile(f"{path}: cannot write the {what} ({exc.strerror})") from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _new_mode() -> int:
+    """The mode a file created afresh gets: ``0o666`` less the umask (``mkstemp`` gives 0o600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def open_new(path: Path) -> int:

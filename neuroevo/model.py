@@ -18,7 +18,6 @@ module exports whole (``neuroevo export``).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,19 @@ FILE = "model.json"
 CHUNK = 65_536
 MAX_WEIGHTS_BYTES = 16 << 30
 MAX_JSON_BYTES = 256 << 20
+#: the model computes in float32 (``forward``, the exports): its statistics must be normal
+#: float32 numbers, each deviation at least ``_F32_TINY``, every statistic at most ``_F32_MAX``
+_F32_TINY = float(np.finfo(np.float32).tiny)
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+class BadRow(NeuroevoError):
+    """A row of raw features the model cannot take; ``row`` (from 0) and ``feature`` say
+    where, ``detail`` what (so a caller reading a file can name its line)."""
+
+    def __init__(self, row: int, feature: str, detail: str) -> None:
+        super().__init__(f"row {row}, feature {feature!r}: {detail}")
+        self.row, self.feature, self.detail = row, feature, detail
 
 
 class Model(nn.Module):
@@ -111,9 +123,18 @@ class Model(nn.Module):
     def rows(self, data: Any) -> np.ndarray:
         """Raw features as a float64 ``(n, n_inputs)`` array: a NumPy array, a torch tensor
         or a list of rows (one row alone is taken as one row; signals or images, one per row,
-        are flattened as the task flattened them)."""
+        are flattened as the task flattened them). Each value must be finite and near enough
+        the training data's to standardise within float32, as training required of its data."""
+        x = self._rows(data)
+        self._standardise(x)
+        return x
+
+    def _rows(self, data: Any) -> np.ndarray:
+        """:meth:`rows` before the check that the rows standardise."""
         if isinstance(data, torch.Tensor):
             data = data.detach().cpu().numpy()
+        if np.iscomplexobj(data):
+            raise NeuroevoError("the features are complex numbers; neuroevo takes real numbers")
         try:
             x = np.asarray(data, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -131,19 +152,41 @@ class Model(nn.Module):
         bad = ~np.isfinite(x)
         if bad.any():
             row, col = (int(v) for v in np.argwhere(bad)[0])
-            raise NeuroevoError(
-                f"row {row}, feature {self.features[col]!r}: {x[row, col]} is not a finite number"
-            )
+            raise BadRow(row, self.features[col], f"{x[row, col]} is not a finite number")
         return x
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        """Finite raw rows standardised in float64, each value within float32's range (the
+        network computes in float32; beyond it a value would become infinite, the outputs NaN)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (x - self._x_mean) / self._x_std
+        bad = ~(np.abs(z) <= _F32_MAX)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise BadRow(
+                row,
+                self.features[col],
+                f"{float(x[row, col])!r} is too far from the training data (mean "
+                f"{self._x_mean[col]:.4g}, deviation {self._x_std[col]:.4g}) to standardise "
+                "within float32's range",
+            )
+        return z
 
     def outputs(self, data: Any) -> torch.Tensor:
         """The network's raw outputs for raw features (standardised in float64 first, as the
         run prepared its splits)."""
-        x = self.rows(data)
-        z = ((x - self._x_mean) / self._x_std).astype(np.float32)
+        z = self._standardise(self._rows(data)).astype(np.float32)
         with torch.no_grad():
             parts = [self._raw(torch.from_numpy(z[i : i + CHUNK])) for i in range(0, len(z), CHUNK)]
-        return torch.cat(parts) if parts else torch.zeros(0, len(self._out_names()))
+        out = torch.cat(parts) if parts else torch.zeros(0, len(self._out_names()))
+        bad = ~torch.isfinite(out)
+        if bad.any():
+            row = int(bad.nonzero()[0, 0])
+            raise NeuroevoError(
+                f"row {row}: the network's output is not a finite number (its weights or "
+                "statistics may be damaged, or the row too far from the training data)"
+            )
+        return out
 
     def _raw(self, z: torch.Tensor) -> torch.Tensor:
         """Raw outputs of standardised rows; an ensemble's as :func:`ensemble.outputs` gives
@@ -216,8 +259,8 @@ def load(run_dir: str | Path) -> Model:
             "and its weights expect standardised inputs; run its recipe again to get a model"
         )
     card = _card(best / FILE)
-    genome = G.from_json(
-        fileio.read_text(best / "genome.json", limit=MAX_JSON_BYTES, what="genome"),
+    genome = G.from_dict(
+        fileio.read_json(best / "genome.json", limit=MAX_JSON_BYTES, what="genome"),
         source=str(best / "genome.json"),
     )
     state = _weights(best / "weights.safetensors", genome)
@@ -246,7 +289,7 @@ def _ensemble(best: Path, n_outputs: int):
     if not file.exists():
         raise NeuroevoError(f"{best / FILE}: names an ensemble but {file} is missing")
     try:
-        data = json.loads(fileio.read_text(file, limit=MAX_JSON_BYTES, what="ensemble"))
+        data = fileio.read_json(file, limit=MAX_JSON_BYTES, what="ensemble")
         genomes = [G.from_dict(g, source=f"{file}: net {i}") for i, g in enumerate(data["genomes"])]
         mixing = torch.tensor(data["weights"], dtype=torch.float64)
     except NeuroevoError:
@@ -275,11 +318,7 @@ def _ensemble(best: Path, n_outputs: int):
 
 
 def _card(file: Path) -> dict[str, Any]:
-    text = fileio.read_text(file, limit=MAX_JSON_BYTES, what="model description")
-    try:
-        card = json.loads(text)
-    except ValueError as exc:
-        raise NeuroevoError(f"{file}: is not JSON ({exc})") from None
+    card = fileio.read_json(file, limit=MAX_JSON_BYTES, what="model description")
     if not isinstance(card, dict) or card.get("format") != rundir.MODEL_FORMAT:
         raise NeuroevoError(f"{file}: is not a neuroevo model description")
     if card.get("version") != 1:
@@ -309,12 +348,15 @@ def _card(file: Path) -> dict[str, Any]:
         ("y_std", n_targets if regression else 0),
     ):
         value = card.get(key)
+        std = key.endswith("std")
         need(
             isinstance(value, list)
             and len(value) == n
-            and all(_finite(v) for v in value)
-            and (not key.endswith("std") or all(v > 0 for v in value)),
-            f"{key} must be {n} finite numbers" + (", each above 0" if "std" in key else ""),
+            and all(_finite(v) and abs(v) <= _F32_MAX for v in value)
+            and (not std or all(v >= _F32_TINY for v in value)),
+            f"{key} must be {n} finite numbers"
+            + (", each above 0 (from 1.2e-38 to 3.4e38" if std else " (at most 3.4e38 in size")
+            + ": the model computes in float32)",
         )
     need(card["kind"] != "classes" or len(card["classes"]) >= 2, "classes: fewer than two")
     return card
@@ -332,6 +374,11 @@ def _weights(file: Path, genome: nx.DiGraph | None) -> dict[str, torch.Tensor]:
         state = load_tensors(data)
     except Exception as exc:  # noqa: BLE001 - any damage is the same one line
         raise NeuroevoError(f"{file}: is not a safetensors file ({exc})") from None
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            raise NeuroevoError(f"{file}: tensor {name!r} holds {tensor.dtype}, not floats")
+        if not bool(torch.isfinite(tensor).all()):
+            raise NeuroevoError(f"{file}: tensor {name!r} holds NaN or infinite weights")
     if genome is not None:
         _check_shapes(file, state, genome, "best/genome.json")
     return state

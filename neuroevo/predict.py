@@ -19,7 +19,7 @@ import numpy as np
 
 from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
-from neuroevo.model import Model, load
+from neuroevo.model import BadRow, Model, load
 from neuroevo.tasks import files
 
 
@@ -31,7 +31,10 @@ def predict_file(
     keep: Sequence[str] = (),
 ) -> str:
     """Predict every row of ``data`` with the run's best net; write CSV to ``out`` (in one
-    step) or return it. ``keep``: columns of a CSV input copied to the output first."""
+    step, see :func:`fileio.write_output`) or return it. ``keep``: columns of a CSV input
+    copied to the output first. The rows are checked as training checks its data: a value
+    that is not a finite number, or too far from the training data to standardise, is an
+    error naming the line (or row) and the column, not a NaN prediction."""
     model = load(run_dir)
     data = Path(data)
     if out is not None and Path(out).resolve() == data.resolve():
@@ -41,10 +44,20 @@ def predict_file(
             raise NeuroevoError("--keep names CSV columns; a .npz input has none")
         x, kept = _npz(data, model), {}
     else:
-        x, kept = files.read_columns(str(data), model.features, keep=list(keep))
-    text = to_csv(model, x, kept)
+        lines: list[int] = []
+        x, kept = files.read_columns(str(data), model.features, keep=list(keep), lines=lines)
+        try:
+            model.rows(x)
+        except BadRow as exc:
+            raise NeuroevoError(
+                f"{data}: line {lines[exc.row]}, column {exc.feature!r}: {exc.detail}"
+            ) from None
+    try:
+        text = to_csv(model, x, kept)
+    except NeuroevoError as exc:
+        raise NeuroevoError(f"{data}: {exc}") from None
     if out is not None:
-        fileio.write_atomic(Path(out), text)
+        fileio.write_output(out, text, what="predictions")
     return text
 
 
@@ -81,7 +94,7 @@ def _cell(value: object) -> str:
 
 
 def _npz(path: Path, model: Model) -> np.ndarray:
-    (x,) = files.npz_arrays(str(path), ("x",))
+    (x,) = files.npz_arrays(str(path), ("x",), row_size=model.n_inputs)
     try:
         return model.rows(x)
     except NeuroevoError as exc:

@@ -263,3 +263,162 @@ def test_logbits_loads_with_its_bits_as_they_are(tiny_recipe, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     accuracy = float((bits == task.y_test.numpy()).mean())
     assert accuracy == pytest.approx(summary["best"]["test_metric"], abs=1e-6)
+
+
+# ------------------------------------------------------------------ hostile files, --out
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """One finished classes run for the tests below; a test that edits it edits a copy."""
+    folder = tmp_path_factory.mktemp("shared")
+    _write_data(folder / "data.csv", "classes")
+    (folder / "r.toml").write_text(RECIPE.format(target="target", kind="classes"))
+    run = folder / "run"
+    assert main(["evolve", str(folder / "r.toml"), "--out", str(run), "--quiet"]) == 0
+    return run
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    return shutil.copytree(run, tmp_path / "run")
+
+
+def _edit_card(run, **changes):
+    card = run / "best" / "model.json"
+    data = json.loads(card.read_text())
+    for key, (i, value) in changes.items():
+        data[key][i] = value
+    card.write_text(json.dumps(data))
+
+
+def test_out_writes_through_links_and_pipes_and_names_the_users_path(shared_run, tmp_path, capsys):
+    import os
+    import threading
+    import zipfile
+
+    data = shared_run.parent / "data.csv"
+    assert main(["predict", str(shared_run), str(data)]) == 0
+    expected = capsys.readouterr().out
+    # a named pipe (as /dev/stdout may be) is written to, not replaced by a file
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_text()), daemon=True)
+    reader.start()
+    assert main(["predict", str(shared_run), str(data), "--out", str(pipe)]) == 0
+    reader.join(timeout=30)
+    assert got == [expected] and not pipe.is_file()
+    # a link is written through; the user's own X.tmp is left alone
+    real, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    link.symlink_to(real)
+    (tmp_path / "link.csv.tmp").write_text("mine")
+    assert main(["predict", str(shared_run), str(data), "--out", str(link)]) == 0
+    assert link.is_symlink() and real.read_text() == expected
+    assert (tmp_path / "link.csv.tmp").read_text() == "mine"
+    model = tmp_path / "model.pt"
+    model_link = tmp_path / "model-link.pt"
+    model_link.symlink_to(model)
+    export = ["export", str(shared_run), "--format", "torchscript"]
+    assert main([*export, "--out", str(model_link)]) == 0
+    assert model_link.is_symlink() and zipfile.is_zipfile(model)  # TorchScript is a zip
+    capsys.readouterr()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    # a directory or a missing folder: one line naming the user's path, nothing left behind
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    _one_line_exit_2(capsys, ["predict", str(shared_run), str(data), "--out", str(folder)],
+                     f"{folder}: is a directory")  # fmt: skip
+    missing = tmp_path / "nowhere" / "x.csv"
+    for args in (["predict", str(shared_run), str(data)], export):
+        assert main([*args, "--out", str(missing)]) == 2
+        err = capsys.readouterr().err
+        assert f"{missing}: cannot write" in err and ".tmp" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "preds"])
+    assert list(folder.iterdir()) == []
+
+
+def test_predict_refuses_what_training_refuses(shared_run, tmp_path, capsys):
+    run = str(shared_run)
+    big = tmp_path / "big.csv"
+    big.write_text("a,b,c\n1,2,3\n4,1e300,6\n")
+    _one_line_exit_2(
+        capsys, ["predict", run, str(big)], f"{big}: line 3, column 'b': 1e+300 is too far from"
+    )
+    twice = tmp_path / "twice.csv"
+    twice.write_text("a,b,c,b\n1,2,3,4\n")
+    _one_line_exit_2(capsys, ["predict", run, str(twice)], "column 'b' appears twice")
+    npz = tmp_path / "complex.npz"
+    np.savez(npz, x=np.ones((2, 3)) + 1j)
+    _one_line_exit_2(capsys, ["predict", run, str(npz)], "array 'x'", "complex numbers")
+    with pytest.raises(neuroevo.NeuroevoError, match="complex"):
+        neuroevo.load(shared_run).predict(np.ones((2, 3)) + 1j)
+
+
+def test_an_npz_bomb_or_a_member_not_an_array_is_refused_unread(shared_run, tmp_path, capsys):
+    import tracemalloc
+    import zipfile
+
+    from neuroevo.predict import predict_file
+
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, x=np.zeros((1 << 21, 4)))  # 64 MiB inflated, some 60 kB here
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            neuroevo.NeuroevoError, match=r"rows of 3 features, got an array of shape \(2097"
+        ):
+            predict_file(shared_run, bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+    odd = tmp_path / "odd.npz"
+    with zipfile.ZipFile(odd, "w") as archive:
+        archive.writestr("x.npy", b"not an array at all")
+    _one_line_exit_2(capsys, ["predict", str(shared_run), str(odd)],
+                     "array 'x' is not a .npy array")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["model.json", "genome.json", "ensemble.json"])
+def test_deeply_nested_json_in_a_run_is_one_line(shared_run, tmp_path, capsys, name):
+    run = _copy(shared_run, tmp_path)
+    if name == "ensemble.json":
+        card = json.loads((run / "best" / "model.json").read_text())
+        card["final"] = "ensemble"
+        (run / "best" / "model.json").write_text(json.dumps(card))
+    (run / "best" / name).write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    _one_line_exit_2(capsys, ["predict", str(run), str(shared_run.parent / "data.csv")],
+                     f"best/{name}: nests lists or objects too deeply")  # fmt: skip
+    with pytest.raises(neuroevo.NeuroevoError, match=f"{name}: nests"):
+        neuroevo.load(run)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"x_std": (1, 1e-50)}, "x_std must be 3 finite numbers, each above 0 (from 1.2e-38"),
+        ({"x_std": (0, 1e-320)}, "x_std must be 3 finite numbers, each above 0"),
+        ({"x_mean": (2, 1e308)}, "x_mean must be 3 finite numbers (at most 3.4e38"),
+        ({}, "tensor '0.weight' holds NaN or infinite weights"),
+    ],
+)
+def test_a_model_that_would_predict_nan_is_refused(shared_run, tmp_path, capsys, change, message):
+    from safetensors.torch import load_file, save_file
+
+    run = _copy(shared_run, tmp_path)
+    data = str(shared_run.parent / "data.csv")
+    if change:
+        _edit_card(run, **change)
+    else:
+        weights = run / "best" / "weights.safetensors"
+        state = load_file(weights)
+        name = sorted(state)[0]
+        message = message.replace("0.weight", name)
+        state[name].view(-1)[0] = float("nan")
+        save_file(state, weights)
+    _one_line_exit_2(capsys, ["predict", str(run), data], message)
+    _one_line_exit_2(capsys, ["export", str(run), "--format", "torchscript"], message)
+    assert not (run / "best" / "model.pt").exists()

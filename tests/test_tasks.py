@@ -196,6 +196,35 @@ def test_npz_with_nan_or_objects_is_refused(tmp_path):
         tasks.build("npz", 0, path=str(tmp_path / "obj.npz"))
 
 
+def test_npz_members_are_checked_before_they_are_decompressed(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from neuroevo.tasks import files
+
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, x=np.zeros((1 << 17, 8)), y=np.arange(1 << 17) % 3)  # 8 MiB x
+    monkeypatch.setattr(files, "MAX_ARRAY_BYTES", 4 << 20)
+    with pytest.raises(TaskError, match="array 'x' takes 8,388,736 bytes once decompressed"):
+        tasks.build("npz", 0, path=str(bomb))
+    # a header that claims more than the member holds is refused before any allocation
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (1 << 30, 4)}
+    )
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * 64)
+        archive.writestr("y.npy", b"\x93NUMPY is not what follows")
+    with pytest.raises(TaskError, match=r"array 'x': its header says shape \(1073741824, 4\)"):
+        tasks.build("npz", 0, path=str(tmp_path / "liar.npz"))
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as archive:
+        archive.writestr("x.npy", np.lib.format.__name__)  # not an array
+        with archive.open("y.npy", "w") as f:
+            np.save(f, np.arange(30) % 3)
+    with pytest.raises(TaskError, match="odd.npz: array 'x' is not a .npy array"):
+        tasks.build("npz", 0, path=str(tmp_path / "odd.npz"))
+
+
 def test_custom_task_by_decorator_and_by_module_function(tmp_path, monkeypatch, capsys):
     @neuroevo.task("parity")
     def parity(*, seed, n=90):

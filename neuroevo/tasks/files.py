@@ -85,15 +85,7 @@ def csv(
         )
     file = Path(path)
     rows = _csv_rows(file, path, delimiter)
-    header = [h.strip() for h in rows[0]]
-    seen: set[str] = set()
-    for i, name in enumerate(header):
-        if name in seen:
-            raise TaskError(
-                f"{path}: line 1: column {name!r} appears twice in the header (columns "
-                f"{header.index(name) + 1} and {i + 1}); column names must be unique"
-            )
-        seen.add(name)
+    header = _header(rows[0], path)
     for name in targets + (_columns(features, "features", where) or []):
         if name not in header:
             hint = did_you_mean(name, header)
@@ -167,6 +159,20 @@ def csv(
     )
 
 
+def _header(row: list[str], path: str) -> list[str]:
+    """The column names of a header line, each once."""
+    header = [h.strip() for h in row]
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if name in seen:
+            raise TaskError(
+                f"{path}: line 1: column {name!r} appears twice in the header (columns "
+                f"{header.index(name) + 1} and {i + 1}); column names must be unique"
+            )
+        seen.add(name)
+    return header
+
+
 def _label_key(label: str) -> tuple:
     """The one order of class labels: labels that read as numbers first, by value, then by
     their text (so ``01``, ``1`` and ``1.0`` keep one order, whatever the hash seed); words
@@ -180,6 +186,8 @@ def _label_key(label: str) -> tuple:
 
 #: the largest data file read
 MAX_DATA_BYTES = 4 << 30
+#: the largest array of a ``.npz`` file once decompressed (checked before decompressing)
+MAX_ARRAY_BYTES = 4 << 30
 
 
 def _csv_rows(file: Path, path: str, delimiter: str) -> list[list[str]]:
@@ -194,34 +202,78 @@ def _csv_rows(file: Path, path: str, delimiter: str) -> list[list[str]]:
     return rows
 
 
-def npz_arrays(path: str, keys: tuple[str, ...]) -> list[np.ndarray]:
+def npz_arrays(
+    path: str, keys: tuple[str, ...], *, row_size: int | None = None
+) -> list[np.ndarray]:
     """The arrays ``keys`` of a ``.npz`` file, loaded without pickle; each must hold numbers,
-    one value or row per row. Errors name the file and the array."""
+    one value or row per row (with ``row_size``: rows of that many values). Each array's
+    ``.npy`` header (shape, type) is checked before it is decompressed, so a small file that
+    would inflate beyond :data:`MAX_ARRAY_BYTES` is refused unread. Errors name the file and
+    the array."""
     raw = _read(Path(path), path)
     if not zipfile.is_zipfile(io.BytesIO(raw)):
         raise TaskError(
             f"{path}: not a .npz file (a zip archive of .npy arrays, as numpy.savez writes)"
         )
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            names = archive.namelist()
+            arrays = []
             for key in keys:
-                if key not in data:
-                    raise TaskError(f"{path}: no array {key!r}; arrays: {', '.join(data.files)}")
-            arrays = [data[key] for key in keys]
+                name = f"{key}.npy" if f"{key}.npy" in names else key if key in names else None
+                if name is None:
+                    listed = ", ".join(n.removesuffix(".npy") for n in names)
+                    raise TaskError(f"{path}: no array {key!r}; arrays: {listed}")
+                arrays.append(_npy(archive, archive.getinfo(name), key, path, row_size))
     except TaskError:
         raise
-    except Exception as exc:  # numpy raises many kinds on a malformed member
+    except Exception as exc:  # zipfile and numpy raise many kinds on a malformed member
         raise TaskError(
             f"{path}: cannot read it as .npz without pickle ({type(exc).__name__}: {exc})"
         ) from None
-    for key, a in zip(keys, arrays):
-        if a.ndim == 0:
-            raise TaskError(
-                f"{path}: array {key!r} is a single number; it must hold a value per row"
-            )
-        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-            raise TaskError(f"{path}: array {key!r} is {a.dtype}, not numbers")
     return arrays
+
+
+def _npy(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: str, row_size: int | None
+) -> np.ndarray:
+    """One member of a ``.npz`` archive, its header checked before its data is read."""
+    where = f"{path}: array {key!r}"
+    if info.file_size > MAX_ARRAY_BYTES:
+        raise TaskError(
+            f"{where} takes {info.file_size:,} bytes once decompressed, more than the limit "
+            f"of {MAX_ARRAY_BYTES:,}"
+        )
+    with archive.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+        except ValueError:
+            raise TaskError(f"{where} is not a .npy array (as numpy.savez writes)") from None
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise TaskError(f"{where}: .npy format version {version} is not read here")
+    if dtype.hasobject:
+        raise TaskError(f"{where} holds Python objects; neuroevo reads .npz without pickle")
+    if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+        raise TaskError(f"{where} is {dtype}, not numbers")
+    if not shape:
+        raise TaskError(f"{where} is a single number; it must hold a value per row")
+    size = math.prod(shape) * dtype.itemsize
+    if size > info.file_size:
+        raise TaskError(
+            f"{where}: its header says shape {shape} of {dtype} ({size:,} bytes), more than "
+            f"the {info.file_size:,} bytes it holds"
+        )
+    row = math.prod(shape[1:])
+    if row_size is not None and not (row == row_size or shape == (row_size,)):
+        raise TaskError(
+            f"{where}: expected rows of {row_size} features, got an array of shape {shape}"
+        )
+    with archive.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
 
 
 def _read(file: Path, path: str) -> bytes:
@@ -307,15 +359,21 @@ def npz(
 
 
 def read_columns(
-    path: str, names: list[str], *, keep: list[str] = (), delimiter: str = ","
+    path: str,
+    names: list[str],
+    *,
+    keep: list[str] = (),
+    delimiter: str = ",",
+    lines: list[int] | None = None,
 ) -> tuple[np.ndarray, dict[str, list[str]]]:
     """The columns ``names`` of a CSV file with a header line, as a float64 ``(rows,
     len(names))`` array (for predictions on new data), and the columns ``keep`` as their text.
-    Other columns are ignored. A missing column, an empty cell or a word where a number belongs
-    is an error naming the file, the column and the line."""
+    Other columns are ignored. A missing column, a column named twice, an empty cell or a word
+    where a number belongs is an error naming the file, the column and the line. ``lines``:
+    a list given is extended with each row's line in the file."""
     file = Path(path)
     rows = _csv_rows(file, path, delimiter)
-    header = [h.strip() for h in rows[0]]
+    header = _header(rows[0], path)
     for name in [*names, *keep]:
         if name not in header:
             hint = did_you_mean(name, header)
@@ -329,6 +387,8 @@ def read_columns(
         if len(row) != len(header):
             raise TaskError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
         x.append([_number(row[i], path, line, header[i]) for i in at])
+        if lines is not None:
+            lines.append(line)
         for name, i in kept_at.items():
             kept[name].append(row[i])
     return np.array(x, dtype=np.float64).reshape(len(x), len(names)), kept
