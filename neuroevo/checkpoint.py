@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
-import shutil
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,19 @@ from safetensors.torch import save as save_tensors
 from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
+
 FORMAT = "neuroevo.checkpoint"
 VERSION = 1
 DIRECTORY = "checkpoints"
 POINTER = "LATEST"
-_NAME = re.compile(r"^gen-(\d+)$")
+#: a checkpoint folder: ``gen-`` and its generation (counted from 0) in at most 9 digits
+_NAME = re.compile(r"^gen-(\d{1,9})$")
+#: the files neuroevo writes in a checkpoint folder: the only ones it ever removes
+FILES = ("state.json", "tensors.safetensors", "manifest.json")
 #: the most each file of a checkpoint may hold
 LIMITS = {
     POINTER: 64 << 10,
@@ -95,7 +105,7 @@ def save(run_dir: str | Path, snapshot: Snapshot, *, keep: int = 2) -> Path:
     final = root / name
     tmp = root / f".tmp-{name}"
     if tmp.exists():
-        shutil.rmtree(tmp)
+        _remove(tmp)
     tmp.mkdir()
     state = {
         "format": FORMAT,
@@ -119,7 +129,7 @@ def save(run_dir: str | Path, snapshot: Snapshot, *, keep: int = 2) -> Path:
     _fsync_write(tmp / "manifest.json", manifest_bytes)
     _fsync_dir(tmp)
     if final.exists():  # a checkpoint of this generation from an abandoned attempt
-        shutil.rmtree(final)
+        _remove(final)
     os.replace(tmp, final)
     _fsync_dir(root)
     pointer = {"checkpoint": name, "manifest_sha256": _sha256(manifest_bytes)}
@@ -141,13 +151,28 @@ def _prune(root: Path, *, keep: int, latest: int) -> None:
     }
     complete = sorted(g for g in folders if g <= latest)
     for g in complete[:-keep]:
-        shutil.rmtree(folders[g], ignore_errors=True)
+        _remove(folders[g], quiet=True)
     for g in folders:  # written after the latest by an abandoned attempt
         if g > latest:
-            shutil.rmtree(folders[g], ignore_errors=True)
+            _remove(folders[g], quiet=True)
     for stale in root.glob(".tmp-gen-*"):
         if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove(stale, quiet=True)
+
+
+def _remove(folder: Path, *, quiet: bool = False) -> None:
+    """Remove a checkpoint folder: only the files neuroevo writes there (:data:`FILES`), then
+    the folder if that emptied it. Anything else (a user's notes) is left, with its folder;
+    ``os.rmdir`` then fails (raised unless ``quiet``), so nothing is published over it."""
+    for name in FILES:
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    try:
+        folder.rmdir()
+    except OSError:
+        if not quiet:
+            raise
 
 
 def exists(run_dir: str | Path) -> bool:
@@ -209,7 +234,10 @@ def load_latest(run_dir: str | Path) -> Snapshot:
     pointer = _parse_json(pointer_path, _read(pointer_path))
     name = pointer.get("checkpoint") if isinstance(pointer, dict) else None
     if not isinstance(name, str) or generation_of(name) is None:
-        raise CheckpointError(f"{pointer_path}: not a checkpoint pointer")
+        raise CheckpointError(
+            f"{pointer_path}: not a checkpoint pointer (its checkpoint must be gen- and a "
+            "generation of at most 9 digits)"
+        )
     return _load(root / name, pointer.get("manifest_sha256"))
 
 
@@ -270,12 +298,100 @@ def _load(folder: Path, manifest_sha256: str | None) -> Snapshot:
         raise CheckpointError(f"{folder / 'tensors.safetensors'}: unreadable ({exc})") from None
     for key in ("format", "version"):
         state.pop(key)
+    _check_counters(state, generation, str(state_path))
     return Snapshot(generation=generation, state=state, tensors=tensors)
+
+
+#: the largest id a checkpoint may record: ids stay exact in JSON readers that hold numbers as
+#: doubles, and the seeds made from them (run seed * 1,000,003 + id) within 64 bits
+MAX_ID = 2**53
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_counters(state: dict[str, Any], generation: int, where: str) -> None:
+    """The ids, generations and logbook of a checkpoint (of each island) within range, before
+    anything uses them; the rest of each island's state is checked, field by field, by
+    :meth:`~neuroevo.evolution.Evolution.load_state_dict`."""
+    islands = state.get("islands")
+    parts = islands if isinstance(islands, list) else [state]
+    for k, part in enumerate(parts):
+        if not isinstance(part, dict):
+            continue  # named by Archipelago.load_state_dict
+        at = f"{where}, island {k}" if isinstance(islands, list) else where
+        next_id = part.get("next_id")
+        if isinstance(next_id, int) and not 0 <= next_id < MAX_ID:
+            raise CheckpointError(f"{at}: next_id {_short(next_id)} is not from 0 to 2**53")
+        champions = part.get("hall_of_fame")
+        for j, item in enumerate(champions if isinstance(champions, list) else []):
+            born = item.get("generation") if isinstance(item, dict) else None
+            if isinstance(born, int) and not 0 <= born <= generation:
+                raise CheckpointError(
+                    f"{at}: hall of fame {j} records generation {_short(born)}, not one of the "
+                    f"{generation + 1} completed"
+                )
+        logbook = part.get("logbook")
+        for record in logbook if isinstance(logbook, list) else []:
+            values = record.values() if isinstance(record, dict) else []
+            if not all(v is None or _is_number(v) for v in values):
+                raise CheckpointError(f"{at}: a logbook record holds a value that is not a number")
+
+
+#: the largest ``recipe.toml`` read (as :data:`neuroevo.recipe.MAX_RECIPE_BYTES`)
+MAX_RECIPE_BYTES = 1 << 20
+
+
+def check_named_modules(
+    run_dir: str | Path, snapshot: Snapshot, overrides: Iterable[tuple[str, str, Any]] = ()
+) -> None:
+    """Refuse a run directory's ``recipe.toml`` (with ``overrides``: parsed ``--set`` values,
+    ``(section, key, value)``) that names a task or a mutation the recipe its checkpoint was
+    written by does not, before anything is imported: loading a recipe imports the modules it
+    names (``"pkg.mod:fn"``). Call it before :func:`neuroevo.recipe.load`. A file that does
+    not parse is left to that, which names the fault (and imports nothing)."""
+    path = Path(run_dir)
+    saved = snapshot.state.get("recipe")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
+    file = path / "recipe.toml"
+    try:
+        raw = tomllib.loads(fileio.read_text(file, limit=MAX_RECIPE_BYTES, what="recipe"))
+    except (tomllib.TOMLDecodeError, RecursionError, NeuroevoError):
+        return
+    for section, key, value in overrides:
+        if isinstance(raw.setdefault(section, {}), dict):
+            raw[section][key] = value
+    changes = []
+    task, saved_task = raw.get("task"), saved.get("task")
+    name = task.get("name") if isinstance(task, dict) else None
+    was = saved_task.get("name") if isinstance(saved_task, dict) else None
+    if name is not None and name != was:
+        changes.append(f"task.name: {was!r} in the checkpoint, {name!r} now")
+    mutations, known = raw.get("mutations"), saved.get("mutations")
+    if isinstance(mutations, dict):
+        known = known if isinstance(known, dict) else {}
+        changes += [
+            f"mutations.{json.dumps(str(m))}: not in the checkpoint, {w!r} now"
+            for m, w in mutations.items()
+            if m not in known
+        ]
+    if changes:
+        raise CheckpointError(
+            f"{path}: the checkpoint was written by a different recipe ({'; '.join(changes)}); "
+            f"{file.name} was refused before anything it names was imported (restore it)"
+        )
 
 
 def _parse_json(path: Path, data: bytes) -> Any:
     _refuse_pickle(path, data)
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # a number of more than 4,300 digits too
         raise CheckpointError(f"{path}: not valid JSON ({type(exc).__name__})") from None

@@ -30,7 +30,6 @@ The contract:
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import re
@@ -49,6 +48,11 @@ from neuroevo import fileio
 from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
 from neuroevo.fileio import UnsafeFile
+
+try:  # POSIX; without it (Windows) a run directory cannot be locked: see locked()
+    import fcntl
+except ImportError:
+    fcntl = None  # type: ignore[assignment]
 
 RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints")
 _OWN_TOP = {
@@ -85,7 +89,7 @@ PLOTS = (
 )
 _FOLDERS = ("best", "checkpoints", "mixing", "plots")
 _OWN_CHECKPOINT_FILES = {"LATEST", "LATEST.tmp"}
-_CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d+$")
+_CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d{1,9}$")  # as checkpoint.generation_of
 _OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
 
 
@@ -219,6 +223,12 @@ def locked(path: str | Path, *, shared: bool = False, create: bool = False) -> I
     is still empty, when the block fails). :class:`RunDirBusy` if another process holds it."""
     path = Path(path)
     made = False
+    if fcntl is None:
+        raise NeuroevoError(
+            f"{path}: run-directory locking is unavailable on this platform (no fcntl module), "
+            "so neuroevo cannot keep two processes from writing one run; run it on Linux or "
+            "macOS (Windows: under WSL)"
+        )
     if _lexists(path) and not path.is_dir():
         raise NeuroevoError(f"{path}: exists and is not a directory")
     if create and not path.exists():
@@ -267,7 +277,14 @@ class RunDir:
         if _lexists(self.path) and not self.path.is_dir():
             raise NeuroevoError(f"{self.path}: exists and is not a directory")
         check_no_links(self.path)
-        if existing:
+        if existing:  # going on prunes checkpoints/: refuse, as --overwrite does, a foreign file
+            checkpoints = self.path / "checkpoints"
+            foreign = [f for f in foreign_files(self.path) if checkpoints in f.parents]
+            if foreign:
+                raise RunDirExists(
+                    f"{foreign[0]}: was not written by neuroevo; resuming removes old "
+                    "checkpoints and neuroevo removes only its own files, so move it away first"
+                )
             return
         present = holds_run(self.path)
         if present and not overwrite:

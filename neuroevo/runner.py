@@ -25,13 +25,13 @@ import networkx as nx
 import torch
 from deap import tools
 
-from neuroevo import checkpoint, engine, final, kinds, report, rundir, tasks
+from neuroevo import checkpoint, engine, fileio, final, kinds, report, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
 from neuroevo.errors import NeuroevoError
 from neuroevo.evolution import Callback, State, finite, is_number
-from neuroevo.islands import Archipelago
-from neuroevo.recipe import Recipe, load
+from neuroevo.islands import Archipelago, Local
+from neuroevo.recipe import Recipe, load, parse_override
 from neuroevo.rundir import RunDir
 
 log = logging.getLogger("neuroevo")
@@ -149,8 +149,16 @@ def resume(
     if not checkpoint.exists(path):
         raise NeuroevoError(f"{path}: no checkpoint to resume from (no generation completed)")
     snapshot = checkpoint.load_latest(path)
+    check_named_modules(path, snapshot, overrides)  # before load() imports what it names
     recipe = load(path / "recipe.toml", overrides, out=str(path))
     return _start(recipe, snapshot, overwrite=False, resume=True, callbacks=callbacks)
+
+
+def check_named_modules(path: Path, snapshot: Snapshot, overrides: Sequence[str] = ()) -> None:
+    """:func:`neuroevo.checkpoint.check_named_modules` with ``--set`` overrides applied."""
+    if isinstance(overrides, str):  # one override, not its characters
+        overrides = [overrides]
+    checkpoint.check_named_modules(path, snapshot, [parse_override(t) for t in overrides])
 
 
 def _start(
@@ -178,7 +186,8 @@ def _start(
                 recipe = _as_written(recipe, snapshot)
                 device = engine.device(recipe.run.device)
             if snapshot is not None:
-                _check_resumable(path, snapshot, recipe, fingerprint, task)
+                if _check_resumable(path, snapshot, recipe, fingerprint, task):
+                    return _draw_report(recipe, task, snapshot, callbacks, device)
                 run_dir = RunDir(path, existing=True)
             else:
                 if resume and rundir.holds_run(path) not in ([], ["recipe.toml"]):
@@ -190,6 +199,39 @@ def _start(
                 # nothing completed yet: a resume starts afresh
                 run_dir = RunDir(path, overwrite=overwrite or resume)
             return _run(recipe, task, run_dir, snapshot, fingerprint, callbacks, started, device)
+
+
+def _draw_report(
+    recipe: Recipe,
+    task: tasks.Task,
+    snapshot: Snapshot,
+    callbacks: Sequence[Callback],
+    device: torch.device,
+) -> RunResult:
+    """A complete run stopped while its report was drawn (after ``summary.json``): draw the
+    report, change nothing else, and give the run's result back."""
+    from neuroevo import model
+
+    path = Path(recipe.run.out)
+    log.info("%s: the run is complete; drawing its report", path)
+    best = path / "best"
+    genome = G.from_dict(
+        fileio.read_json(best / "genome.json", limit=model.MAX_JSON_BYTES, what="genome"),
+        source=str(best / "genome.json"),
+    )
+    state = model._weights(best / "weights.safetensors", genome)
+    summary = rundir.read_summary(path)
+    if not isinstance(summary.get("best"), dict):
+        raise NeuroevoError(f"{path / 'summary.json'}: not a run summary (it names no best net)")
+    report.write_safely(path)
+    evo = Archipelago(recipe, task, callbacks=callbacks, device=device, backend=Local())
+    try:
+        evo.load_state_dict(snapshot)
+        result = RunResult(path, summary, genome, state, evo.logbook, evo.hall_of_fame)
+        evo.notify("on_run_end", result=result)
+    finally:
+        evo.close()
+    return result
 
 
 def _run(
@@ -355,20 +397,31 @@ def _without_out(recipe_dict: dict[str, Any]) -> dict[str, Any]:
 
 def _check_resumable(
     path: Path, snapshot: Snapshot, recipe: Recipe, fingerprint: str, task: tasks.Task
-) -> None:
+) -> bool:
+    """Refuse a checkpoint that cannot go on (every field it holds checked first, with its
+    place named); True where the run is complete but its report was never drawn."""
     s = snapshot.state
     saved = s.get("recipe")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
-    where = f"checkpoint of generation {snapshot.generation + 1}"
+    completed = snapshot.generation + 1
+    where = f"{path / checkpoint.DIRECTORY / f'gen-{snapshot.generation:04d}' / 'state.json'}"
     durations = s.get("durations")
     if not isinstance(durations, list) or not all(is_number(d) and d >= 0 for d in durations):
         raise CheckpointError(f"{where}: durations are not a list of times")
+    if len(durations) != completed:
+        raise CheckpointError(
+            f"{where}: durations holds {len(durations)} times for {completed} generations"
+        )
     bytes_ = s.get("history_bytes")
     if not isinstance(bytes_, int) or isinstance(bytes_, bool) or bytes_ < 0:
         raise CheckpointError(f"{where}: history_bytes is not a byte count")
-    if not is_number(s.get("search_seconds")):
-        raise CheckpointError(f"{where}: search_seconds is not a number")
+    seconds = s.get("search_seconds")
+    if not is_number(seconds) or seconds < 0:
+        raise CheckpointError(f"{where}: search_seconds is not a number of seconds")
+    for key in ("data_sha256", "device"):
+        if s.get(key) is not None and not isinstance(s[key], str):
+            raise CheckpointError(f"{where}: {key} is not a string")
     changes = _recipe_changes(saved, recipe.to_dict())
     if changes:
         may = ", ".join(".".join(k) for k in sorted(EXTENDABLE))
@@ -384,7 +437,7 @@ def _check_resumable(
             "would mix two data sets in one run (restore the data, or start afresh with "
             "--overwrite)"
         )
-    completed = snapshot.generation + 1
+    _check_history(path, bytes_, completed * recipe.population.size * recipe.islands.count, where)
     if recipe.evolution.generations < completed:
         raise CheckpointError(
             f"{path}: evolution.generations={recipe.evolution.generations} is below the "
@@ -392,7 +445,42 @@ def _check_resumable(
         )
     summary = path / "summary.json"
     if os.path.lexists(summary) and _without_out(saved) == _without_out(recipe.to_dict()):
+        if _summarised(path) not in (None, completed):
+            return False  # the final training of an extension was stopped: it goes on
+        if recipe.run.report and not os.path.lexists(path / "report.html"):
+            return True  # stopped while the report was drawn
         raise CheckpointError(
             f"{path}: the run is already complete ({completed} generations); extend it with "
             f"--set evolution.generations={completed + 5} or a longer evolution.time_budget"
+        )
+    return False
+
+
+def _summarised(path: Path) -> int | None:
+    """The generations ``summary.json`` says the run completed (None: it does not say)."""
+    try:
+        completed = rundir.read_summary(path).get("generations_completed")
+    except NeuroevoError:
+        return None
+    return completed if isinstance(completed, int) and not isinstance(completed, bool) else None
+
+
+def _check_history(path: Path, n_bytes: int, records: int, where: str) -> None:
+    """``history.jsonl`` holds at least ``n_bytes``, which end a line and hold ``records``
+    lines: the checkpoint's ``history_bytes`` cuts it where the checkpoint was written."""
+    file = path / "history.jsonl"
+    size = file.stat().st_size if os.path.lexists(file) else 0
+    if size < n_bytes:
+        raise CheckpointError(
+            f"{file}: holds {size} bytes but the checkpoint records history_bytes={n_bytes}; it "
+            "was deleted or cut, and resuming would lose the generations it held (restore it, "
+            "or start afresh with --overwrite)"
+        )
+    data = fileio.read_bytes(file, limit=rundir.MAX_READ_BYTES, what="history")[:n_bytes]
+    lines = data.count(b"\n")
+    if data[-1:] != b"\n" or lines != records:
+        cut = "ends mid-line" if data[-1:] != b"\n" else f"ends after {lines} records"
+        raise CheckpointError(
+            f"{where}: history_bytes={n_bytes} {cut} of {file}, not after the {records} "
+            "records of the generations it holds"
         )

@@ -274,6 +274,7 @@ def _verify_run(
         raise NeuroevoError(f"{path}: not a run directory (no recipe.toml)")
     with rundir.locked(path):
         latest = checkpoint.load_latest(path)  # verified first: nothing is imported before
+        checkpoint.check_named_modules(path, latest)  # and compared: nothing new imported
         recipe = load(path / "recipe.toml", out=str(path))
         generation = latest.generation if generation is None else generation
         if not 0 <= generation <= latest.generation + 1:

@@ -918,3 +918,175 @@ def test_the_history_reader_names_a_bad_line(finished):
         f.write('{"fitness": NaN}\n')
     with pytest.raises(NeuroevoError, match=r"history.jsonl: line 13"):
         rundir.read_history(finished)
+
+
+# --------------------------------------------------------------------------- 8. resume and verify
+# A probe's findings: what resume and verify do with a run directory edited by hand. One run,
+# copied for each test.
+
+
+@pytest.fixture(scope="module")
+def _one_run(tmp_path_factory):
+    from conftest import TINY
+
+    base = tmp_path_factory.mktemp("one-run")
+    recipe = base / "tiny.toml"
+    recipe.write_text(TINY + "report = false\n")
+    assert main(["evolve", str(recipe), "--out", str(base / "run"), "--quiet"]) == 0
+    return base / "run"
+
+
+@pytest.fixture
+def run_copy(_one_run, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(_one_run, tmp_path / "run"))
+
+
+@pytest.mark.parametrize("command", ["resume", "verify"])
+@pytest.mark.parametrize("names", ["mutation", "task"])
+def test_a_module_an_edited_recipe_names_is_not_imported_before_the_checks(
+    run_copy, user_module, tmp_path, capsys, command, names
+):
+    marker = tmp_path / "imported"
+    module = user_module(f"open({str(marker)!r}, 'w').close()\nprint('imported!')\n", "planted")
+    recipe = run_copy / "recipe.toml"
+    text = recipe.read_text()
+    if names == "mutation":
+        text = text.replace("[mutations]\n", f'[mutations]\n"{module}:f" = 1.0\n')
+    else:
+        text = text.replace('name = "logbits"', f'name = "{module}:f"')
+    recipe.write_text(text)
+    argv = resume_more(run_copy) if command == "resume" else ["verify", run_copy, "--steps", "5"]
+    fails(capsys, argv, "different recipe", f"{module}:f", protect=[run_copy])
+    assert not marker.exists()
+    assert "imported!" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["gen-0000/notes.txt", "gen-0009/notes.txt", ".tmp-gen-0002/a"])
+def test_resume_never_deletes_files_neuroevo_did_not_write(run_copy, capsys, where):
+    notes = run_copy / "checkpoints" / where
+    notes.parent.mkdir(exist_ok=True)
+    notes.write_text("mine")
+    fails(capsys, resume_more(run_copy), notes, "not written by neuroevo", protect=[run_copy])
+    assert notes.read_text() == "mine"
+
+
+def test_a_foreign_file_in_a_checkpoint_folder_outlives_pruning(tmp_path):
+    root = tmp_path / "checkpoints"
+    for g in (0, 1, 2):
+        (root / f"gen-{g:04d}").mkdir(parents=True)
+        (root / f"gen-{g:04d}" / "state.json").write_text("{}")
+    (root / "gen-0000" / "notes.txt").write_text("mine")
+    checkpoint._prune(root, keep=1, latest=1)
+    assert sorted(p.name for p in root.iterdir()) == ["gen-0000", "gen-0001"]
+    assert [p.name for p in (root / "gen-0000").iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("cut", ["mid-line", "to nothing", "a record short", "past the end"])
+def test_a_forged_history_bytes_is_refused(run_copy, capsys, cut):
+    history = run_copy / "history.jsonl"
+    size, last = history.stat().st_size, history.read_bytes().splitlines(keepends=True)[-1]
+    value = {
+        "mid-line": size - 5,
+        "to nothing": 0,
+        "a record short": size - len(last),
+        "past the end": size + len(last),
+    }[cut]
+    _edit_state(run_copy, lambda s: s.update(history_bytes=value))
+    fails(capsys, resume_more(run_copy), "history_bytes", protect=[run_copy])
+
+
+def test_a_signal_while_the_report_is_drawn_is_resumed_by_drawing_it(
+    tiny_recipe, tmp_path, monkeypatch, capsys
+):
+    from neuroevo import report
+
+    real = report.write
+
+    def interrupted(path, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "write", interrupted)
+    run = tmp_path / "run"
+    assert main(["evolve", str(tiny_recipe(report=True)), "--out", str(run), "--quiet"]) == 130
+    assert f"Continue with: neuroevo resume {run}" in capsys.readouterr().err
+    assert (run / "summary.json").exists() and not (run / "report.html").exists()
+    monkeypatch.setattr(report, "write", real)
+    before = digest(run / "history.jsonl", run / "summary.json", run / "best", run / "checkpoints")
+    assert main(["resume", str(run), "--quiet"]) == 0
+    assert (run / "report.html").exists()
+    assert digest(
+        run / "history.jsonl", run / "summary.json", run / "best", run / "checkpoints"
+    ) == (before)
+    fails(capsys, ["resume", run], "already complete")
+
+
+def test_an_extension_stopped_in_its_final_training_resumes(run_copy, monkeypatch):
+    from neuroevo import final
+
+    real = final.finish
+
+    def interrupted(evo):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(final, "finish", interrupted)
+    assert main([*map(str, resume_more(run_copy)), "--quiet"]) == 130
+    monkeypatch.setattr(final, "finish", real)
+    assert main(["resume", str(run_copy), "--quiet"]) == 0
+    assert rundir.read_summary(run_copy)["generations_completed"] == 3
+
+
+@pytest.mark.parametrize(
+    "edit, culprit",
+    [
+        (lambda s: s.update(durations=[]), "durations"),
+        (lambda s: s.update(next_id=2**70), "next_id"),
+        (lambda s: s["hall_of_fame"][0].update(generation=2**70), "hall of fame 0"),
+        (lambda s: s["logbook"][0].update(seconds="slow"), "logbook"),
+        (lambda s: s.update(search_seconds=-5.0), "search_seconds"),
+        (lambda s: s.update(data_sha256=7), "data_sha256"),
+    ],
+)
+def test_hand_edited_checkpoint_fields_out_of_range_are_user_errors(
+    run_copy, capsys, edit, culprit
+):
+    _edit_state(run_copy, edit)
+    # a time budget, as a rewritten recipe.toml may set: the mean of the durations is taken
+    argv = [*resume_more(run_copy), "--set", "evolution.time_budget=1000"]
+    fails(capsys, argv, culprit, "state.json", protect=[run_copy])
+
+
+def test_a_number_of_5000_digits_in_a_checkpoint_is_refused(run_copy, capsys):
+    state = json.loads((latest(run_copy) / "state.json").read_text())
+    text = json.dumps(state).replace(f'"next_id": {state["next_id"]}', '"next_id": ' + "9" * 5000)
+    _rewrite(run_copy, "state.json", text.encode())
+    fails(capsys, resume_more(run_copy), "state.json", "not valid JSON", protect=[run_copy])
+
+
+def test_a_pointer_naming_a_generation_of_5000_digits_is_refused(run_copy, capsys):
+    pointer = run_copy / "checkpoints" / "LATEST"
+    data = json.loads(pointer.read_text())
+    data["checkpoint"] = "gen-" + "1" * 5000
+    pointer.write_text(json.dumps(data))
+    err = fails(capsys, resume_more(run_copy), "LATEST", "9 digits", protect=[run_copy])
+    assert len(err) < 500
+
+
+def test_the_runner_imports_where_fcntl_is_missing(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
+        import neuroevo.runner
+        from neuroevo import rundir
+        from neuroevo.errors import NeuroevoError
+        try:
+            with rundir.locked(sys.argv[1]):
+                print("locked")
+        except NeuroevoError as exc:
+            print(exc)
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "run-directory locking is unavailable on this platform" in out
