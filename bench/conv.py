@@ -30,7 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import tomli_w
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 from neuroevo import mutations, rundir
 

@@ -186,7 +186,7 @@ def _is_pickle(path: Path | bytes, *, safetensors: bool | None = None) -> bool:
     if isinstance(path, Path):
         safetensors = path.suffix == ".safetensors" if safetensors is None else safetensors
         with open(path, "rb") as f:
-            data = f.read(LIMITS.get(path.name, 16 << 30))
+            data = fileio.read_up_to(f, LIMITS.get(path.name, 16 << 30))
     else:
         data = path
     if safetensors and _is_safetensors(data):

@@ -360,6 +360,35 @@ _BACKWARD = {
 
 
 def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:
+    """One Adam step of each tensor: torch's fused kernel (private, CPU float32 from torch
+    2.4), else :func:`_plain_adam`, the same update written out (an older torch, or a device
+    or dtype without the kernel)."""
+    global _FUSED
+    if _FUSED:
+        try:
+            _fused_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr)
+            return
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _FUSED = False
+    _plain_adam(params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr)
+
+
+def _plain_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:
+    """Adam's update as ``torch.optim.Adam``'s single-tensor implementation writes it."""
+    beta1, beta2 = _BETAS
+    for p, g, m, v, s in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+        step = float(s)
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(_EPS)
+        p.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+
+
+#: whether this torch has the fused Adam kernel (set to False on its first failure)
+_FUSED = hasattr(torch, "_fused_adam_")
+
+
+def _fused_step(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:
     torch._fused_adam_(
         params,
         grads,
