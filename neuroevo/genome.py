@@ -319,6 +319,26 @@ def n_parameters(genome: nx.DiGraph) -> int:
     return total
 
 
+def largest_parameters(
+    space: SearchSpace, n_in: int, n_out: int, shape: Sequence[int] | None = None
+) -> int:
+    """The parameters (:func:`n_parameters`) of the largest plain net ``space`` allows between
+    ``n_in`` inputs and ``n_out`` outputs: ``space.layers_max`` dense layers of
+    ``space.width_max``, after (where the input has a ``shape``) a chain of convolutions of
+    ``space.channels_max`` channels, the largest kernel and the smallest stride and pool, of
+    whichever count in ``conv_layers_min..conv_layers_max`` has the most. Built as a graph
+    only (nothing is allocated). Skip edges (``add_skip``) can add more: this measures what
+    the space's bounds ask for, so that a mistyped bound fails before a net is built."""
+    hidden = [space.width_max] * space.layers_max
+    if shape is None:
+        return n_parameters(mlp(n_in, n_out, hidden, ACTIVATIONS[0], shape=None))
+    conv = (space.channels_max, max(space.kernel_sizes), min(space.strides), min(space.pools))
+    return max(
+        n_parameters(mlp(n_in, n_out, hidden, ACTIVATIONS[0], shape=shape, convs=[conv] * k))
+        for k in range(space.conv_layers_min, space.conv_layers_max + 1)
+    )
+
+
 def edges_keeping_paths(genome: nx.DiGraph) -> list[tuple[str, str]]:
     """Edges whose removal keeps every node on a path from ``in`` to ``out``."""
     removable = []

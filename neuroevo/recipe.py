@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 from neuroevo import engine, fileio, mutations, tasks
+from neuroevo import genome as G
 from neuroevo.errors import InvalidSetting, NeuroevoError
 from neuroevo.errors import printable as show
 from neuroevo.mixer import MixerConfig, Race
@@ -29,6 +35,8 @@ from neuroevo.registry import did_you_mean
 from neuroevo.space import ACTIVATIONS, SearchSpace
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+#: a ``"package.module:function"`` reference, as ``mutations`` and ``task.name`` take one
+_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 #: the largest recipe file read
 MAX_RECIPE_BYTES = 1 << 20
@@ -184,6 +192,12 @@ class Recipe:
     run: RunSection = field(default_factory=RunSection)
     islands: IslandsSection = field(default_factory=IslandsSection)
     source: str = "<recipe>"
+    #: the dotted keys ``--set`` gave (an error about them names ``--set``, not the file)
+    overridden: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def where(self, key: str) -> str:
+        """Where ``key``'s value came from: ``--set`` or the recipe file."""
+        return "--set" if key in self.overridden else self.source
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as the TOML file would hold it."""
@@ -250,6 +264,17 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     usage = f"--set {show(text)}: expected section.key=value, e.g. mixer.steps=500"
     if not sep:
         raise RecipeError(usage)
+    section, dot, rest = key.strip().partition(".")
+    if dot and _BARE_KEY.match(section) and _REFERENCE.match(rest):
+        # mutations.pkg.mod:fn=1: a "module:function" reference, unquoted (a shell drops the
+        # quotes of mutations."pkg.mod:fn" unless the whole setting is quoted too)
+        key = f'{section}."{rest}"'
+    elif dot and _BARE_KEY.match(section) and re.search(r"[^\w.-]", rest) and '"' not in rest:
+        usage += (
+            f"; a key holding characters other than letters, digits, _ and - is quoted (and "
+            f'the whole setting, for the shell): --set \'{show(section)}."{show(rest)}"='
+            f"{show(value.strip())}'"
+        )
     try:
         parsed_key = tomllib.loads(f"{key.strip()} = 0")
     except (tomllib.TOMLDecodeError, RecursionError):
@@ -339,6 +364,7 @@ def from_dict(
     _check_ranges(population, evolution, mixer, run, where)
     _check_islands(islands, population, evolution, run, where)
     _check_initial(population, space, where)
+    _check_size(space, population, islands, where, task.options.get("shape") or None)
     return Recipe(
         task=task,
         space=space,
@@ -349,6 +375,7 @@ def from_dict(
         run=run,
         islands=islands,
         source=source,
+        overridden=frozenset(overridden),
     )
 
 
@@ -577,6 +604,62 @@ def _check_ranges(population, evolution, mixer, run, where) -> None:
             f"{where('population.initial')}: population.initial lists "
             f"{len(population.initial)} architectures but population.size is {population.size}"
         )
+
+
+#: bounds on what the settings ask for together, each within its own bound (a space of
+#: 65,536-wide layers is within space.width_max's, yet one such net holds 4 billion numbers):
+#: the parameters of the largest net the space allows (:func:`neuroevo.genome.largest_parameters`),
+#: and of population.size x islands.count such nets, 4 bytes each before gradients
+MAX_NET_PARAMETERS = 100_000_000
+MAX_RUN_PARAMETERS = 1_000_000_000
+
+
+def check_size(recipe: Recipe, task: tasks.Task) -> None:
+    """Raise :class:`RecipeError` where the largest net ``recipe.space`` allows between
+    ``task``'s inputs and outputs, or a run's population of them, is above
+    :data:`MAX_NET_PARAMETERS` or :data:`MAX_RUN_PARAMETERS`. Counts a graph, allocates
+    nothing: call it once the task is built, before a net is."""
+    _check_size(
+        recipe.space,
+        recipe.population,
+        recipe.islands,
+        recipe.where,
+        task.shape,
+        (task.n_inputs, task.n_outputs, f"task {show(task.name)!r}"),
+    )
+
+
+def _check_size(space, population, islands, where, shape, task=None) -> None:
+    """:func:`check_size`; without ``task`` (a recipe being loaded) with the fewest inputs
+    its ``task.shape`` allows and one output: the least any task asks of the space."""
+    n_in, n_out, what = task or (1, 1, None)
+    if task is None and shape is not None:
+        shape = shape if G.shape_problem(shape, G.features(shape)) is None else None
+        n_in = G.features(shape) if shape is not None else 1
+    count = G.largest_parameters(space, n_in, n_out, shape)
+    keys = ["space.width_max", "space.layers_max"]
+    if shape is not None and space.conv_layers_max > 0:
+        keys += ["space.channels_max", "space.conv_layers_max", "space.kernel_sizes"]
+    # at load the task is unknown: what the space asks of any task, at least
+    of = f" for {what} ({n_in:,} inputs, {n_out:,} outputs)" if what else ""
+    least = "" if what else "at least "
+    nets = population.size * islands.count
+    if count > MAX_NET_PARAMETERS:
+        problem = (
+            f"the largest net these allow{of} has {least}{count:,} parameters, above the "
+            f"limit of {MAX_NET_PARAMETERS:,} per net"
+        )
+    elif nets * count > MAX_RUN_PARAMETERS:
+        keys = ["population.size", *(["islands.count"] if islands.count > 1 else []), *keys]
+        problem = (
+            f"{nets:,} nets as large as the space allows{of} hold {least}"
+            f"{nets * count:,} parameters ({count:,} each), above the limit of "
+            f"{MAX_RUN_PARAMETERS:,} in a run"
+        )
+    else:
+        return
+    came = next((where(k) for k in keys if where(k) == "--set"), where(keys[0]))
+    raise RecipeError(f"{came}: {', '.join(keys)}: {problem}; lower one of these")
 
 
 def _check_islands(islands, population, evolution, run, where) -> None:

@@ -133,6 +133,22 @@ def test_random_genomes_stay_inside_the_space_and_repeat_by_seed():
     assert seen == {1, 2, 3}
 
 
+def test_largest_parameters_bounds_every_random_net_and_counts_the_built_one():
+    from neuroevo import network
+
+    space = SearchSpace(
+        width_min=4, width_max=24, layers_max=3, conv_layers_max=2, channels_max=6,
+        strides=(2, 1), pools=(2, 1),
+    )  # fmt: skip
+    largest = G.largest_parameters(space, 64, 5, shape=[1, 8, 8])
+    widest = G.mlp(64, 5, [24] * 3, shape=[1, 8, 8], convs=[(6, 5, 1, 1)] * 2)
+    assert largest == sum(p.numel() for p in network.build(widest).parameters())
+    for seed in range(100):
+        g = G.random_genome(64, 5, space, random.Random(seed), shape=[1, 8, 8])
+        assert G.n_parameters(g) <= largest
+    assert G.largest_parameters(space, 64, 5) == 64 * 24 + 24 + 2 * (24 * 24 + 24) + 24 * 5 + 5
+
+
 def test_search_space_rejects_contradictions():
     with pytest.raises(InvalidSpace, match="width_max"):
         SearchSpace(width_min=10, width_max=5)

@@ -110,3 +110,131 @@ def test_bad_recipes_name_the_file_and_the_key(tmp_path, text, overrides, messag
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(R.RecipeError, match=r"nope\.toml: no such recipe file"):
         R.load(tmp_path / "nope.toml")
+
+
+def test_an_unquoted_function_reference_key_is_taken_as_meant():
+    # a shell drops the quotes of mutations."pkg.mod:fn"=2 unless the whole setting is quoted
+    assert R.parse_override("mutations.mymod:fn=2.0") == ("mutations", "mymod:fn", 2.0)
+    r = R.load("recipes/logbits.toml", ["mutations.neuroevo.mutations:identity=2.0"])
+    assert r.mutations["neuroevo.mutations:identity"] == 2.0
+
+
+def test_a_key_that_needs_quotes_gets_the_quoted_form_in_the_error(tiny_recipe, capsys):
+    from neuroevo.cli import main
+
+    code = main(["evolve", str(tiny_recipe()), "--set", "mutations.my mod:fn()=2.0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "expected section.key=value" in err
+    assert "--set 'mutations.\"my mod:fn()\"=2.0'" in err
+
+
+def _evolve_without_building_a_net(monkeypatch, recipe, *overrides):
+    """``neuroevo evolve`` that fails (exit 1) if a net is ever built; its exit code, stderr
+    and seconds."""
+    import time
+
+    from neuroevo import network
+    from neuroevo.cli import main
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a net was built")
+
+    monkeypatch.setattr(network, "build", refuse)
+    started = time.perf_counter()
+    out = ["--out", str(recipe.parent / "run"), "--quiet"]
+    args = ["evolve", str(recipe), *out, *(a for o in overrides for a in ("--set", o))]
+    code = main(args)
+    return code, time.perf_counter() - started
+
+
+@pytest.mark.parametrize(
+    "overrides, keys, count",
+    [
+        # two layers of 65,536: one 65,536 x 65,536 matrix, 17 GB, per net
+        (
+            ["space.width_min=65536", "space.width_max=65536", "space.layers_min=2",
+             "space.layers_max=2"],
+            "space.width_max, space.layers_max",
+            "at least 4,295,229,441 parameters",
+        ),
+        # 65,536 channels: convolutions into convolutions (task.shape makes logbits an image)
+        (
+            ["space.channels_max=65536", "space.conv_layers_max=2", "task.shape=[1, 4, 4]"],
+            "space.width_max, space.layers_max, space.channels_max, space.conv_layers_max, "
+            "space.kernel_sizes",
+            "at least 107,644,585,217 parameters",
+        ),
+    ],
+)  # fmt: skip
+def test_a_space_whose_largest_net_is_too_large_fails_before_any_net_is_built(
+    tmp_path, monkeypatch, capsys, overrides, keys, count
+):
+    recipe = write(tmp_path, MINIMAL)
+    code, seconds = _evolve_without_building_a_net(monkeypatch, recipe, *overrides)
+    err = capsys.readouterr().err
+    assert code == 2 and seconds < 5
+    assert err.startswith(f"neuroevo: error: --set: {keys}: the largest net these allow has")
+    assert count in err and "above the limit of 100,000,000 per net" in err
+    assert err.count("\n") == 1
+
+
+def test_a_population_of_the_largest_nets_is_bounded_too(tmp_path, monkeypatch, capsys):
+    recipe = write(tmp_path, MINIMAL + "[islands]\ncount = 2\n")
+    code, _ = _evolve_without_building_a_net(
+        monkeypatch, recipe, "population.size=10000", "space.width_max=4096"
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (
+        "--set: population.size, islands.count, space.width_max, space.layers_max: 20,000 nets "
+        "as large as the space allows hold at least " in err
+    )
+    assert "above the limit of 1,000,000,000 in a run" in err
+
+
+def test_the_task_s_inputs_count_once_the_task_is_built(tmp_path):
+    import numpy as np
+
+    from neuroevo.tasks import from_arrays
+
+    r = R.load(write(tmp_path, MINIMAL + "[space]\nwidth_max = 65536\nlayers_max = 1\n"))
+    small = from_arrays("small", "classes", np.zeros((30, 10)), np.arange(30) % 3, seed=0)
+    R.check_size(r, small)  # 65,536 x 11 + 3 x 65,537
+    wide = from_arrays("wide", "classes", np.zeros((30, 2000)), np.arange(30) % 3, seed=0)
+    with pytest.raises(
+        R.RecipeError,
+        match=r"r\.toml: space\.width_max, space\.layers_max: the largest net these allow for "
+        r"task 'wide' \(2,000 inputs, 3 outputs\) has 131,334,147 parameters, above the "
+        r"limit of 100,000,000 per net",
+    ):
+        R.check_size(r, wide)
+
+
+def test_a_task_with_a_label_of_a_million_fails_before_any_net_is_built(
+    tmp_path, monkeypatch, capsys
+):
+    import torch
+
+    import neuroevo
+    from neuroevo import tasks
+    from neuroevo.tasks import Task
+
+    @neuroevo.task("million_labels")
+    def million_labels(seed):
+        x = torch.zeros(4, 3)
+        y = torch.tensor([0, 1, 2, 10**6])
+        return Task("million_labels", "classes", x, y, x, y, x, y)
+
+    try:
+        recipe = write(tmp_path, '[task]\nname = "million_labels"\n')
+        code, seconds = _evolve_without_building_a_net(monkeypatch, recipe)
+    finally:
+        tasks.unregister("million_labels")
+    err = capsys.readouterr().err
+    assert code == 2 and seconds < 5
+    assert err == (
+        "neuroevo: error: task 'million_labels': 1,000,001 classes (labels 0..1,000,000, a net "
+        "output each), above the limit of 10,000 classes; labels are 0..C-1, and a number to "
+        'predict is a task of kind "regression"\n'
+    )

@@ -185,6 +185,25 @@ class Task:
                 )
             if self.kind == "bits" and not ((y == 0) | (y == 1)).all():
                 raise TaskError(f"task {self.name!r}: y_{split} must hold only 0 and 1")
+        if self.kind == "classes":
+            check_classes(self.n_outputs, f"task {self.name!r}")
+
+
+#: the most classes a task may have: a net has one output per class (labels 0..C-1), so a
+#: label of 10**6 would ask for a million outputs
+MAX_CLASSES = 10_000
+
+
+def check_classes(n_classes: int, where: str) -> None:
+    """Raise :class:`TaskError` unless ``n_classes`` (the largest label + 1, or the classes
+    named) is at most :data:`MAX_CLASSES`. :func:`from_arrays` (so every file task, on its
+    distinct target values) and :meth:`Task.check` call it before a net is built."""
+    if n_classes > MAX_CLASSES:
+        raise TaskError(
+            f"{where}: {n_classes:,} classes (labels 0..{n_classes - 1:,}, a net output "
+            f"each), above the limit of {MAX_CLASSES:,} classes; labels are 0..C-1, and a "
+            'number to predict is a task of kind "regression"'
+        )
 
 
 def _split_sizes(n: int, split: Sequence[float], where: str) -> tuple[int, int, int]:
@@ -270,6 +289,7 @@ def from_arrays(
                 f"{where}: class labels are 0..C-1; row {int(y.argmin())} holds {int(y.min())}"
             )
         n_classes = int(y.max()) + 1 if n else 0
+        check_classes(max(n_classes, len(classes)), where)
         if classes and n_classes > len(classes):
             raise TaskError(
                 f"{where}: a class label is {n_classes - 1}, but {len(classes)} classes are named"
