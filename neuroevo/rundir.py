@@ -109,7 +109,8 @@ def _json_object(text: str, where: str, what: str) -> dict[str, Any]:
     try:
         data = json.loads(text, parse_constant=_strict)
     except (ValueError, RecursionError) as exc:
-        raise NeuroevoError(f"{where} is not {what} ({exc})") from None
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise NeuroevoError(f"{where} is not {what} ({reason})") from None
     if not isinstance(data, dict):
         raise NeuroevoError(f"{where} is not {what}")
     return data

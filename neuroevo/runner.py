@@ -28,10 +28,10 @@ from deap import tools
 from neuroevo import checkpoint, engine, fileio, final, kinds, report, rundir, tasks
 from neuroevo import genome as G
 from neuroevo.checkpoint import CheckpointError, Snapshot
-from neuroevo.errors import NeuroevoError
+from neuroevo.errors import NeuroevoError, printable
 from neuroevo.evolution import Callback, State, finite, is_number
 from neuroevo.islands import Archipelago, Local
-from neuroevo.recipe import Recipe, load, parse_override
+from neuroevo.recipe import Recipe, check_size, load, parse_override
 from neuroevo.rundir import RunDir
 
 log = logging.getLogger("neuroevo")
@@ -179,6 +179,7 @@ def _start(
         task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
         if task.kind not in kinds.KINDS:
             raise NeuroevoError(f"task {recipe.task.name!r} has unknown kind {task.kind!r}")
+        check_size(recipe, task)  # the largest net between the task's own inputs and outputs
         fingerprint = task.fingerprint()
         with rundir.locked(path, create=True):
             if resume and snapshot is None and checkpoint.exists(path):  # written meanwhile
@@ -270,7 +271,7 @@ def _search_and_finish(
             log.warning(
                 "the run went on %s and resumes on %s: from here its floating-point results "
                 "may differ in the last bits from a run on one device",
-                before,
+                printable(str(before)),  # the checkpoint's text: shown, never obeyed
                 device,
             )
         evo.load_state_dict(snapshot)

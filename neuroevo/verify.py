@@ -32,7 +32,7 @@ from neuroevo.checkpoint import CheckpointError
 from neuroevo.errors import NeuroevoError
 from neuroevo.evolution import Evolution, finite
 from neuroevo.islands import Archipelago, Local
-from neuroevo.recipe import Recipe, load
+from neuroevo.recipe import Recipe, check_size, load
 from neuroevo.stats import kendall_tau_b, spearman_rho
 from neuroevo.training import train_alone
 
@@ -263,6 +263,7 @@ def _steps(steps: int | None, recipe: Recipe) -> int:
 
 def _evolution(recipe: Recipe) -> Evolution:
     task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
+    check_size(recipe, task)
     return Evolution(recipe, task, device=engine.device(recipe.run.device))
 
 

@@ -42,6 +42,7 @@ initial = [{ hidden = [16], activation = "relu", lr = 0.01 }]
 generations = 2
 elites = 1
 final_steps = 40
+folds = 0  # no bagged refit (five more trainings) where a test does not look at it
 
 [mixer]
 steps = 40

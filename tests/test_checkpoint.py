@@ -7,48 +7,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from helpers import edit_state, latest, outputs, tree_digest
 
 from neuroevo import Callback, checkpoint, evolve, rundir
 from neuroevo import recipe as R
 from neuroevo.cli import main
 
 GENERATIONS = 4
-
-
-def outputs(run):
-    """What must be identical between an interrupted-and-resumed run and an uninterrupted one
-    (or two runs of one recipe): the summary (times left out), the history, the best weights
-    and every island's mixing records."""
-    summary = rundir.read_summary(run)
-    for key in ("wall_seconds", "search_seconds", "final_seconds"):
-        summary.pop(key)
-    mixing = {}
-    for island in range(summary.get("islands", 1)):
-        for generation in rundir.mixing_generations(run, island):
-            tensors, meta = rundir.read_mixing(run, generation, island)
-            meta.pop("seconds")
-            mixing[generation, island] = (
-                meta,
-                {k: v.numpy().tobytes() for k, v in tensors.items()},
-            )
-    return (
-        summary,
-        (run / "history.jsonl").read_text(),
-        (run / "best" / "weights.safetensors").read_bytes(),
-        mixing,
-    )
-
-
-def tree_digest(path):
-    digest = hashlib.sha256()
-    for p in sorted(Path(path).rglob("*")):
-        digest.update(str(p.relative_to(path)).encode())
-        if p.is_file():
-            digest.update(p.read_bytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(params=["batched", "loop"])
@@ -155,12 +122,6 @@ def finished_run(tiny_recipe, tmp_path):
     run = tmp_path / "run"
     assert main(["evolve", str(tiny_recipe()), "--out", str(run), "--quiet"]) == 0
     return run
-
-
-def latest(run):
-    return (
-        run / "checkpoints" / json.loads((run / "checkpoints" / "LATEST").read_text())["checkpoint"]
-    )
 
 
 def resume_fails(run, capsys, *extra):
@@ -360,7 +321,6 @@ def test_a_run_checkpointed_before_engines_existed_resumes_with_the_loop(tiny_re
     """Recipes gained mixer.engine, run.device and space.pools; a checkpoint whose recipe
     lacks them was trained by the loop on the CPU, without pooling, and resumes so, bit for
     bit."""
-    from test_reliability import _edit_state
 
     old = ['mixer.engine="loop"', 'run.device="cpu"', "space.pools=[1]"]
     reference = tmp_path / "reference"
@@ -373,7 +333,7 @@ def test_a_run_checkpointed_before_engines_existed_resumes_with_the_loop(tiny_re
         del state["recipe"]["run"]["device"]
         del state["recipe"]["space"]["pools"]
 
-    _edit_state(run, forget)
+    edit_state(run, forget)
     text = (run / "recipe.toml").read_text()
     text = text.replace('engine = "loop"\n', "").replace('device = "cpu"\n', "")
     text = text.replace("pools = [\n    1,\n]\n", "")

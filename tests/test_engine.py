@@ -4,9 +4,9 @@ import random
 
 import pytest
 import torch
+from helpers import A, B, linear_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_mixer import A, B, linear_data  # the mixer's own planted-net fixtures
 
 from neuroevo import engine, kinds, mixer, mutations, network, rundir, stack
 from neuroevo import genome as G

@@ -160,7 +160,10 @@ def test_an_ensemble_run_directory_loads_predicts_exports_and_resumes(tmp_path, 
     capsys.readouterr()
     assert main(["resume", str(run), "--set", "evolution.generations=3", "--quiet"]) == 0
     again = json.loads((run / "summary.json").read_text())
-    assert again["generations_completed"] == 3 and neuroevo.load(run) is not None
+    assert again["generations_completed"] == 3
+    resumed = neuroevo.load(run)  # the model written after resume scores what its summary says
+    hits = (resumed.predict(raw) == truth).sum()
+    assert hits == round(again["best"]["test_metric"] * len(truth))
 
 
 def _recording_batches(monkeypatch):

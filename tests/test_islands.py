@@ -2,6 +2,7 @@
 checkpoint holding every island, and the same result on the local and the Ray backend."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import textwrap
 
 import pytest
 import torch
-from test_checkpoint import outputs  # summary, history, best weights, every mixing record
+from helpers import edit_state, outputs
 
 from neuroevo import checkpoint, rundir, tasks
 from neuroevo import genome as G
@@ -157,12 +158,11 @@ def test_verify_replays_island_0s_generation_with_its_immigrants(tiny_recipe, tm
 
 
 def test_a_checkpoint_that_lost_an_island_is_refused(tiny_recipe, tmp_path):
-    from test_reliability import _edit_state
 
     run = tmp_path / "run"
     evolve(load(tiny_recipe(ISLANDS), ["evolution.generations=2"]), out=run)
     (run / "summary.json").unlink()
-    _edit_state(run, lambda state: state["islands"].pop())
+    edit_state(run, lambda state: state["islands"].pop())
     with pytest.raises(CheckpointError, match="holds 1 island"):
         evolve(load(tiny_recipe(ISLANDS), ["evolution.generations=3"]), out=run, resume=True)
 
@@ -194,12 +194,19 @@ def test_the_ray_backend_without_ray_says_how_to_install_it(tiny_recipe, tmp_pat
 
 # --------------------------------------------------------------------------- Ray
 
-ray = pytest.importorskip("ray", reason="the island tests on Ray need the extra: neuroevo[ray]")
+# only the tests below need Ray: where the extra is missing they alone are skipped
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="the island tests on Ray need the extra: pip install 'neuroevo[ray]'",
+)
 
 
+@needs_ray
 def test_a_ray_cluster_that_cannot_be_reached_is_one_line_naming_the_address(
     tiny_recipe, tmp_path, monkeypatch
 ):
+    import ray
+
     def unreachable(**kwargs):  # what ray.init raises where nothing listens at the address
         raise ConnectionError(f"Could not find any running Ray instance at {kwargs['address']}")
 
@@ -268,6 +275,7 @@ def _cli(tmp_path, *args, at=0, env=None):
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
+@needs_ray
 @pytest.mark.slow
 def test_ray_and_local_give_the_same_run_and_a_killed_driver_resumes_it(tiny_recipe, tmp_path):
     """On a real local Ray cluster: the same summary and history as the local backend; SIGKILL
@@ -285,6 +293,7 @@ def test_ray_and_local_give_the_same_run_and_a_killed_driver_resumes_it(tiny_rec
     assert outputs(tmp_path / "ray") == outputs(tmp_path / "local")
 
 
+@needs_ray
 @pytest.mark.slow
 def test_a_worker_that_dies_is_retried_and_the_run_goes_on(tiny_recipe, tmp_path):
     (tmp_path / "killer_ops.py").write_text(KILLER)

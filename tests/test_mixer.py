@@ -3,6 +3,7 @@ import itertools
 
 import pytest
 import torch
+from helpers import A, B, linear_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -67,15 +68,6 @@ def test_every_rule_keeps_columns_on_the_simplex(rule, k, m, seed, scale, lr):
 
 
 # --------------------------------------------------------------------------- behaviour
-
-A = torch.tensor([[0.5, -1.0, 2.0, 0.0], [1.5, 0.3, -0.7, 1.0]])
-B = torch.tensor([0.2, -0.4])
-
-
-def linear_data(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
-    return x, x @ A.T + B
 
 
 def six_nets(seed=0):

@@ -211,6 +211,28 @@ def test_the_task_s_inputs_count_once_the_task_is_built(tmp_path):
         R.check_size(r, wide)
 
 
+def test_a_csv_too_wide_for_the_space_fails_before_any_net_is_built(tmp_path, monkeypatch, capsys):
+    """The recipe alone allows the space; the data's 2,000 columns make its largest net too
+    large: evolve says so before a net is built or anything is written."""
+    import numpy as np
+
+    rows = np.random.default_rng(0).normal(size=(30, 2001))
+    rows[:, -1] = np.arange(30) % 3
+    header = ",".join([*(f"f{i}" for i in range(2000)), "label"])
+    np.savetxt(tmp_path / "wide.csv", rows, delimiter=",", header=header, comments="")
+    recipe = write(
+        tmp_path,
+        '[task]\npath = "wide.csv"\ntarget = "label"\n[space]\nwidth_max = 65536\nlayers_max = 1\n',
+    )
+    code, seconds = _evolve_without_building_a_net(monkeypatch, recipe)
+    err = capsys.readouterr().err
+    assert code == 2 and seconds < 5, err
+    assert err.startswith("neuroevo: error: ") and err.count("\n") == 1
+    assert "space.width_max, space.layers_max: the largest net these allow for task" in err
+    assert "(2,000 inputs, 3 outputs) has 131,334,147 parameters" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_task_with_a_label_of_a_million_fails_before_any_net_is_built(
     tmp_path, monkeypatch, capsys
 ):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import edit_state, latest, outputs, rewrite
 
 from neuroevo import checkpoint, evolve, rundir
 from neuroevo.cli import main
@@ -76,11 +77,6 @@ def outside(tmp_path):
 
 def resume_more(run):
     return ["resume", run, "--set", "evolution.generations=3"]
-
-
-def latest(run):
-    pointer = json.loads((run / "checkpoints" / "LATEST").read_text())
-    return run / "checkpoints" / pointer["checkpoint"]
 
 
 # --------------------------------------------------------------------------- 1. links
@@ -646,27 +642,6 @@ def test_a_full_disk_mid_run_is_a_user_error_and_the_run_resumes(
     assert main(["resume", str(run), "--quiet"]) == 0
 
 
-def _edit_state(run, edit):
-    folder = latest(run)
-    state = json.loads((folder / "state.json").read_text())
-    edit(state)
-    _rewrite(run, "state.json", json.dumps(state).encode())
-
-
-def _rewrite(run, name, data):
-    """Replace a checkpoint file and recompute every checksum, as a careful forger would."""
-    folder = latest(run)
-    (folder / name).write_bytes(data)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for n in ("state.json", "tensors.safetensors"):
-        manifest["files"][n] = hashlib.sha256((folder / n).read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    pointer_path = run / "checkpoints" / "LATEST"
-    pointer = json.loads(pointer_path.read_text())
-    pointer["manifest_sha256"] = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
-    pointer_path.write_text(json.dumps(pointer))
-
-
 def _widen(genome):
     """A hidden layer one unit wider, still inside the space: only the tensors disagree."""
     node = next(n for n in genome["nodes"] if n["id"].startswith("h"))
@@ -688,7 +663,7 @@ def _widen(genome):
 def test_hand_edited_checkpoints_with_recomputed_checksums_are_user_errors(
     finished, capsys, edit, culprit
 ):
-    _edit_state(finished, edit)
+    edit_state(finished, edit)
     fails(capsys, resume_more(finished), culprit, protect=[finished])
 
 
@@ -699,7 +674,7 @@ def test_checkpoint_tensors_of_the_wrong_shape_are_refused(finished, capsys):
     tensors = load((folder / "tensors.safetensors").read_bytes())
     key = next(k for k in tensors if k.startswith("population.0.bias."))
     tensors[key] = torch.zeros(tensors[key].shape[0] + 1)
-    _rewrite(finished, "tensors.safetensors", save(tensors))
+    rewrite(finished, "tensors.safetensors", save(tensors))
     fails(capsys, resume_more(finished), "population 0", protect=[finished])
 
 
@@ -840,10 +815,24 @@ def test_control_characters_in_keys_are_escaped(tiny_recipe, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_random_edits_of_a_checkpoint_give_exit_2_or_a_faithful_resume(finished, tmp_path):
+@pytest.mark.slow
+def test_random_edits_of_a_checkpoint_give_exit_2_or_a_faithful_resume(
+    finished, tiny_recipe, tmp_path
+):
     """Any field of state.json changed (checksums recomputed): exit 2 with one line and an
-    unchanged directory, or a resume that completes; never exit 1 or a hang."""
+    unchanged directory, or a resume that completes with the very run an uninterrupted one
+    gives (an edit that resume accepts must not change the result: a stale metric kept in the
+    hall of fame, a lineage field, a setting that may change on resume); never exit 1 or a
+    hang."""
     import shutil
+
+    reference = tmp_path / "reference"
+    generations = ["--set", "evolution.generations=3"]
+    assert (
+        main(["evolve", str(tiny_recipe()), "--out", str(reference), "--quiet", *generations]) == 0
+    )
+    want = outputs(reference)
+    accepted = []
 
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -890,7 +879,7 @@ def test_random_edits_of_a_checkpoint_give_exit_2_or_a_faithful_resume(finished,
             node.pop(path[-1])
         else:
             node[path[-1]] = value
-        _rewrite(run, "state.json", json.dumps(state).encode())
+        rewrite(run, "state.json", json.dumps(state).encode())
         before = digest(run)
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -900,9 +889,13 @@ def test_random_edits_of_a_checkpoint_give_exit_2_or_a_faithful_resume(finished,
         if code == 2:
             assert err.startswith("neuroevo: error: ") and err.count("\n") == 1, err
             assert digest(run) == before, (path, value)
+        else:
+            assert outputs(run) == want, (path, value, delete)
+            accepted.append(path)
         shutil.rmtree(run)
 
     check()
+    assert accepted  # some edits (of times) are harmless, and those resumes were compared
 
 
 def test_the_signals_we_install_are_given_back(tiny_recipe, tmp_path):
@@ -993,7 +986,7 @@ def test_a_forged_history_bytes_is_refused(run_copy, capsys, cut):
         "a record short": size - len(last),
         "past the end": size + len(last),
     }[cut]
-    _edit_state(run_copy, lambda s: s.update(history_bytes=value))
+    edit_state(run_copy, lambda s: s.update(history_bytes=value))
     fails(capsys, resume_more(run_copy), "history_bytes", protect=[run_copy])
 
 
@@ -1051,7 +1044,7 @@ def test_an_extension_stopped_in_its_final_training_resumes(run_copy, monkeypatc
 def test_hand_edited_checkpoint_fields_out_of_range_are_user_errors(
     run_copy, capsys, edit, culprit
 ):
-    _edit_state(run_copy, edit)
+    edit_state(run_copy, edit)
     # a time budget, as a rewritten recipe.toml may set: the mean of the durations is taken
     argv = [*resume_more(run_copy), "--set", "evolution.time_budget=1000"]
     fails(capsys, argv, culprit, "state.json", protect=[run_copy])
@@ -1060,7 +1053,7 @@ def test_hand_edited_checkpoint_fields_out_of_range_are_user_errors(
 def test_a_number_of_5000_digits_in_a_checkpoint_is_refused(run_copy, capsys):
     state = json.loads((latest(run_copy) / "state.json").read_text())
     text = json.dumps(state).replace(f'"next_id": {state["next_id"]}', '"next_id": ' + "9" * 5000)
-    _rewrite(run_copy, "state.json", text.encode())
+    rewrite(run_copy, "state.json", text.encode())
     fails(capsys, resume_more(run_copy), "state.json", "not valid JSON", protect=[run_copy])
 
 
