@@ -29,6 +29,12 @@ LAST_FRAME_MS = 2000
 RETIRED = "#b0b0b0"
 
 
+def _plain(text: object) -> str:
+    """``text`` drawn as it is: every ``$`` escaped, so matplotlib never reads a run
+    directory's text (a metric's name, a net's signature) as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -58,6 +64,7 @@ def race_gif(
     at their last height, from the frame where it left the race."""
     from PIL import Image
 
+    labels, title = [_plain(label) for label in labels], _plain(title)
     frames, k, m = weights.shape
     fig = _figure(max(6.0, 0.45 * k + 2), 3.6)
     fig.set_dpi(GIF_DPI)
@@ -87,6 +94,8 @@ def race_gif(
         live = k - sum(gone)
         caption.set_text(f"{title}\nstep {step} of {steps}, {live} of {k} nets in the race")
         fig.canvas.draw()
+        if f == 0:  # the layout of the first frame holds for all: no more work laying it out
+            fig.set_layout_engine("none")
         rgba = np.asarray(fig.canvas.buffer_rgba())
         images.append(Image.fromarray(rgba).convert("RGB").quantize(colors=64))
     out = io.BytesIO()
@@ -122,6 +131,7 @@ def scores_png(
 ) -> bytes:
     """Each net's score (its smoothed mixing weight, ``scores``: ``(len(steps), k)``) over
     the run, ended with a cross where it left the race; race points as dashed lines."""
+    labels, title = [_plain(label) for label in labels], _plain(title)
     fig = _figure(7.5, 4.2)
     ax = fig.add_subplot()
     steps = np.asarray(steps)
@@ -144,8 +154,15 @@ def scores_png(
     ax.set_title(title, fontsize=10)
     ax.set_xlim(0, steps[-1] if len(steps) else 1)
     ax.set_ylim(bottom=0)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(title="to the end", fontsize=8, title_fontsize=8, loc="upper left")
+    finishers = len(ax.get_legend_handles_labels()[0])
+    if finishers:  # ten rows a column at most, so that the legend never squeezes the axes
+        ax.legend(
+            title="to the end",
+            fontsize=8,
+            title_fontsize=8,
+            loc="upper left",
+            ncols=-(-finishers // 10),
+        )
     return _png(fig)
 
 
@@ -165,6 +182,7 @@ def progress_png(
 ) -> bytes:
     """Best and mean validation metric per generation (1-based), the final test point, and
     each generation's wall time underneath."""
+    metric = _plain(metric)
     fig = _figure(7.5, 5.0)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     gens = np.asarray(generations) + 1
@@ -199,10 +217,10 @@ def lineage_png(chain: Sequence[Mapping[str, Any]], *, metric: str) -> bytes:
     born = np.array([c["born"] + 1 for c in chain])
     values = _nan([c["validation_metric"] for c in chain])
     ax.plot(born, values, "-", color="#999999", zorder=1)
-    operators = sorted({c["mutation"] or "generation 1" for c in chain})
+    operators = sorted({_plain(c["mutation"] or "generation 1") for c in chain})
     markers = "osD^v<>ph*"
     for n, name in enumerate(operators):
-        at = [i for i, c in enumerate(chain) if (c["mutation"] or "generation 1") == name]
+        at = [i for i, c in enumerate(chain) if _plain(c["mutation"] or "generation 1") == name]
         ax.plot(
             born[at],
             values[at],
@@ -213,11 +231,13 @@ def lineage_png(chain: Sequence[Mapping[str, Any]], *, metric: str) -> bytes:
             zorder=2,
         )
     ax.set_xlabel("generation born")
-    ax.set_ylabel(f"{metric} when first trained")
+    ax.set_ylabel(_plain(f"{metric} when first trained"))
     first, last = chain[0], chain[-1]
     ax.set_title(
-        f"lineage of the best net ({len(chain) - 1} mutations)\n"
-        f"from #{first['id']} {first['signature']}\nto #{last['id']} {last['signature']}",
+        _plain(
+            f"lineage of the best net ({len(chain) - 1} mutations)\n"
+            f"from #{first['id']} {first['signature']}\nto #{last['id']} {last['signature']}"
+        ),
         fontsize=8,
     )
     ax.legend(fontsize=7, loc="lower right", title="made by", title_fontsize=7)
@@ -274,7 +294,7 @@ def architecture_png(genome: nx.DiGraph) -> bytes:
         ax.text(
             x,
             y,
-            text,
+            _plain(text),
             ha="center",
             va="center",
             fontsize=9,
@@ -317,7 +337,7 @@ def pareto_png(
     ax.plot([params[best]], [metrics[best]], "*", color="C3", ms=14, label="best")
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
-    ax.set_ylabel(f"validation {metric}")
+    ax.set_ylabel(_plain(f"validation {metric}"))
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     ax.set_title("size against quality, every net evaluated", fontsize=10)
@@ -352,7 +372,7 @@ def verify_png(
     if len(set(rounds)) > 1:
         fig.colorbar(shown, ax=ax, label="race rounds survived")
     ax.set_xlabel("mixer fitness (rounds survived + score)")
-    ax.set_ylabel(f"validation {metric}, trained alone")
+    ax.set_ylabel(_plain(f"validation {metric}, trained alone"))
     ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_plain(title), fontsize=9)
     return _png(fig)

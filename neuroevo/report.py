@@ -22,31 +22,98 @@ import base64
 import html
 import json
 import logging
+import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from neuroevo import fileio, rundir
 from neuroevo import genome as G
-from neuroevo.errors import NeuroevoError
+from neuroevo.errors import NeuroevoError, printable
 
 log = logging.getLogger("neuroevo")
 
+#: what the report reads of each file of a run directory, checked before it is used (see
+#: :func:`_check`): a key ending in ``?`` may be absent, a kind ending in ``|null`` may be null
+RECORD_FIELDS = {
+    "generation": "count",
+    "id": "count",
+    "parent": "count|null",
+    "mutation": "text|null",
+    "born": "count",
+    "signature": "text",
+    "params": "count",
+    "lr": "number",
+    "validation_metric": "number|null",
+    "island?": "count",
+}
+SUMMARY_FIELDS = {
+    "metric": "text",
+    "task?": "text",
+    "seed": "integer",
+    "best": "object",
+    "generations_completed": "count",
+    "stopped_by": "text",
+    "wall_seconds": "number",
+    "search_seconds": "number",
+    "final_seconds": "number",
+    "engine?": "text|null",
+    "device?": "text|null",
+    "islands?": "count",
+    "final?": "object|null",
+}
+BEST_FIELDS = {
+    "id": "count",
+    "generation": "count",
+    "params": "count",
+    "signature": "text",
+    "test_metric?": "number|null",
+    "validation_metric?": "number|null",
+    "island?": "count",
+}
+FINAL_FIELDS = {"choice?": "text|null", "members?": "counts|null", "refit?": "object|null"}
+REFIT_FIELDS = {
+    "rows": "count",
+    "steps?": "counts|null",
+    "folds?": "count|null",
+    "out_of_fold_metric?": "number|null",
+}
+MIXING_FIELDS = {
+    "ids": "counts",
+    "retired_at": "counts-or-nulls",
+    "race_steps": "counts",
+    "steps": "count",
+    "rule": "text",
+    "metric?": "text",
+    "seconds?": "number|null",
+}
+VERIFY_FIELDS = {
+    "generation?": "count",
+    "kendall_fitness?": "number|null",
+    "regret?": "number|null",
+    "time_ratio?": "number|null",
+}
 #: the fields of a history record the report reads
-NEEDED = (
-    "generation",
-    "id",
-    "parent",
-    "mutation",
-    "born",
-    "signature",
-    "params",
-    "lr",
-    "validation_metric",
-)
+NEEDED = tuple(key for key in RECORD_FIELDS if not key.endswith("?"))
 #: rows of the report's table of the best nets
 TOP = 10
 MAX_GENOME_BYTES = 64 << 20
+MAX_VERIFY_BYTES = 64 << 20
+#: the longest text the report takes from a run directory (a name, a net's signature), and
+#: the largest count (an id, a generation, a net's parameters)
+MAX_TEXT = 100_000
+MAX_COUNT = 2**53
+#: the most the report draws of a mixer run, however large its record (a hand-made one can
+#: hold any number of frames and nets): frames of race.gif, nets in race.gif and scores.png
+#: (those that stayed longest in the race), points of each score line, race points, outputs
+#: per net and bars per frame (more: each net's mean weight over its outputs, one bar a net)
+DRAWN_FRAMES = 48
+DRAWN_NETS = 30
+DRAWN_POINTS = 2000
+DRAWN_RACE_POINTS = 100
+DRAWN_OUTPUTS = 16
+DRAWN_BARS = 320
 
 
 def make(path: str | Path, *, generation: int | None = None) -> list[Path]:
@@ -65,7 +132,7 @@ def write_safely(path: Path) -> list[Path]:
     except Exception as exc:  # noqa: BLE001 - drawing must never fail a finished run
         log.warning(
             "no report: %s (the run's results are written; `neuroevo report %s` tries again)",
-            exc,
+            printable(str(exc)),
             path,
         )
         return []
@@ -89,8 +156,7 @@ def write(path: Path, *, generation: int | None = None) -> list[Path]:
     from neuroevo import plots  # matplotlib loads only when something is drawn
 
     _check_run(path)
-    history = rundir.read_history(path)
-    _check_history(path, history)
+    history = _read_history(path)
     recorded = rundir.mixing_generations(path)
     if not recorded:
         raise NeuroevoError(
@@ -104,36 +170,39 @@ def write(path: Path, *, generation: int | None = None) -> list[Path]:
             f"{path}: generation {generation + 1} has no mixing record (recorded: "
             f"{_ranges(recorded)})"
         )
-    summary = rundir.read_summary(path) if (path / "summary.json").exists() else None
+    summary = _read_summary(path)
     metric = summary["metric"] if summary else _metric_of(path, recorded[-1])
     drawn: dict[str, bytes] = {}
 
-    tensors, meta = rundir.read_mixing(path, generation)
-    labels = [f"#{i}" for i in meta["ids"]]
-    title = f"generation {generation + 1}, {meta['rule']} rule"
+    tensors, meta = _read_mixing(path, generation)
+    race = _drawn_race(tensors, meta)
+    title = f"generation {generation + 1}, {meta['rule']} rule{race['shown']}"
     drawn["race.gif"] = plots.race_gif(
-        tensors["frame_steps"].tolist(),
-        tensors["weights"].numpy(),
-        labels,
-        meta["retired_at"],
+        race["frame_steps"],
+        race["weights"],
+        race["labels"],
+        race["retired_at"],
         steps=meta["steps"],
         title=title,
     )
     drawn["scores.png"] = plots.scores_png(
-        tensors["score_steps"].tolist(),
-        tensors["scores"].numpy(),
-        labels,
-        meta["retired_at"],
-        meta["race_steps"],
+        race["score_steps"],
+        race["scores"],
+        race["labels"],
+        race["retired_at"],
+        race["race_steps"],
         title=f"scores over the mixer run of {title}",
     )
 
     generations = sorted({r["generation"] for r in history})
-    seconds = {g: rundir.read_mixing(path, g)[1].get("seconds") for g in recorded}
+    seconds = {g: _read_mixing(path, g)[1].get("seconds") for g in recorded}
+    by_generation: dict[int, list[float]] = {g: [] for g in generations}
+    for r in history:
+        if r["validation_metric"] is not None:
+            by_generation[r["generation"]].append(r["validation_metric"])
     best_of, mean_of = [], []
     for g in generations:
-        values = [r["validation_metric"] for r in history if r["generation"] == g]
-        values = [v for v in values if v is not None]
+        values = by_generation[g]
         best_of.append(max(values) if values else None)
         mean_of.append(sum(values) / len(values) if values else None)
     best = summary["best"] if summary else {}
@@ -184,23 +253,168 @@ def write(path: Path, *, generation: int | None = None) -> list[Path]:
     return written
 
 
+def _drawn_race(tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What the report draws of a mixer run: at most :data:`DRAWN_NETS` nets (those that stayed
+    longest in the race, then by last score), :data:`DRAWN_FRAMES` frames,
+    :data:`DRAWN_POINTS` points of each score line and :data:`DRAWN_RACE_POINTS` race points,
+    each spread evenly over the run, the last kept; one bar a net (its mean weight) where its
+    outputs are more than :data:`DRAWN_OUTPUTS` or the bars more than :data:`DRAWN_BARS`."""
+    import numpy as np
+
+    weights = np.nan_to_num(tensors["weights"].numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+    scores = np.nan_to_num(tensors["scores"].numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+    retired_at, ids = meta["retired_at"], meta["ids"]
+    k = len(ids)
+    nets = list(range(k))
+    shown = ""
+    if k > DRAWN_NETS:
+        last = scores[-1]
+        longest = sorted(
+            nets,
+            key=lambda i: (retired_at[i] is not None, -(retired_at[i] or 0), -float(last[i]), i),
+        )
+        nets = sorted(longest[:DRAWN_NETS])
+        shown = f"\n(the {DRAWN_NETS} of its {k:,} nets longest in the race)"
+    frames = _spread(weights.shape[0], DRAWN_FRAMES)
+    points = _spread(scores.shape[0], DRAWN_POINTS)
+    weights = weights[frames][:, nets]
+    if weights.shape[-1] > DRAWN_OUTPUTS or weights.shape[-1] * len(nets) > DRAWN_BARS:
+        weights = weights.mean(axis=-1, keepdims=True)
+    race_steps = meta["race_steps"]
+    return {
+        "frame_steps": tensors["frame_steps"][frames].tolist(),
+        "weights": weights,
+        "score_steps": tensors["score_steps"][points].tolist(),
+        "scores": scores[points][:, nets],
+        "labels": [f"#{ids[i]}" for i in nets],
+        "retired_at": [retired_at[i] for i in nets],
+        "race_steps": [race_steps[i] for i in _spread(len(race_steps), DRAWN_RACE_POINTS)],
+        "shown": shown,
+    }
+
+
+def _spread(n: int, most: int) -> list[int]:
+    """At most ``most`` of ``range(n)``, evenly spread, the first and the last kept."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(j * (n - 1) / (most - 1)) for j in range(most)})
+
+
 # --------------------------------------------------------------------------- reading
 
 
-def _check_history(path: Path, history: list[dict[str, Any]]) -> None:
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return _is_integer(value) and 0 <= value <= MAX_COUNT
+
+
+#: each kind of :data:`RECORD_FIELDS` and the others: its test, and its name in an error
+_KINDS = {
+    "count": (_is_count, "a whole number >= 0 (at most 2**53)"),
+    "integer": (_is_integer, "a whole number"),
+    "number": (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+        "a finite number",
+    ),
+    "text": (lambda v: isinstance(v, str) and len(v) <= MAX_TEXT, "text"),
+    "object": (lambda v: isinstance(v, dict), "an object"),
+    "counts": (
+        lambda v: isinstance(v, list) and all(map(_is_count, v)),
+        "a list of whole numbers >= 0 (at most 2**53)",
+    ),
+    "counts-or-nulls": (
+        lambda v: isinstance(v, list) and all(x is None or _is_count(x) for x in v),
+        "a list of whole numbers >= 0 (at most 2**53) or nulls",
+    ),
+}
+
+
+def _what(value: Any) -> str:
+    """What a JSON value is, in words (never the value itself: it may be huge or hostile)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return str(value) if abs(value) < 1e15 else "a number"
+    if isinstance(value, str):
+        long = len(value) > MAX_TEXT
+        return f"text of {len(value):,} characters (at most {MAX_TEXT:,})" if long else "text"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _check(data: Mapping[str, Any], fields: Mapping[str, str], where: str, key: str = "") -> None:
+    """Each of ``fields`` of ``data`` holds what it says (see :data:`RECORD_FIELDS`), else one
+    error naming ``where`` (the file, the line) and the dotted key (under ``key``)."""
+    for name, kind in fields.items():
+        optional, name = name.endswith("?"), name.rstrip("?")
+        dotted = f"{key}.{name}" if key else name
+        if name not in data:
+            if optional:
+                continue
+            raise NeuroevoError(f"{where}: lacks {dotted} (edited, or not written by neuroevo)")
+        nullable, kind = kind.endswith("|null"), kind.removesuffix("|null")
+        value = data[name]
+        test, words = _KINDS[kind]
+        if not (test(value) or (nullable and value is None)):
+            raise NeuroevoError(
+                f"{where}: {dotted} must be {words}{' or null' if nullable else ''}, not "
+                f"{_what(value)} (edited, or not written by neuroevo)"
+            )
+
+
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    """``history.jsonl``, each record checked (:data:`RECORD_FIELDS`)."""
+    history = rundir.read_history(path)
+    file = path / "history.jsonl"
     if not history:
-        raise NeuroevoError(f"{path}/history.jsonl: is empty (no generation completed yet)")
+        raise NeuroevoError(f"{file}: is empty (no generation completed yet)")
     for number, record in enumerate(history, start=1):
         missing = [key for key in NEEDED if key not in record]
         if missing:
             raise NeuroevoError(
-                f"{path}/history.jsonl: line {number} lacks {', '.join(missing)} (a history of "
+                f"{file}: line {number} lacks {', '.join(missing)} (a history of "
                 "an older format, or edited)"
             )
+        _check(record, RECORD_FIELDS, f"{file}: line {number}")
+    return history
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    """``summary.json`` checked (:data:`SUMMARY_FIELDS` and those of its parts); None where
+    the run is unfinished."""
+    file = path / "summary.json"
+    if not file.exists():
+        return None
+    summary = rundir.read_summary(path)
+    _check(summary, SUMMARY_FIELDS, str(file))
+    _check(summary["best"], BEST_FIELDS, str(file), "best")
+    final = summary.get("final")
+    if final:
+        _check(final, FINAL_FIELDS, str(file), "final")
+        if final.get("refit"):
+            _check(final["refit"], REFIT_FIELDS, str(file), "final.refit")
+    return summary
+
+
+def _read_mixing(path: Path, generation: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A generation's mixing record (:func:`rundir.read_mixing`), its plain data checked
+    (:data:`MIXING_FIELDS`) and its tensors shaped to be drawn."""
+    tensors, meta = rundir.read_mixing(path, generation)
+    where = str(rundir.mixing_path(path, generation))
+    _check(meta, MIXING_FIELDS, where)
+    if not len(tensors["frame_steps"]) or not len(tensors["score_steps"]):
+        raise NeuroevoError(f"{where}: records no step of the mixer run")
+    if tensors["weights"].shape[2] == 0:
+        raise NeuroevoError(f"{where}: records the mixing weights of no output")
+    return tensors, meta
 
 
 def _metric_of(path: Path, generation: int) -> str:
-    return str(rundir.read_mixing(path, generation)[1].get("metric", "validation metric"))
+    return _read_mixing(path, generation)[1].get("metric", "validation metric")
 
 
 def _ranges(values: list[int]) -> str:
@@ -237,8 +451,12 @@ def _lineage(first: Mapping[int, dict[str, Any]], best_id: int) -> list[dict[str
 
 
 def _best_genome(path: Path):
-    text = fileio.read_text(path / "best" / "genome.json", limit=MAX_GENOME_BYTES, what="genome")
-    return G.from_json(text, source=str(path / "best" / "genome.json"))
+    file = path / "best" / "genome.json"
+    text = fileio.read_text(file, limit=MAX_GENOME_BYTES, what="genome")
+    try:
+        return G.from_json(text, source=str(file))
+    except RecursionError:
+        raise NeuroevoError(f"{file}: is not a genome (nested too deeply)") from None
 
 
 def _existing(png: Path) -> dict[str, bytes]:
@@ -248,13 +466,24 @@ def _existing(png: Path) -> dict[str, bytes]:
 
 
 def _verify_summary(path: Path) -> dict[str, Any] | None:
+    """``verify.json`` where ``neuroevo verify`` left one, checked (:data:`VERIFY_FIELDS`)."""
     file = path / "verify.json"
-    if not file.is_file():
+    if not os.path.lexists(file):
         return None
+    text = fileio.read_text(file, limit=MAX_VERIFY_BYTES, what="verify report")
     try:
-        return json.loads(fileio.read_text(file, limit=64 << 20, what="verify report"))
-    except (ValueError, NeuroevoError):
-        return None
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise NeuroevoError(f"{file}: is not a verify report ({reason})") from None
+    if not isinstance(data, dict):
+        raise NeuroevoError(f"{file}: is not a verify report (not a JSON object)")
+    _check(data, VERIFY_FIELDS, str(file))
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"holds {name}, which neuroevo never writes")
 
 
 # --------------------------------------------------------------------------- the page
@@ -299,36 +528,48 @@ def _html(
     chain: list[dict[str, Any]],
     verify: dict[str, Any] | None,
 ) -> str:
-    e = html.escape
+    # every value from the run directory is escaped where it enters the page: each cell is
+    # plain text, escaped here, or text in <code>, escaped here too
+    def e(value: Any) -> str:
+        return html.escape(str(value), quote=True)
+
+    def td(value: Any, *, code: bool = False) -> str:
+        return f"<td><code>{e(value)}</code></td>" if code else f"<td>{e(value)}</td>"
+
     rows: list[tuple[str, str]] = []
     if summary:
         best = summary["best"]
         rows += [
-            ("task", str(summary.get("task", "?"))),
-            ("metric", metric),
-            ("test " + metric, _num(best.get("test_metric"))),
-            ("validation " + metric, _num(best.get("validation_metric"))),
-            ("best net", f"#{best['id']} <code>{e(best['signature'])}</code>"),
-            ("parameters", f"{best['params']:,}"),
+            ("task", e(summary.get("task", "?"))),
+            ("metric", e(metric)),
+            (f"test {metric}", e(_num(best.get("test_metric")))),
+            (f"validation {metric}", e(_num(best.get("validation_metric")))),
+            ("best net", f"#{e(best['id'])} <code>{e(best['signature'])}</code>"),
+            ("parameters", e(f"{best['params']:,}")),
             (
                 "generations",
-                f"{summary['generations_completed']} (stopped by {e(str(summary['stopped_by']))})",
+                e(f"{summary['generations_completed']} (stopped by {summary['stopped_by']})"),
             ),
             (
                 "time",
-                f"{summary['wall_seconds']:.0f} s ({summary['search_seconds']:.0f} s "
-                f"search, {summary['final_seconds']:.0f} s final training)",
+                e(
+                    f"{summary['wall_seconds']:.0f} s ({summary['search_seconds']:.0f} s "
+                    f"search, {summary['final_seconds']:.0f} s final training)"
+                ),
             ),
-            ("seed", str(summary["seed"])),
-            ("engine, device", f"{e(str(summary.get('engine')))}, {e(str(summary.get('device')))}"),
+            ("seed", e(summary["seed"])),
+            ("engine, device", e(f"{summary.get('engine')}, {summary.get('device')}")),
         ]
         if summary.get("islands", 1) > 1:
-            rows.append(("islands", f"{summary['islands']} (the best net from island "
-                         f"{best.get('island', '?')})"))  # fmt: skip
+            rows.append(("islands", e(f"{summary['islands']} (the best net from island "
+                         f"{best.get('island', '?')})")))  # fmt: skip
     else:
         rows += [
-            ("state", f"unfinished: {generations} generation(s) completed, no final training yet"),
-            ("metric", metric),
+            (
+                "state",
+                e(f"unfinished: {generations} generation(s) completed, no final training yet"),
+            ),
+            ("metric", e(metric)),
         ]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -338,10 +579,12 @@ def _html(
     ]
     if verify:
         parts.append(
-            f"<p>neuroevo verify (generation {verify.get('generation', 0) + 1}): Kendall tau "
-            f"{_num(verify.get('kendall_fitness'), '+.3f')} between mixer fitness and training "
-            f"alone, regret {_num(verify.get('regret'))}, alone / mixer time "
-            f"{_num(verify.get('time_ratio'), '.1f')}x.</p>"
+            e(
+                f"neuroevo verify (generation {verify.get('generation', 0) + 1}): Kendall tau "
+                f"{_num(verify.get('kendall_fitness'), '+.3f')} between mixer fitness and "
+                f"training alone, regret {_num(verify.get('regret'))}, alone / mixer time "
+                f"{_num(verify.get('time_ratio'), '.1f')}x."
+            ).join(("<p>", "</p>"))
         )
     for name in rundir.PLOTS:
         if name in images:
@@ -363,11 +606,17 @@ def _html(
         f"<th>learning rate</th><th>{e(metric)}</th></tr>"
     )
     for rank, r in enumerate(top, start=1):
-        island = f"<td>{r.get('island', '')}</td>" if islands else ""
         parts.append(
-            f"<tr><td>{rank}</td><td>{r['id']}</td>{island}<td>{r['generation'] + 1}</td>"
-            f"<td><code>{e(r['signature'])}</code></td><td>{r['params']:,}</td>"
-            f"<td>{r['lr']:.2e}</td><td>{_num(r['validation_metric'])}</td></tr>"
+            "<tr>"
+            + td(rank)
+            + td(r["id"])
+            + (td(r.get("island", "")) if islands else "")
+            + td(r["generation"] + 1)
+            + td(r["signature"], code=True)
+            + td(f"{r['params']:,}")
+            + td(f"{r['lr']:.2e}")
+            + td(_num(r["validation_metric"]))
+            + "</tr>"
         )
     parts.append("</table><h2>Lineage of the best net</h2><table>")
     parts.append(
@@ -375,9 +624,13 @@ def _html(
     )
     for r in chain:
         parts.append(
-            f"<tr><td>{r['born'] + 1}</td><td>{r['id']}</td><td>{e(str(r['mutation'] or '-'))}"
-            f"</td><td><code>{e(r['signature'])}</code></td>"
-            f"<td>{_num(r['validation_metric'])}</td></tr>"
+            "<tr>"
+            + td(r["born"] + 1)
+            + td(r["id"])
+            + td(r["mutation"] or "-")
+            + td(r["signature"], code=True)
+            + td(_num(r["validation_metric"]))
+            + "</tr>"
         )
     parts.append("</table></body></html>\n")
     return "\n".join(parts)
@@ -424,9 +677,8 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
     """``neuroevo show``: a run, finished or not, in a few lines of text."""
     path = Path(path)
     _check_run(path)
-    history = rundir.read_history(path)
-    _check_history(path, history)
-    summary = rundir.read_summary(path) if (path / "summary.json").exists() else None
+    history = _read_history(path)
+    summary = _read_summary(path)
     generations = max(r["generation"] for r in history) + 1
     scored = _best_records(history)
     lines = [f"run {path}"]
@@ -447,7 +699,8 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
         lines.append(f"  final model: {final_model(summary)}")
         if summary.get("islands", 1) > 1:
             lines.append(
-                f"  {summary['islands']} islands; the best net from island {best['island']}"
+                f"  {summary['islands']} islands; the best net from island "
+                f"{best.get('island', '?')}"
             )
     else:
         recorded = rundir.mixing_generations(path)
@@ -478,7 +731,9 @@ def describe(path: str | Path, *, top: int = TOP) -> str:
     for name, what in files:
         if (path / name.rstrip("/")).exists():
             lines.append(f"    {path / name}  {what}")
-    return "\n".join(lines)
+    # text from the run directory (a task, a signature, its own name) reaches the terminal
+    # with its control characters escaped: an escape sequence in it is shown, never obeyed
+    return "\n".join(printable(line) for line in lines)
 
 
 def _duration(seconds: float) -> str:

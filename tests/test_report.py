@@ -1,13 +1,17 @@
 """The report: plots/ and report.html at the end of a run and from `neuroevo report`."""
 
 import base64
+import html
 import json
 import logging
 import re
 import shutil
+import time
 
 import pytest
 import torch
+from conftest import TINY
+from helpers import edit_state
 from PIL import Image
 
 from neuroevo import mixer, plots, report, rundir
@@ -18,10 +22,20 @@ PNGS = ["scores.png", "progress.png", "lineage.png", "architecture.png", "pareto
 MIXER_STEPS = 40  # conftest's TINY: 40 steps, recorded every mixer.record_every = 10
 
 
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished run (with its report) for the whole module; tests change copies of it."""
+    folder = tmp_path_factory.mktemp("finished")
+    (folder / "tiny.toml").write_text(TINY)
+    out = folder / "run"
+    assert main(["evolve", str(folder / "tiny.toml"), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
 @pytest.fixture
-def run(tiny_recipe, tmp_path):
+def run(finished, tmp_path):
     out = tmp_path / "run"
-    assert main(["evolve", str(tiny_recipe(report=True)), "--out", str(out), "--quiet"]) == 0
+    shutil.copytree(finished, out)
     return out
 
 
@@ -193,3 +207,284 @@ def test_tensorboard_logs_generations_and_mixer_steps(tiny_recipe, tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     [test] = events.Scalars("final/test_metric")
     assert test.value == pytest.approx(summary["best"]["test_metric"], abs=1e-6)
+
+
+# ------------------------------------------------------------------- a hostile run directory
+
+HOSTILE = "<script>alert(1)</script>"
+#: JSON nested deeper than any parser recursion allows
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _dump(data):
+    """``data`` as JSON, each string ``"@RAW:...@"`` in it replaced by the raw text after the
+    colon (deep nesting, a number too large for a float)."""
+    text = json.dumps(data)
+    return re.sub(r'"@RAW:(.*?)@"', lambda m: {"DEEP": DEEP}.get(m[1], m[1]), text)
+
+
+def _set(data, dotted, value):
+    *parents, key = dotted.split(".")
+    for name in parents:
+        data = data[name]
+    if value is _GONE:
+        del data[key]
+    else:
+        data[key] = value
+
+
+_GONE = object()
+
+
+def _edit_summary(run, dotted, value):
+    summary = json.loads((run / "summary.json").read_text())
+    _set(summary, dotted, value)
+    (run / "summary.json").write_text(_dump(summary))
+
+
+def _edit_history(run, dotted, value, line=2):
+    lines = (run / "history.jsonl").read_text().splitlines()
+    record = json.loads(lines[line - 1])
+    _set(record, dotted, value)
+    lines[line - 1] = _dump(record)
+    (run / "history.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _write_mixing(run, generation, tensors, meta_text):
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: v.contiguous() for k, v in tensors.items()},
+        str(rundir.mixing_path(run, generation)),
+        metadata={"neuroevo": meta_text},
+    )
+
+
+def _edit_mixing(run, dotted, value, generation=1):
+    tensors, meta = rundir.read_mixing(run, generation)
+    _set(meta, dotted, value)
+    _write_mixing(run, generation, tensors, _dump(meta))
+
+
+# (file, what is changed, the value; None: the whole file), the words the error must hold
+CORRUPTIONS = [
+    ("summary.json", "metric", 3, "metric must be text"),
+    ("summary.json", "metric", "@RAW:DEEP@", "nested"),
+    ("summary.json", "metric", [[[["deep"]]]], "metric must be text"),
+    ("summary.json", "task", ["logbits"], "task must be text"),
+    ("summary.json", "seed", HOSTILE, "seed must be a whole number"),
+    ("summary.json", "best", _GONE, "lacks best"),
+    ("summary.json", "best", [], "best must be an object"),
+    ("summary.json", "best.id", "9", "best.id must be a whole number"),
+    ("summary.json", "best.signature", 5, "best.signature must be text"),
+    ("summary.json", "best.params", -1, "best.params must be a whole number >= 0"),
+    ("summary.json", "best.generation", None, "best.generation must be"),
+    ("summary.json", "best.test_metric", "high", "best.test_metric must be a finite number"),
+    ("summary.json", "best.island", HOSTILE, "best.island must be a whole number"),
+    ("summary.json", "generations_completed", 2.5, "generations_completed must be"),
+    ("summary.json", "stopped_by", {}, "stopped_by must be text"),
+    ("summary.json", "wall_seconds", "@RAW:1e400@", "wall_seconds must be a finite number"),
+    ("summary.json", "search_seconds", "1", "search_seconds must be a finite number"),
+    ("summary.json", "islands", "2", "islands must be a whole number"),
+    ("summary.json", "final", 3, "final must be an object"),
+    ("summary.json", "final.members", "9", "final.members must be a list"),
+    ("summary.json", "final.refit.rows", "many", "final.refit.rows must be"),
+    ("summary.json", "final.refit.steps", [1, "x"], "final.refit.steps must be a list"),
+    ("summary.json", None, "@RAW:DEEP@", "nested"),
+    ("summary.json", None, [], "is not a run summary"),
+    ("history.jsonl", "generation", "1", "line 2: generation must be a whole number"),
+    ("history.jsonl", "id", None, "line 2: id must be a whole number"),
+    ("history.jsonl", "id", _GONE, "line 2 lacks id"),
+    ("history.jsonl", "parent", "x", "line 2: parent must be"),
+    ("history.jsonl", "mutation", 5, "line 2: mutation must be text or null"),
+    ("history.jsonl", "born", -1, "line 2: born must be a whole number >= 0"),
+    ("history.jsonl", "generation", 10**30, "line 2: generation must be a whole number"),
+    ("history.jsonl", "signature", ["x"], "line 2: signature must be text"),
+    ("history.jsonl", "params", "544", "line 2: params must be"),
+    ("history.jsonl", "lr", "fast", "line 2: lr must be a finite number"),
+    ("history.jsonl", "validation_metric", "good", "line 2: validation_metric must be"),
+    ("history.jsonl", "island", HOSTILE, "line 2: island must be a whole number"),
+    ("history.jsonl", "signature", "@RAW:DEEP@", "line 2"),
+    ("history.jsonl", None, "@RAW:DEEP@", "line 2"),
+    ("verify.json", "generation", "1", "generation must be a whole number"),
+    ("verify.json", "kendall_fitness", HOSTILE, "kendall_fitness must be a finite number"),
+    ("verify.json", "regret", [0.1], "regret must be a finite number"),
+    ("verify.json", None, [], "is not a verify report"),
+    ("verify.json", None, "@RAW:DEEP@", "nested too deeply"),
+    ("verify.json", None, "@RAW:{not json@", "is not a verify report"),
+    ("mixing", "ids", ["$\\frac{$"] * 6, "ids must be a list of whole numbers"),
+    ("mixing", "ids", "@RAW:DEEP@", "is not a mixing record"),
+    ("mixing", "retired_at", ["x"] * 6, "retired_at must be a list"),
+    ("mixing", "race_steps", "10", "race_steps must be a list"),
+    ("mixing", "steps", "40", "steps must be a whole number"),
+    ("mixing", "rule", 5, "rule must be text"),
+    ("mixing", "metric", [], "metric must be text"),
+    ("mixing", "seconds", "slow", "seconds must be a finite number"),
+    ("mixing", "rule", _GONE, "lacks rule"),
+    ("mixing", None, "@RAW:DEEP@", "is not a mixing record"),
+    ("genome.json", None, "@RAW:DEEP@", "genome.json"),
+    ("genome.json", None, {"nodes": 3}, "genome.json"),
+]
+
+
+def _corrupt(run, file, dotted, value):
+    if file == "summary.json" and dotted is None:
+        (run / "summary.json").write_text(_dump(value))
+    elif file == "summary.json":
+        if dotted.startswith("best.island"):
+            _edit_summary(run, "islands", 2)
+        _edit_summary(run, dotted, value)
+    elif file == "history.jsonl" and dotted is None:
+        _edit_history(run, "id", 0)  # the line stays; then replaced whole
+        lines = (run / "history.jsonl").read_text().splitlines()
+        lines[1] = _dump(value)
+        (run / "history.jsonl").write_text("\n".join(lines) + "\n")
+    elif file == "history.jsonl":
+        _edit_history(run, dotted, value)
+    elif file == "verify.json":
+        data = {"generation": 1, "kendall_fitness": 0.5, "regret": 0.0, "time_ratio": 3.0}
+        if dotted is None:
+            data = value
+        else:
+            data[dotted] = value
+        (run / "verify.json").write_text(_dump(data))
+    elif file == "mixing":
+        # an unfinished run: `show` reads its mixing record too (for the metric's name)
+        (run / "summary.json").unlink()
+        if dotted is None:
+            tensors, _ = rundir.read_mixing(run, 1)
+            _write_mixing(run, 1, tensors, _dump(value))
+        else:
+            _edit_mixing(run, dotted, value)
+    else:
+        (run / "best" / "genome.json").write_text(_dump(value))
+
+
+@pytest.mark.parametrize(
+    ("file", "dotted", "value", "words"),
+    CORRUPTIONS,
+    ids=[
+        f"{c[0]}:{c[1] or 'whole'}:{'missing' if c[2] is _GONE else str(c[2])[:20]}"
+        for c in CORRUPTIONS
+    ],
+)
+def test_a_hand_edited_run_directory_is_one_located_line_for_report_and_show(
+    run, capsys, file, dotted, value, words
+):
+    _corrupt(run, file, dotted, value)
+    where = "gen-1.safetensors" if file == "mixing" else file
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuroevo: error: ") and err.count("\n") == 1, err[:500]
+    assert where in err and words in err, err[:500]
+    assert len(err) < 1000
+    if file in ("verify.json", "genome.json"):  # `show` reads neither
+        assert main(["show", str(run)]) == 0
+        return
+    assert main(["show", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuroevo: error: ") and err.count("\n") == 1, err[:500]
+    assert where in err and words in err, err[:500]
+
+
+def test_report_escapes_every_value_from_the_run_directory(run):
+    for key in ("metric", "task", "stopped_by", "engine", "device", "best.signature"):
+        _edit_summary(run, key, HOSTILE)
+    _edit_summary(run, "islands", 2)
+    _edit_summary(run, "best.island", 1)
+    lines = (run / "history.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for r in records:
+        r.update(signature=HOSTILE, island=r["id"] % 2)
+        if r["mutation"]:
+            r["mutation"] = HOSTILE
+    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    _edit_mixing(run, "rule", HOSTILE)
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "<script" not in page and "alert(1)</" not in page
+    assert html.escape(HOSTILE) in page
+    # every table cell holds text, never markup from the run directory
+    assert page.count("&lt;script&gt;") >= 8
+
+
+def test_text_from_the_run_directory_is_drawn_never_read_as_mathtext(run):
+    _edit_summary(run, "metric", "$\\frac{$")
+    _edit_mixing(run, "rule", "$\\frac{$")
+    _edit_history(run, "signature", "$\\frac{$ $x^{$", line=1)
+    assert main(["report", str(run)]) == 0
+    assert "$\\frac{$" in (run / "report.html").read_text()
+
+
+def _large_record(run, frames, nets, outputs=16, race_points=3):
+    steps = torch.arange(1, frames + 1) * 10
+    ids = list(range(100, 100 + nets))
+    tensors = {
+        "frame_steps": steps,
+        "score_steps": steps.clone(),
+        "weights": torch.rand(frames, nets, outputs, dtype=torch.float16),
+        "scores": torch.rand(frames, nets, dtype=torch.float16),
+    }
+    meta = {
+        "generation": 1,
+        "ids": ids,
+        "retired_at": [None if i % 3 else 10 for i in range(nets)],
+        "diverged": [False] * nets,
+        "race_steps": list(range(10, 10 * frames, max(1, frames // race_points)))[:race_points],
+        "steps": int(steps[-1]),
+        "rule": "experts",
+        "metric": "bit_accuracy",
+        "seconds": 1.0,
+    }
+    _write_mixing(run, 1, tensors, json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("frames", "nets", "outputs", "race_points"),
+    [(20_000, 6, 16, 3), (4, 30_000, 1, 3), (4, 6, 30_000, 3), (40, 6, 1, 30_000)],
+    ids=["20000-frames", "30000-nets", "30000-outputs", "30000-race-points"],
+)
+def test_a_huge_mixing_record_draws_a_bounded_report_in_seconds(
+    run, frames, nets, outputs, race_points
+):
+    _large_record(run, frames, nets, outputs, race_points)
+    started = time.perf_counter()
+    assert main(["report", str(run)]) == 0
+    assert time.perf_counter() - started < 60
+    with Image.open(run / "plots" / "race.gif") as gif:
+        assert gif.n_frames <= report.DRAWN_FRAMES
+        assert gif.size[0] < 2000  # at most DRAWN_NETS bar groups
+
+
+ESCAPE = "\x1b[2J\x1b]0;owned\x07"
+
+
+def test_show_escapes_every_string_from_the_run_directory(run, capsys):
+    for key in ("task", "metric", "stopped_by", "engine", "device", "best.signature"):
+        _edit_summary(run, key, ESCAPE)
+    _edit_history(run, "signature", ESCAPE, line=1)
+    _edit_history(run, "mutation", ESCAPE, line=1)
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2J" in out and out.count("\\x1b[2J") >= 6
+
+
+def test_show_of_an_unfinished_run_escapes_its_mixing_record(run, capsys):
+    (run / "summary.json").unlink()
+    _edit_mixing(run, "metric", ESCAPE)
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J" in out
+
+
+def test_resume_warns_of_another_device_with_its_name_escaped(run, caplog):
+    edit_state(run, lambda state: state.update(device=ESCAPE))  # checksums recomputed
+    with caplog.at_level(logging.WARNING, logger="neuroevo"):
+        code = main(
+            ["resume", str(run), "--quiet", "--set", "evolution.generations=3", "--set",
+             "run.report=false"]
+        )  # fmt: skip
+    assert code == 0
+    [warning] = [r.getMessage() for r in caplog.records if "resumes on" in r.getMessage()]
+    assert "\x1b" not in warning and "\\x1b[2J" in warning
