@@ -77,19 +77,47 @@ def test_each_generation_keeps_a_small_mixing_record(run):
 
 
 def test_the_recording_keeps_at_most_its_frames_and_means_many_outputs():
+    k, frames, outputs = 3, 100, 40  # more frames and outputs than a recording keeps
+    g = torch.Generator().manual_seed(0)
+    trajectory = torch.rand(frames, k, outputs, generator=g)
+    nets = [
+        mixer.NetResult(
+            index=i,
+            fitness=0.5,
+            score=0.3,
+            round=0,
+            diverged=False,
+            steps_trained=1000,
+            retired_at=None,
+            n_parameters=10,
+            validation_metric=0.5,
+            trajectory=torch.rand(frames, generator=g).tolist(),
+        )
+        for i in range(k)
+    ]
     result = mixer.MixerResult(
-        nets=[],
-        weights=None,
+        nets=nets,
+        weights=trajectory[-1],
         steps=1000,
         rule="experts",
         metric_name="r2",
         trajectory_steps=list(range(10, 1001, 10)),
         wall_seconds=0.0,
-        weight_trajectory=torch.rand(100, 0, 40),
+        weight_trajectory=trajectory,
     )
     kept = result.recording()
-    assert kept["weights"].shape == (mixer.RECORD_FRAMES, 0, 1)
+    assert kept["weights"].shape == (mixer.RECORD_FRAMES, k, 1)
     assert kept["frame_steps"][0] == 10 and kept["frame_steps"][-1] == 1000
+    # each kept frame is each net's mean weight over the outputs at that step (float16)
+    for frame, step in zip(kept["weights"], kept["frame_steps"].tolist()):
+        want = trajectory[step // 10 - 1].mean(dim=-1, keepdim=True)
+        torch.testing.assert_close(frame.float(), want, atol=1e-3, rtol=0)
+    # every net's score at every step is kept
+    assert kept["scores"].shape == (frames, k)
+    for i, net in enumerate(nets):
+        torch.testing.assert_close(
+            kept["scores"][:, i].float(), torch.tensor(net.trajectory), atol=1e-3, rtol=0
+        )
 
 
 def test_report_command_redraws_another_generation(run, capsys):
@@ -137,7 +165,8 @@ def test_a_failure_to_draw_is_a_warning_after_the_results(
     monkeypatch.setattr(plots, "race_gif", broken)
     with caplog.at_level(logging.WARNING, logger="neuroevo"):
         result = evolve(tiny_recipe(report=True), out=tmp_path / "run")
-    assert (tmp_path / "run" / "summary.json").exists() and result.summary["best"]["test_metric"]
+    written = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert written == result.summary and 0 <= written["best"]["test_metric"] <= 1
     assert (tmp_path / "run" / "best" / "weights.safetensors").exists()
     assert any("no report: no fonts today" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "run" / "report.html").exists()
