@@ -13,6 +13,26 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile("repeatable")
 
 
+# Fixtures that run a whole evolve (the tiny recipe, or a finished run built from it or from a
+# recipe of the module's own): a test that asks for one, directly or through another fixture,
+# is an end-to-end run, marked slow. `pytest -m "not slow"` runs the rest, in under a minute.
+END_TO_END = {
+    "tiny_recipe",
+    "finished",
+    "finished_run",
+    "reference",
+    "classes_run",
+    "shared_run",
+    "run_copy",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if END_TO_END & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     """Tests that draw from global generators (torch.randn in a test body) repeat exactly."""

@@ -332,6 +332,7 @@ report = false
 """
 
 
+@pytest.mark.slow
 def test_a_conv_run_ends_with_a_model_that_loads_predicts_and_resumes_bit_for_bit(tmp_path):
     (tmp_path / "conv.toml").write_text(CONV)
     recipe = load(tmp_path / "conv.toml")

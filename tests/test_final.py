@@ -133,6 +133,7 @@ report = false
 """
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_an_ensemble_run_directory_loads_predicts_exports_and_resumes(tmp_path, capsys):
     datasets = pytest.importorskip("sklearn.datasets", reason="digits comes from scikit-learn")

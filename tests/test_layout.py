@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 import neuroevo
 
 PACKAGE = Path(neuroevo.__file__).parent
@@ -95,6 +97,7 @@ def test_imports_flow_downwards():
                 assert not name.startswith("torch"), f"{me} must not depend on torch"
 
 
+@pytest.mark.slow
 def test_at_run_time_a_module_loads_only_lower_layers_and_no_torch_where_promised():
     """What importing a module really loads (its imports' imports too), in a fresh interpreter:
     a direct-import check misses a lower module that pulls in a higher one."""

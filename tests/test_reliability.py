@@ -481,6 +481,7 @@ def test_files_that_are_not_npz_archives_are_refused(tiny_recipe, tmp_path, caps
         fails(capsys, ["evolve", recipe, "--out", tmp_path / "run"], culprit)
 
 
+@pytest.mark.slow
 def test_class_labels_have_one_order_whatever_the_hash_seed(tmp_path):
     labels = ["1.0", "b", "01", "1", "a", "2"]
     data = write_csv(
@@ -1066,6 +1067,7 @@ def test_a_pointer_naming_a_generation_of_5000_digits_is_refused(run_copy, capsy
     assert len(err) < 500
 
 
+@pytest.mark.slow
 def test_the_runner_imports_where_fcntl_is_missing(tmp_path):
     code = textwrap.dedent("""
         import sys

@@ -110,6 +110,7 @@ def run_recipe(tmp_path, task_lines, *extra_args):
     return main(["evolve", str(recipe), "--out", str(tmp_path / "run"), "--quiet", *extra_args])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["classes", "regression"])
 def test_csv_runs_through_a_two_generation_evolution(tmp_path, kind):
     if kind == "classes":
@@ -225,6 +226,7 @@ def test_npz_members_are_checked_before_they_are_decompressed(tmp_path, monkeypa
         tasks.build("npz", 0, path=str(tmp_path / "odd.npz"))
 
 
+@pytest.mark.slow
 def test_custom_task_by_decorator_and_by_module_function(tmp_path, monkeypatch, capsys):
     @neuroevo.task("parity")
     def parity(*, seed, n=90):
