@@ -356,7 +356,7 @@ def _completed(out: str) -> int:
     try:
         pointer = json.loads((Path(out) / checkpoint.DIRECTORY / checkpoint.POINTER).read_text())
         return (checkpoint.generation_of(pointer["checkpoint"]) or 0) + 1
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return 0
 
 

@@ -626,7 +626,9 @@ def to_json(genome: nx.DiGraph, *, indent: int | None = None) -> str:
 def from_json(text: str, *, source: str = "genome") -> nx.DiGraph:
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        raise InvalidGenome("format", f"{source}: nests lists or objects too deeply") from None
+    except ValueError as exc:  # not JSON, or a number of more than 4,300 digits
         raise InvalidGenome("format", f"{source}: not valid JSON ({exc})") from None
     return from_dict(data, source=source)
 

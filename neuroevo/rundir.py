@@ -19,7 +19,9 @@ The contract:
   read or written; files are opened without following links besides (:mod:`neuroevo.fileio`).
   The run directory itself may be a link (``runs -> /scratch/runs`` is common).
 * **One run at a time.** A run holds an exclusive lock on the directory (``flock``, released
-  when the process ends, however it ends); a second ``evolve``/``resume`` is refused.
+  when the process ends, however it ends); a second ``evolve``/``resume`` is refused. Where
+  Python has no ``fcntl`` (Windows), the package still imports, and taking the lock is one
+  clear error: use WSL.
 * **Never delete what neuroevo did not write.** ``--overwrite`` removes only the files named
   above (and its own temporary files); a foreign file in ``best/`` or ``checkpoints/`` makes it
   refuse, before anything is removed. Files of yours at the top level are left alone.

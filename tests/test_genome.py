@@ -104,6 +104,8 @@ def test_json_round_trip_is_exact():
         ("{not json", "not valid JSON"),
         ('{"format": "other"}', "not a neuroevo genome"),
         (json.dumps({"format": "neuroevo.genome", "version": 99}), "version 99"),
+        ("[" * 100_000 + "]" * 100_000, "nests lists or objects too deeply"),
+        ('{"lr": ' + "9" * 5000 + "}", "not valid JSON"),
     ],
 )
 def test_from_json_rejects_bad_files_with_the_source_name(text, message):
