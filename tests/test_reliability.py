@@ -428,6 +428,12 @@ def rows(n=60, classes=("a", "b", "c")):
             {"target": "y"},
             "column 'a' holds values too large",
         ),
+        (  # finite in float64, past float32's range: a model the run wrote could not load
+            ["a", "b", "y"],
+            [[1e39 * (i % 2), 1, "ab"[i % 2]] for i in range(60)],
+            {"target": "y"},
+            "column 'a' holds values too large",
+        ),
         (["a", "b", "y"], rows(classes=("only",)), {"target": "y"}, "every row is of one class"),
         (["a", "b", "y"], rows(), {"target": "y", "delimiter": ";;"}, "task.delimiter"),
         (["a", "b", "y"], rows(), {"target": "y", "delimiter": ""}, "task.delimiter"),

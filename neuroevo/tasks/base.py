@@ -401,7 +401,10 @@ def _standardize(
     near 1e200) is an error naming it, not a column of zeros."""
     with np.errstate(over="ignore", invalid="ignore"):
         mean, std = parts[0].mean(axis=0), parts[0].std(axis=0)
-        bad = ~(np.isfinite(mean) & np.isfinite(std))
+        # the model computes in float32 (its forward, the exports): statistics past float32's
+        # range would make a model file that load refuses
+        limit = float(np.finfo(np.float32).max)
+        bad = ~(np.isfinite(mean) & np.isfinite(std)) | (np.abs(mean) > limit) | (std > limit)
         if bad.any():
             i = int(np.argwhere(bad)[0][0])
             raise TaskError(
