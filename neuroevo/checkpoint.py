@@ -170,9 +170,13 @@ def _remove(folder: Path, *, quiet: bool = False) -> None:
             path.unlink()
     try:
         folder.rmdir()
-    except OSError:
+    except OSError as exc:
         if not quiet:
-            raise
+            left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            raise CheckpointError(
+                f"{folder}: cannot replace this checkpoint folder ({exc.strerror}): it holds "
+                f"files neuroevo did not write ({', '.join(left[:5]) or 'none'}); move them away"
+            ) from None
 
 
 def exists(run_dir: str | Path) -> bool:
@@ -288,7 +292,7 @@ def _load(folder: Path, manifest_sha256: str | None) -> Snapshot:
     ):
         raise CheckpointError(f"{state_path}: unsupported checkpoint format")
     generation = state.pop("generation", None)
-    if generation != generation_of(name) or isinstance(generation, bool):
+    if type(generation) is not int or generation != generation_of(name):
         raise CheckpointError(
             f"{state_path}: records generation {generation!r}, but its folder is {name}"
         )

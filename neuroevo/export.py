@@ -42,7 +42,10 @@ def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> Path
     if not target.parent.is_dir():
         raise NeuroevoError(f"{target}: cannot write it: no such directory {target.parent}")
     data = (_onnx if fmt == "onnx" else _torchscript)(model)
-    fileio.write_output(target, data, what="exported model")
+    if out is None:  # in the run directory: never through a link planted meanwhile
+        fileio.write_atomic(target, data)
+    else:
+        fileio.write_output(target, data, what="exported model")
     return target
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -113,6 +113,27 @@ def read_up_to(f: BinaryIO, limit: int, *, size: int | None = None) -> bytes:
     return b"".join(parts)
 
 
+def count_lines(path: str | Path, n_bytes: int, *, what: str = "file") -> tuple[int, bytes]:
+    """The newlines among the first ``n_bytes`` of a regular file (read without following a
+    link, in small pieces, whatever its size) and the last of those bytes (``b""``: none)."""
+    check_regular(path, what=what)
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except OSError as exc:
+        raise UnsafeFile(f"{path}: cannot open the {what} ({exc.strerror})") from None
+    lines, last, left = 0, b"", n_bytes
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped after the check
+            raise UnsafeFile(f"{path}: not a regular file")
+        while left > 0:
+            part = f.read(min(_CHUNK << 4, left))
+            if not part:
+                break
+            lines += part.count(b"\n")
+            last, left = part[-1:], left - len(part)
+    return lines, last
+
+
 def read_text(path: str | Path, *, limit: int, what: str = "file", follow: bool = False) -> str:
     data = read_bytes(path, limit=limit, what=what, follow=follow)
     try:
@@ -164,35 +185,35 @@ def read_json(path: str | Path, *, limit: int, what: str = "file", follow: bool 
 
 def write_output(path: str | Path, data: bytes | str, *, what: str = "output") -> None:
     """Write a file the user named (``--out``). A regular file (or none yet) is replaced whole
-    or not at all, through a uniquely named temporary file beside it; a symbolic link, a
-    device or a named pipe is opened and written through, as a shell's ``>`` would (so
-    ``--out /dev/stdout`` writes to standard output and leaves the device alone). Errors name
-    ``path``, never the temporary file."""
+    or not at all, through a uniquely named temporary file beside it that takes the old file's
+    mode (a new file: the umask's); a symbolic link to one is kept and its target replaced so;
+    a device or a named pipe (``--out /dev/stdout``) is opened and written through, as a
+    shell's ``>`` would, and left in place. Errors name ``path``, never the temporary file."""
     path = Path(path)
     data = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        info = os.lstat(path)
+        info = os.stat(path)  # what a link leads to
     except FileNotFoundError:
         info = None
     except OSError as exc:
         raise UnsafeFile(f"{path}: cannot write the {what} there ({exc.strerror})") from None
     if info is not None and stat.S_ISDIR(info.st_mode):
         raise UnsafeFile(f"{path}: is a directory; name the file to write the {what} to")
-    if info is not None and not stat.S_ISREG(info.st_mode):  # a link, a device, a pipe
+    if info is not None and not stat.S_ISREG(info.st_mode):  # a device, a pipe
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-        except IsADirectoryError:
-            raise UnsafeFile(f"{path}: leads to a directory; name the file to write") from None
         except OSError as exc:
             raise UnsafeFile(f"{path}: cannot write the {what} ({exc.strerror})") from None
         return
-    folder = path.parent
-    if not folder.is_dir():
-        raise UnsafeFile(f"{path}: cannot write the {what}: no such directory {folder}")
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
+    if not target.parent.is_dir():
+        raise UnsafeFile(f"{path}: cannot write the {what}: no such directory {target.parent}")
+    mode = 0o666 if info is None else stat.S_IMODE(info.st_mode)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
     except OSError as exc:
         raise UnsafeFile(f"{path}: cannot write the {what} ({exc.strerror})") from None
     try:
@@ -200,20 +221,14 @@ def write_output(path: str | Path, data: bytes | str, *, what: str = "output") -
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-            os.fchmod(f.fileno(), stat.S_IMODE(info.st_mode) if info is not None else _new_mode())
-        os.replace(tmp, path)
+            if info is not None:  # the old file's mode, whatever the umask
+                os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except OSError as exc:
         raise UnsafeFile(f"{path}: cannot write the {what} ({exc.strerror})") from None
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
-
-
-def _new_mode() -> int:
-    """The mode a file created afresh gets: ``0o666`` less the umask (``mkstemp`` gives 0o600)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def open_new(path: Path) -> int:

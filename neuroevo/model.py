@@ -31,16 +31,16 @@ from torch import nn
 from neuroevo import ensemble, fileio, kinds, network, rundir
 from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
+from neuroevo.tasks.base import F32_MAX, F32_TINY
 
 FILE = "model.json"
 #: rows pushed through the network at once by :meth:`Model.predict`
 CHUNK = 65_536
 MAX_WEIGHTS_BYTES = 16 << 30
 MAX_JSON_BYTES = 256 << 20
-#: the model computes in float32 (``forward``, the exports): its statistics must be normal
-#: float32 numbers, each deviation at least ``_F32_TINY``, every statistic at most ``_F32_MAX``
-_F32_TINY = float(np.finfo(np.float32).tiny)
-_F32_MAX = float(np.finfo(np.float32).max)
+# the model computes in float32 (``forward``, the exports): its statistics must be normal
+# float32 numbers, each deviation at least ``F32_TINY``, every statistic at most ``F32_MAX``
+# (the range training keeps its columns' statistics in, :mod:`neuroevo.tasks.base`)
 
 
 class BadRow(NeuroevoError):
@@ -160,7 +160,7 @@ class Model(nn.Module):
         network computes in float32; beyond it a value would become infinite, the outputs NaN)."""
         with np.errstate(over="ignore", invalid="ignore"):
             z = (x - self._x_mean) / self._x_std
-        bad = ~(np.abs(z) <= _F32_MAX)
+        bad = ~(np.abs(z) <= F32_MAX)
         if bad.any():
             row, col = (int(v) for v in np.argwhere(bad)[0])
             raise BadRow(
@@ -352,8 +352,8 @@ def _card(file: Path) -> dict[str, Any]:
         need(
             isinstance(value, list)
             and len(value) == n
-            and all(_finite(v) and abs(v) <= _F32_MAX for v in value)
-            and (not std or all(v >= _F32_TINY for v in value)),
+            and all(_finite(v) and abs(v) <= F32_MAX for v in value)
+            and (not std or all(v >= F32_TINY for v in value)),
             f"{key} must be {n} finite numbers"
             + (", each above 0 (from 1.2e-38 to 3.4e38" if std else " (at most 3.4e38 in size")
             + ": the model computes in float32)",

@@ -458,7 +458,10 @@ def read_mixing(
     for key, dims in MIXING_KEYS.items():
         if key not in tensors or tensors[key].dim() != dims:
             raise NeuroevoError(f"{bad} ({key}: missing or not {dims}-dimensional)")
-    k = len(meta.get("ids", [])) if isinstance(meta, dict) else -1
+    lists = ("ids", "retired_at", "diverged")
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(n, []), list) for n in lists):
+        raise NeuroevoError(f"{bad} (its ids, retired_at and diverged must be lists)")
+    k = len(meta.get("ids", []))
     shapes_agree = (
         tensors["scores"].shape == (len(tensors["score_steps"]), k)
         and tensors["weights"].shape[:2] == (len(tensors["frame_steps"]), k)

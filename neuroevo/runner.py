@@ -477,10 +477,12 @@ def _check_history(path: Path, n_bytes: int, records: int, where: str) -> None:
             "was deleted or cut, and resuming would lose the generations it held (restore it, "
             "or start afresh with --overwrite)"
         )
-    data = fileio.read_bytes(file, limit=rundir.MAX_READ_BYTES, what="history")[:n_bytes]
-    lines = data.count(b"\n")
-    if data[-1:] != b"\n" or lines != records:
-        cut = "ends mid-line" if data[-1:] != b"\n" else f"ends after {lines} records"
+    lines, last = fileio.count_lines(file, n_bytes, what="history")
+    if last != b"\n" or lines != records:
+        if not n_bytes:
+            cut = "holds no record"
+        else:
+            cut = "ends mid-line" if last != b"\n" else f"ends after {lines} records"
         raise CheckpointError(
             f"{where}: history_bytes={n_bytes} {cut} of {file}, not after the {records} "
             "records of the generations it holds"

@@ -343,3 +343,16 @@ def test_a_run_checkpointed_before_engines_existed_resumes_with_the_loop(tiny_re
         main(["resume", str(run), "--quiet", "--set", f"evolution.generations={GENERATIONS}"]) == 0
     )
     assert outputs(run) == outputs(reference)
+
+
+def test_a_checkpoint_folder_holding_a_foreign_file_is_one_error_naming_it(tmp_path):
+    """Saving over a checkpoint folder where a user left a file: the file stays, and the
+    refusal says which file (not a bare OSError)."""
+    folder = tmp_path / "gen-0003"
+    folder.mkdir()
+    for name in checkpoint.FILES:
+        (folder / name).write_text("{}")
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(checkpoint.CheckpointError, match=r"gen-0003: .*notes\.txt"):
+        checkpoint._remove(folder)
+    assert (folder / "notes.txt").read_text() == "mine"

@@ -51,17 +51,36 @@ def test_output_replaces_a_regular_file_through_a_unique_temporary(tmp_path):
     os.chmod(out, 0o640)
     fileio.write_output(out, "new\n")
     assert out.read_text() == "new\n" and (os.stat(out).st_mode & 0o777) == 0o640
+    fresh = tmp_path / "fresh.csv"  # a new file gets the umask's mode, as the shell's > gives
+    mask = os.umask(0o027)
+    try:
+        fileio.write_output(fresh, "new\n")
+    finally:
+        os.umask(mask)
+    assert (os.stat(fresh).st_mode & 0o777) == 0o640
+    fresh.unlink()
     assert planted.read_text() == "the user's own file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x.csv.tmp"]
 
 
-def test_output_writes_through_a_link_and_a_named_pipe(tmp_path):
+def test_output_writes_through_a_link_and_a_named_pipe(tmp_path, monkeypatch):
     real = tmp_path / "real.csv"
     real.write_text("old")
+    os.chmod(real, 0o640)
     link = tmp_path / "link.csv"
     link.symlink_to(real)
     fileio.write_output(link, "through\n")
     assert link.is_symlink() and real.read_text() == "through\n"
+    assert (os.stat(real).st_mode & 0o777) == 0o640
+
+    def full(fd):  # a failure writes nothing: the link's target keeps its old content whole
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", full)
+        with pytest.raises(fileio.UnsafeFile, match=f"^{link}: cannot write"):
+            fileio.write_output(link, "lost\n")
+    assert real.read_text() == "through\n"
 
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)

@@ -428,6 +428,12 @@ def rows(n=60, classes=("a", "b", "c")):
             {"target": "y"},
             "column 'a' holds values too large",
         ),
+        (  # a deviation below float32's smallest normal number: the same
+            ["a", "b", "y"],
+            [[1e-39 * (i % 2), 1, "ab"[i % 2]] for i in range(60)],
+            {"target": "y"},
+            "column 'a' varies by less than float32 can hold",
+        ),
         (  # finite in float64, past float32's range: a model the run wrote could not load
             ["a", "b", "y"],
             [[1e39 * (i % 2), 1, "ab"[i % 2]] for i in range(60)],
@@ -993,8 +999,19 @@ def test_a_forged_history_bytes_is_refused(run_copy, capsys, cut):
         "a record short": size - len(last),
         "past the end": size + len(last),
     }[cut]
+    said = {
+        "mid-line": "ends mid-line",
+        "to nothing": "holds no record",
+        "a record short": "ends after 11 records",
+        "past the end": "holds",
+    }[cut]
     edit_state(run_copy, lambda s: s.update(history_bytes=value))
-    fails(capsys, resume_more(run_copy), "history_bytes", protect=[run_copy])
+    fails(capsys, resume_more(run_copy), "history_bytes", said, protect=[run_copy])
+
+
+def test_a_generation_written_as_a_float_is_refused(run_copy, capsys):
+    edit_state(run_copy, lambda s: s.update(generation=float(s["generation"])))
+    fails(capsys, resume_more(run_copy), "state.json", protect=[run_copy])
 
 
 def test_a_signal_while_the_report_is_drawn_is_resumed_by_drawing_it(

@@ -191,6 +191,12 @@ class Task:
 
 #: the most classes a task may have: a net has one output per class (labels 0..C-1), so a
 #: label of 10**6 would ask for a million outputs
+#: the range of a column's statistics: the model computes in float32 (its forward, the
+#: exports), so a deviation below ``F32_TINY`` or a statistic above ``F32_MAX`` would make a
+#: model file that load refuses
+F32_TINY = float(np.finfo(np.float32).tiny)
+F32_MAX = float(np.finfo(np.float32).max)
+
 MAX_CLASSES = 10_000
 
 
@@ -401,10 +407,14 @@ def _standardize(
     near 1e200) is an error naming it, not a column of zeros."""
     with np.errstate(over="ignore", invalid="ignore"):
         mean, std = parts[0].mean(axis=0), parts[0].std(axis=0)
-        # the model computes in float32 (its forward, the exports): statistics past float32's
-        # range would make a model file that load refuses
-        limit = float(np.finfo(np.float32).max)
-        bad = ~(np.isfinite(mean) & np.isfinite(std)) | (np.abs(mean) > limit) | (std > limit)
+        bad = ~(np.isfinite(mean) & np.isfinite(std)) | (np.abs(mean) > F32_MAX) | (std > F32_MAX)
+        tiny = (std > 0) & (std < F32_TINY)  # a constant column (deviation 0) is fine
+        if tiny.any():
+            i = int(np.argwhere(tiny)[0][0])
+            raise TaskError(
+                f"{where}: {what} {_column(i, names)} varies by less than float32 can hold "
+                f"(deviation {std[i]:.3g}); rescale it"
+            )
         if bad.any():
             i = int(np.argwhere(bad)[0][0])
             raise TaskError(
