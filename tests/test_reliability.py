@@ -701,6 +701,10 @@ def test_a_checkpoint_pointer_that_is_a_directory_is_refused(finished, capsys):
 SIGNAL_AT_IMPORT = textwrap.dedent("""
     import importlib.abc, os, signal, sys
 
+    # Ctrl-C as a terminal delivers it: a process started in the background by a shell (as
+    # some CI runners start the suite) inherits SIGINT ignored, and Python keeps it so
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     class Trap(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name == "torch":
