@@ -36,7 +36,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 
-from neuroevo import mutations, rundir
+from neuroevo.genome import mutations
+from neuroevo.storage import rundir
 
 ROOT = Path(__file__).resolve().parent.parent
 MOTIFS = np.array(

@@ -23,9 +23,11 @@ import time
 
 import torch
 
-from neuroevo import engine, mixer, mutations, recipe
-from neuroevo import genome as G
+from neuroevo import recipe
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations
 from neuroevo.tasks import logbits
+from neuroevo.training import engine, mixer
 
 RECIPE = "recipes/logbits.toml"
 

@@ -2,7 +2,7 @@
 
 For each case (task x seed) the recipe's generation 0 (18 random genomes from the default
 search space) is trained every net alone once, then in one mixer run per setting, on the same
-batches for the same steps (:mod:`neuroevo.verify`). Settings vary one at a time from the
+batches for the same steps (:mod:`neuroevo.search.verify`). Settings vary one at a time from the
 defaults. Printed per setting: the median over cases of Kendall tau-b between mixer fitness and
 alone-trained validation metric, of the same for each net's own validation metric at the end of
 the mixer run, of the winner's regret (points of the metric) and of the time ratio alone / mixer;
@@ -20,9 +20,11 @@ import statistics
 
 import torch
 
-from neuroevo import mixer, tasks, verify
 from neuroevo import recipe as R
-from neuroevo.evolution import Evolution
+from neuroevo import tasks
+from neuroevo.search import verify
+from neuroevo.search.evolution import Evolution
+from neuroevo.training import mixer
 
 PG = {"rule": "projected-gradient"}
 FORGETTING = "experts forgetting"  # not a recipe key: mixer.EXPERTS_FORGETTING, set per run

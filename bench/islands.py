@@ -30,10 +30,10 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from neuroevo import checkpoint, rundir
-from neuroevo import genome as G
-from neuroevo.evolution import Migrant
-from neuroevo.islands import _pack
+from neuroevo.genome import graph as G
+from neuroevo.search.evolution import Migrant
+from neuroevo.search.islands import _pack
+from neuroevo.storage import checkpoint, rundir
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {

@@ -18,9 +18,11 @@ import time
 
 import torch
 
-from neuroevo import genome, mixer, network, tasks
-from neuroevo.stats import kendall_tau_b
-from neuroevo.training import train_alone
+from neuroevo import tasks
+from neuroevo.genome import graph as genome
+from neuroevo.search.stats import kendall_tau_b
+from neuroevo.training import mixer, network
+from neuroevo.training.alone import train_alone
 
 WIDTHS = range(16, 57, 8)
 DEPTHS = (1, 2, 3)

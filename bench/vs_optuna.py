@@ -32,8 +32,9 @@ from pathlib import Path
 
 import torch
 
-from neuroevo import genome as G
-from neuroevo import kinds, mixer, network, tasks
+from neuroevo import tasks
+from neuroevo.genome import graph as G
+from neuroevo.training import kinds, mixer, network
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS, REPORT = 60_000, 3_000

@@ -1,55 +1,61 @@
 """neuroevo: neural architecture search by evolution, each generation trained jointly in a
 weighted mixer whose mixing weights are the fitness.
 
-The names below load on first use (PEP 562), so ``import neuroevo`` and the ``neuroevo``
-command start without importing PyTorch: the command handles Ctrl-C and SIGTERM from its first
-instruction.
+The public API, imported eagerly (so IDEs and type checkers see every signature). The package
+is split into wings, one per concern: :mod:`neuroevo.genome` (graphs, spaces, mutations; no
+torch), :mod:`neuroevo.training` (the mixer, the engines), :mod:`neuroevo.tasks`,
+:mod:`neuroevo.storage` (run directories, checkpoints), :mod:`neuroevo.search` (evolution,
+islands, the end of a run, verify), :mod:`neuroevo.results` (load, predict, export, the report)
+and :mod:`neuroevo.callbacks`.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from neuroevo.callbacks.base import Callback
+from neuroevo.callbacks.tensorboard import TensorBoard
+from neuroevo.errors import (
+    InvalidGenome,
+    InvalidSpace,
+    MutationError,
+    MutationNotApplicable,
+    NeuroevoError,
+    UnknownMutation,
+)
+from neuroevo.genome.graph import from_json, mlp, random_genome, signature, to_json, validate
+from neuroevo.genome.mutations import mutation, register_mutation
+from neuroevo.genome.space import SearchSpace
+from neuroevo.genome.testing import check_mutation
+from neuroevo.results.model import Model, load
+from neuroevo.runner import RunResult, evolve, resume
+from neuroevo.tasks import Task, from_arrays, register_task, task
 
 __version__ = "0.1.0"
 
-_WHERE = {
-    "evolve": "neuroevo.runner",
-    "resume": "neuroevo.runner",
-    "RunResult": "neuroevo.runner",
-    "Callback": "neuroevo.evolution",
-    "load": "neuroevo.model",
-    "Model": "neuroevo.model",
-    "TensorBoard": "neuroevo.tensorboard",
-    "InvalidGenome": "neuroevo.errors",
-    "InvalidSpace": "neuroevo.errors",
-    "MutationError": "neuroevo.errors",
-    "MutationNotApplicable": "neuroevo.errors",
-    "NeuroevoError": "neuroevo.errors",
-    "UnknownMutation": "neuroevo.errors",
-    "from_json": "neuroevo.genome",
-    "mlp": "neuroevo.genome",
-    "random_genome": "neuroevo.genome",
-    "signature": "neuroevo.genome",
-    "to_json": "neuroevo.genome",
-    "validate": "neuroevo.genome",
-    "mutation": "neuroevo.mutations",
-    "SearchSpace": "neuroevo.space",
-    "Task": "neuroevo.tasks",
-    "from_arrays": "neuroevo.tasks",
-    "task": "neuroevo.tasks",
-}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'neuroevo' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__all__ = [
+    "Callback",
+    "InvalidGenome",
+    "InvalidSpace",
+    "Model",
+    "MutationError",
+    "MutationNotApplicable",
+    "NeuroevoError",
+    "RunResult",
+    "SearchSpace",
+    "Task",
+    "TensorBoard",
+    "UnknownMutation",
+    "__version__",
+    "check_mutation",
+    "evolve",
+    "from_arrays",
+    "from_json",
+    "load",
+    "mlp",
+    "mutation",
+    "random_genome",
+    "register_mutation",
+    "register_task",
+    "resume",
+    "signature",
+    "task",
+    "to_json",
+    "validate",
+]

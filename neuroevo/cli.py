@@ -188,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
 
 class _Progress:
     """Progress bars on stderr (only on a terminal) and one line per generation on stdout; a
-    callback (:class:`neuroevo.evolution.Callback`'s hooks, every one of them)."""
+    callback (:class:`neuroevo.callbacks.base.Callback`'s hooks, every one of them)."""
 
     def __init__(self, *, quiet: bool) -> None:
         self.quiet = quiet
@@ -286,7 +286,7 @@ class _Progress:
         for bar in (self.step_bar, self.generation_bar):
             if bar is not None:
                 bar.close()
-        from neuroevo import report
+        from neuroevo.results import report
 
         s = result.summary
         best = s["best"]
@@ -326,7 +326,7 @@ def _run(out: str, args: argparse.Namespace, start: Callable[..., Any]) -> int:
     """``start(callbacks=...)`` runs the search into ``out``; an interrupt says how to go on."""
     callbacks: list[Any] = [_Progress(quiet=args.quiet)]
     if args.tensorboard:
-        from neuroevo.tensorboard import TensorBoard
+        from neuroevo.callbacks.tensorboard import TensorBoard
 
         callbacks.append(TensorBoard(args.tensorboard))
     try:
@@ -351,7 +351,7 @@ def _run(out: str, args: argparse.Namespace, start: Callable[..., Any]) -> int:
 
 def _completed(out: str) -> int:
     """Generations the last complete checkpoint holds (0: none), for the interrupt message."""
-    from neuroevo import checkpoint
+    from neuroevo.storage import checkpoint
 
     try:
         pointer = json.loads((Path(out) / checkpoint.DIRECTORY / checkpoint.POINTER).read_text())
@@ -386,7 +386,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from neuroevo.errors import NeuroevoError
-    from neuroevo.verify import verify
+    from neuroevo.search.verify import verify
 
     if args.generation is not None and args.generation < 1:
         raise NeuroevoError(f"--generation counts from 1, got {args.generation}")
@@ -416,7 +416,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from neuroevo.errors import NeuroevoError
-    from neuroevo.report import make
+    from neuroevo.results.report import make
 
     if args.generation is not None and args.generation < 1:
         raise NeuroevoError(f"--generation counts from 1, got {args.generation}")
@@ -427,14 +427,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from neuroevo.report import describe
+    from neuroevo.results.report import describe
 
     print(describe(args.run_dir, top=max(0, args.top)))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from neuroevo.predict import predict_file
+    from neuroevo.results.predict import predict_file
 
     text = predict_file(args.run_dir, args.data, out=args.out, keep=args.keep)
     if args.out is None:
@@ -443,7 +443,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from neuroevo.export import export
+    from neuroevo.results.export import export
 
     print(export(args.run_dir, args.format, args.out))
     return 0

@@ -26,13 +26,16 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 
-from neuroevo import engine, fileio, mutations, tasks
-from neuroevo import genome as G
+from neuroevo import tasks
 from neuroevo.errors import InvalidSetting, NeuroevoError
 from neuroevo.errors import printable as show
-from neuroevo.mixer import MixerConfig, Race
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations
+from neuroevo.genome.space import ACTIVATIONS, SearchSpace
 from neuroevo.registry import did_you_mean
-from neuroevo.space import ACTIVATIONS, SearchSpace
+from neuroevo.storage import fileio
+from neuroevo.training import engine
+from neuroevo.training.mixer import MixerConfig, Race
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 #: a ``"package.module:function"`` reference, as ``mutations`` and ``task.name`` take one
@@ -107,12 +110,12 @@ _MIXER, _RACE = MixerConfig(), Race()
 
 @dataclass(frozen=True)
 class MixerSection:
-    """``[mixer]``: the steps of a generation, and :class:`~neuroevo.mixer.MixerConfig` and
-    :class:`~neuroevo.mixer.Race` flattened; their defaults and range checks are the only
+    """``[mixer]``: the steps of a generation, and :class:`~neuroevo.training.mixer.MixerConfig` and
+    :class:`~neuroevo.training.mixer.Race` flattened; their defaults and range checks are the only
     ones (:meth:`config` raises :class:`InvalidSetting` naming the key)."""
 
     steps: int = 1500
-    engine: str = "auto"  # neuroevo.engine.CHOICES
+    engine: str = "auto"  # neuroevo.training.engine.CHOICES
     batch_size: int = _MIXER.batch_size
     rule: str = _MIXER.rule
     mix_lr: float = _MIXER.mix_lr
@@ -161,7 +164,8 @@ class RunSection:
 @dataclass(frozen=True)
 class IslandsSection:
     """``[islands]``: several populations that evolve side by side and exchange their best
-    nets (:mod:`neuroevo.islands`); ``count = 1`` is one population, as without the section."""
+    nets (:mod:`neuroevo.search.islands`); ``count = 1`` is one population, as without the
+    section."""
 
     count: int = 1
     migrate_every: int = 5  # generations between migrations
@@ -169,13 +173,13 @@ class IslandsSection:
     topology: str = "ring"  # island k sends to island k + 1 (DEAP's migRing)
 
 
-#: where islands run (``run.backend``; :mod:`neuroevo.islands`)
+#: where islands run (``run.backend``; :mod:`neuroevo.search.islands`)
 BACKENDS = ("local", "ray")
 #: how islands are connected (``islands.topology``)
 TOPOLOGIES = ("ring",)
 
 
-#: how a run ends (``evolution.final``; :mod:`neuroevo.final`)
+#: how a run ends (``evolution.final``; :mod:`neuroevo.search.final`)
 FINAL_CHOICES = ("best", "ensemble")
 
 DEFAULT_MUTATIONS: dict[str, float] = {name: 1.0 for name in mutations.BUILTINS}

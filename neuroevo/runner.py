@@ -2,10 +2,10 @@
 
 :func:`evolve` resolves the recipe, builds the task, takes the run directory's lock, decides
 between a fresh run and a resume (checksums, recipe and data fingerprint checked first), then
-calls :class:`~neuroevo.evolution.Evolution` generation by generation, writing history and a
+calls :class:`~neuroevo.search.evolution.Evolution` generation by generation, writing history and a
 checkpoint after each, until a stopping rule (generations, time budget, a callback's
 ``evolution.stop()``) ends the search; then the best net's final training and the summary.
-:mod:`neuroevo.evolution` holds the population and one generation; this module owns I/O,
+:mod:`neuroevo.search.evolution` holds the population and one generation; this module owns I/O,
 stopping and resume.
 """
 
@@ -25,14 +25,19 @@ import networkx as nx
 import torch
 from deap import tools
 
-from neuroevo import checkpoint, engine, fileio, final, kinds, report, rundir, tasks
-from neuroevo import genome as G
-from neuroevo.checkpoint import CheckpointError, Snapshot
+from neuroevo import tasks
+from neuroevo.callbacks.base import Callback
 from neuroevo.errors import NeuroevoError, printable
-from neuroevo.evolution import Callback, State, finite, is_number
-from neuroevo.islands import Archipelago, Local
+from neuroevo.genome import graph as G
 from neuroevo.recipe import Recipe, check_size, load, parse_override
-from neuroevo.rundir import RunDir
+from neuroevo.results import report
+from neuroevo.search import final
+from neuroevo.search.evolution import State, finite, is_number
+from neuroevo.search.islands import Archipelago, Local
+from neuroevo.storage import checkpoint, fileio, rundir
+from neuroevo.storage.checkpoint import CheckpointError, Snapshot
+from neuroevo.storage.rundir import RunDir
+from neuroevo.training import engine, kinds
 
 log = logging.getLogger("neuroevo")
 
@@ -113,13 +118,13 @@ def evolve(
 ) -> RunResult:
     """Run a recipe (an object or a TOML path) into its run directory; return the result.
 
-    After every generation a checkpoint is written (see :mod:`neuroevo.checkpoint`). With
+    After every generation a checkpoint is written (see :mod:`neuroevo.storage.checkpoint`). With
     ``resume=True`` a run directory that holds one goes on from it, giving the same result as
     a run never interrupted; the recipe may differ only by more generations or a longer time
     budget (and where the run directory and how many checkpoints are kept). An interrupt
     (``KeyboardInterrupt``) at any moment leaves the last complete checkpoint;
     ``evolution.stop()`` in a callback ends the run after the current generation. The run
-    holds the run directory's lock throughout (see :mod:`neuroevo.rundir`).
+    holds the run directory's lock throughout (see :mod:`neuroevo.storage.rundir`).
     """
     if not isinstance(recipe, Recipe):
         recipe = load(recipe)
@@ -155,7 +160,7 @@ def resume(
 
 
 def check_named_modules(path: Path, snapshot: Snapshot, overrides: Sequence[str] = ()) -> None:
-    """:func:`neuroevo.checkpoint.check_named_modules` with ``--set`` overrides applied."""
+    """:func:`neuroevo.storage.checkpoint.check_named_modules` with ``--set`` overrides applied."""
     if isinstance(overrides, str):  # one override, not its characters
         overrides = [overrides]
     checkpoint.check_named_modules(path, snapshot, [parse_override(t) for t in overrides])
@@ -211,7 +216,7 @@ def _draw_report(
 ) -> RunResult:
     """A complete run stopped while its report was drawn (after ``summary.json``): draw the
     report, change nothing else, and give the run's result back."""
-    from neuroevo import model
+    from neuroevo.results import model
 
     path = Path(recipe.run.out)
     log.info("%s: the run is complete; drawing its report", path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from neuroevo import rundir
+from neuroevo.storage import rundir
 
 # --------------------------------------------------------------------------- runs
 

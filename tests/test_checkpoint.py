@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import edit_state, latest, outputs, tree_digest
 
-from neuroevo import Callback, checkpoint, evolve, rundir
+from neuroevo import Callback, evolve
 from neuroevo import recipe as R
 from neuroevo.cli import main
+from neuroevo.storage import checkpoint, rundir
 
 GENERATIONS = 4
 
@@ -217,7 +218,7 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 LAUNCHER = textwrap.dedent("""
     import os, signal, sys
-    from neuroevo import checkpoint
+    from neuroevo.storage import checkpoint
     from neuroevo.cli import main
 
     mode, at = sys.argv[1], int(sys.argv[2])
@@ -228,7 +229,7 @@ LAUNCHER = textwrap.dedent("""
 
     if mode == "step":  # killed inside mixer step `at % 1000` of generation `at // 1000`
         from neuroevo import cli
-        from neuroevo.evolution import Callback
+        from neuroevo.callbacks.base import Callback
 
         class Kill(Callback):
             def on_mixer_step(self, *, generation, step, **kwargs):
@@ -242,7 +243,7 @@ LAUNCHER = textwrap.dedent("""
             return real_evolve(*args, callbacks=[*callbacks, Kill()], **kwargs)
         cli.evolve = evolve
     elif mode == "history":  # killed after generation `at`'s history lines, before its checkpoint
-        from neuroevo.rundir import RunDir
+        from neuroevo.storage.rundir import RunDir
         real_append = RunDir.append_history
         def append_history(self, records):
             real_append(self, records)

@@ -9,9 +9,11 @@ import torch
 from safetensors.torch import load_file
 
 import neuroevo
-from neuroevo import genome as G
-from neuroevo import network, rundir, tasks
+from neuroevo import tasks
 from neuroevo.cli import main
+from neuroevo.genome import graph as G
+from neuroevo.storage import rundir
+from neuroevo.training import network
 
 
 def run_cli(*args):

@@ -11,13 +11,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neuroevo import engine, mixer, network, rundir, tasks
-from neuroevo import genome as G
-from neuroevo import mutations as M
+from neuroevo import tasks
 from neuroevo.errors import InvalidGenome, NeuroevoError
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations as M
+from neuroevo.genome.space import SearchSpace
 from neuroevo.recipe import RecipeError, load
 from neuroevo.runner import evolve
-from neuroevo.space import SearchSpace
+from neuroevo.storage import rundir
+from neuroevo.training import engine, mixer, network
 
 SPACE = SearchSpace(
     width_min=4, width_max=32, layers_min=0, layers_max=3, lr_min=1e-3, lr_max=3e-2,

@@ -8,11 +8,13 @@ from helpers import A, B, linear_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neuroevo import engine, kinds, mixer, mutations, network, rundir, stack
-from neuroevo import genome as G
 from neuroevo.cli import main
-from neuroevo.space import ACTIVATIONS, SearchSpace
-from neuroevo.training import train_alone
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations
+from neuroevo.genome.space import ACTIVATIONS, SearchSpace
+from neuroevo.storage import rundir
+from neuroevo.training import engine, kinds, mixer, network, stack
+from neuroevo.training.alone import train_alone
 
 ENGINES = ["loop", "batched"]
 SPACE = SearchSpace(width_min=2, width_max=24, layers_min=0, layers_max=4, lr_min=1e-3, lr_max=3e-2)

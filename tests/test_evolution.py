@@ -4,8 +4,9 @@ import random
 import pytest
 import torch
 
-from neuroevo import Callback, evolve, rundir
+from neuroevo import Callback, evolve
 from neuroevo import recipe as R
+from neuroevo.storage import rundir
 
 
 def load(path, *overrides):
@@ -123,7 +124,7 @@ def test_a_custom_loop_over_step_equals_the_run_driver(tiny_recipe, tmp_path):
     """Evolution.step() is the whole generation (no files): islands and custom loops call it;
     an evolution rebuilt from state_dict() goes on exactly as the original would."""
     from neuroevo import tasks
-    from neuroevo.evolution import Evolution
+    from neuroevo.search.evolution import Evolution
 
     recipe = load(tiny_recipe(), "evolution.generations=3")
     evolve(recipe, out=tmp_path / "run")

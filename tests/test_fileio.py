@@ -1,4 +1,4 @@
-"""Reading and writing files a user may have planted: neuroevo.fileio."""
+"""Reading and writing files a user may have planted: neuroevo.storage.fileio."""
 
 import errno
 import os
@@ -7,8 +7,8 @@ import tracemalloc
 
 import pytest
 
-from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
+from neuroevo.storage import fileio
 
 
 def test_a_bounded_read_takes_memory_in_proportion_to_the_file(tmp_path):

@@ -7,11 +7,13 @@ import pytest
 import torch
 
 import neuroevo
-from neuroevo import ensemble, final, kinds, network, tasks
-from neuroevo import genome as G
 from neuroevo import recipe as R
+from neuroevo import tasks
 from neuroevo.cli import main
-from neuroevo.evolution import Champion, Evolution
+from neuroevo.genome import graph as G
+from neuroevo.search import final
+from neuroevo.search.evolution import Champion, Evolution
+from neuroevo.training import ensemble, kinds, network
 
 
 def _bits_task(seed=0, n=600):

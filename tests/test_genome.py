@@ -4,9 +4,9 @@ import random
 import networkx as nx
 import pytest
 
-from neuroevo import genome as G
 from neuroevo.errors import InvalidGenome, InvalidSpace
-from neuroevo.space import SearchSpace
+from neuroevo.genome import graph as G
+from neuroevo.genome.space import SearchSpace
 
 SPACE = SearchSpace(width_min=4, width_max=64, layers_min=1, layers_max=3, lr_min=1e-4, lr_max=0.1)
 
@@ -136,7 +136,7 @@ def test_random_genomes_stay_inside_the_space_and_repeat_by_seed():
 
 
 def test_largest_parameters_bounds_every_random_net_and_counts_the_built_one():
-    from neuroevo import network
+    from neuroevo.training import network
 
     space = SearchSpace(
         width_min=4, width_max=24, layers_max=3, conv_layers_max=2, channels_max=6,

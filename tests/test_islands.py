@@ -15,16 +15,17 @@ import pytest
 import torch
 from helpers import edit_state, outputs
 
-from neuroevo import checkpoint, rundir, tasks
-from neuroevo import genome as G
-from neuroevo.checkpoint import CheckpointError
+from neuroevo import tasks
 from neuroevo.cli import main
-from neuroevo.engine import threads
 from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Evolution
-from neuroevo.islands import Archipelago
+from neuroevo.genome import graph as G
 from neuroevo.recipe import RecipeError, load
 from neuroevo.runner import evolve
+from neuroevo.search.evolution import Evolution
+from neuroevo.search.islands import Archipelago
+from neuroevo.storage import checkpoint, rundir
+from neuroevo.storage.checkpoint import CheckpointError
+from neuroevo.training.engine import threads
 
 ISLANDS = "\n[islands]\ncount = 2\nmigrate_every = 1\nmigrants = 2\n"
 
@@ -222,7 +223,7 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_naming_the_address(
 
 LAUNCHER = textwrap.dedent("""
     import os, signal, sys
-    from neuroevo import islands
+    from neuroevo.search import islands
     from neuroevo.cli import main
 
     at = int(sys.argv[1])

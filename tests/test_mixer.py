@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from neuroevo import mixer as X
 from neuroevo.errors import NeuroevoError
-from neuroevo.training import train_alone
+from neuroevo.training import mixer as X
+from neuroevo.training.alone import train_alone
 
 RULES = list(X.UPDATE_RULES)
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import neuroevo
-from neuroevo import report, tasks
+from neuroevo import tasks
 from neuroevo.cli import main
+from neuroevo.results import report
 
 ROWS = 240
 RECIPE = """
@@ -360,7 +361,7 @@ def test_an_npz_bomb_or_a_member_not_an_array_is_refused_unread(shared_run, tmp_
     import tracemalloc
     import zipfile
 
-    from neuroevo.predict import predict_file
+    from neuroevo.results.predict import predict_file
 
     bomb = tmp_path / "bomb.npz"
     np.savez_compressed(bomb, x=np.zeros((1 << 21, 4)))  # 64 MiB inflated, some 60 kB here

@@ -3,11 +3,11 @@ import textwrap
 
 import pytest
 
-from neuroevo import genome as G
-from neuroevo import mutations as M
 from neuroevo.errors import MutationError, MutationNotApplicable, NeuroevoError, UnknownMutation
-from neuroevo.space import SearchSpace
-from neuroevo.testing import check_mutation
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations as M
+from neuroevo.genome.space import SearchSpace
+from neuroevo.genome.testing import check_mutation
 
 CONV_OPERATORS = M.CONV_OPERATORS
 SPACE = SearchSpace(width_min=4, width_max=64, layers_min=0, layers_max=4, lr_min=1e-4, lr_max=0.1)
@@ -168,7 +168,7 @@ def test_decorated_user_mutation_is_applied_by_name():
 def test_public_decorator_registers_and_rejects_duplicates():
     import neuroevo
 
-    @neuroevo.mutation("tiny_lr")
+    @neuroevo.register_mutation("tiny_lr")
     def _tiny(genome, rng, space):
         genome.graph["lr"] = space.lr_min
         return genome
@@ -176,7 +176,7 @@ def test_public_decorator_registers_and_rejects_duplicates():
     try:
         assert M.resolve("tiny_lr")(parent(), random.Random(0), SPACE).graph["lr"] == 1e-4
         with pytest.raises(NeuroevoError, match="already registered"):
-            neuroevo.mutation(name="tiny_lr")(lambda g, r, s: g)
+            neuroevo.register_mutation(name="tiny_lr")(lambda g, r, s: g)
         with pytest.raises(NeuroevoError, match="already registered"):
             neuroevo.mutation(lambda g, r, s: g, name="identity")
     finally:

@@ -5,11 +5,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neuroevo import genome as G
-from neuroevo import mutations as M
-from neuroevo import network as N
 from neuroevo.errors import MutationNotApplicable
-from neuroevo.space import SearchSpace
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations as M
+from neuroevo.genome.space import SearchSpace
+from neuroevo.training import network as N
 
 SPACE = SearchSpace(
     width_min=2,

@@ -30,7 +30,8 @@ def test_the_readme_python_examples_run(tiny_recipe, tmp_path, monkeypatch, caps
     """Every Python example of the README, as written, except two substitutions that keep it
     quick: the search example runs the tiny test recipe instead of recipes/logbits.toml, and
     the mutation example is saved as my_package/ops.py, the module the next example names."""
-    from neuroevo import mutations, tasks
+    from neuroevo import tasks
+    from neuroevo.genome import mutations
 
     search, use, task, genomes, convolutions, mutation, check = _python_examples()
     monkeypatch.chdir(tmp_path)

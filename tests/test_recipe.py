@@ -1,7 +1,7 @@
 import pytest
 
 from neuroevo import recipe as R
-from neuroevo.mutations import BUILTINS, CONV_OPERATORS
+from neuroevo.genome.mutations import BUILTINS, CONV_OPERATORS
 
 
 def write(tmp_path, text, name="r.toml"):
@@ -115,8 +115,8 @@ def test_missing_file_is_named(tmp_path):
 def test_an_unquoted_function_reference_key_is_taken_as_meant():
     # a shell drops the quotes of mutations."pkg.mod:fn"=2 unless the whole setting is quoted
     assert R.parse_override("mutations.mymod:fn=2.0") == ("mutations", "mymod:fn", 2.0)
-    r = R.load("recipes/logbits.toml", ["mutations.neuroevo.mutations:identity=2.0"])
-    assert r.mutations["neuroevo.mutations:identity"] == 2.0
+    r = R.load("recipes/logbits.toml", ["mutations.neuroevo.genome.mutations:identity=2.0"])
+    assert r.mutations["neuroevo.genome.mutations:identity"] == 2.0
 
 
 def test_a_key_that_needs_quotes_gets_the_quoted_form_in_the_error(tiny_recipe, capsys):
@@ -134,8 +134,8 @@ def _evolve_without_building_a_net(monkeypatch, recipe, *overrides):
     and seconds."""
     import time
 
-    from neuroevo import network
     from neuroevo.cli import main
+    from neuroevo.training import network
 
     def refuse(*args, **kwargs):
         raise AssertionError("a net was built")
@@ -242,7 +242,7 @@ def test_a_task_with_a_label_of_a_million_fails_before_any_net_is_built(
     from neuroevo import tasks
     from neuroevo.tasks import Task
 
-    @neuroevo.task("million_labels")
+    @neuroevo.register_task("million_labels")
     def million_labels(seed):
         x = torch.zeros(4, 3)
         y = torch.tensor([0, 1, 2, 10**6])

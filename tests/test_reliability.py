@@ -20,10 +20,11 @@ import pytest
 import torch
 from helpers import edit_state, latest, outputs, rewrite
 
-from neuroevo import checkpoint, evolve, rundir
+from neuroevo import evolve
 from neuroevo.cli import main
 from neuroevo.errors import NeuroevoError
 from neuroevo.recipe import load
+from neuroevo.storage import checkpoint, rundir
 
 
 def digest(*roots):
@@ -169,7 +170,7 @@ def test_the_lock_is_held_by_a_real_second_process(finished, tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from neuroevo import rundir\n"
+            "import sys; from neuroevo.storage import rundir\n"
             f"with rundir.locked({str(finished)!r}):\n"
             "    print('locked', flush=True); sys.stdin.read()",
         ],
@@ -698,46 +699,65 @@ def test_a_checkpoint_pointer_that_is_a_directory_is_refused(finished, capsys):
     fails(capsys, resume_more(finished), "LATEST", "directory", protect=[finished])
 
 
-SIGNAL_AT_IMPORT = textwrap.dedent("""
+SIGNAL_AT_START = textwrap.dedent("""
     import importlib.abc, os, signal, sys
 
     # Ctrl-C as a terminal delivers it: a process started in the background by a shell (as
     # some CI runners start the suite) inherits SIGINT ignored, and Python keeps it so
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    def send():
+        os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+
     class Trap(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name == "torch":
                 sys.meta_path.remove(self)
-                os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+                send()
             return None
 
-    sys.meta_path.insert(0, Trap())
+    if sys.argv[1] == "import":  # while `import neuroevo` loads the library (torch first)
+        sys.meta_path.insert(0, Trap())
+    from neuroevo import recipe
     from neuroevo.cli import main
-    sys.exit(main(sys.argv[2:]))
+
+    if sys.argv[1] == "main":  # once the command runs, as it reads the recipe
+        real = recipe.load
+        def load(*args, **kwargs):
+            send()
+            return real(*args, **kwargs)
+        recipe.load = load
+    sys.exit(main(sys.argv[3:]))
 """)
 
 
-@pytest.mark.parametrize("signame, word", [("SIGINT", "interrupted"), ("SIGTERM", "terminated")])
-def test_a_signal_while_starting_up_is_exit_130_and_one_line(tiny_recipe, tmp_path, signame, word):
+def _start_and_signal(tmp_path, recipe, when, signame):
     launcher = tmp_path / "launch.py"
-    launcher.write_text(SIGNAL_AT_IMPORT)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(launcher),
-            signame,
-            "evolve",
-            str(tiny_recipe()),
-            "--out",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    launcher.write_text(SIGNAL_AT_START)
+    out = tmp_path / "run"
+    argv = [sys.executable, str(launcher), when, signame, "evolve", str(recipe), "--out", str(out)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("signame, word", [("SIGINT", "interrupted"), ("SIGTERM", "terminated")])
+def test_a_signal_once_the_command_runs_is_exit_130_and_one_line(
+    tiny_recipe, tmp_path, signame, word
+):
+    proc = _start_and_signal(tmp_path, tiny_recipe(), "main", signame)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr == f"neuroevo: {word}\n"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_library_loads_stops_it_and_writes_nothing(
+    tiny_recipe, tmp_path, signame
+):
+    """The public API is imported eagerly, so the command's signal handling starts once the
+    library has loaded (about a second): a signal before that ends the process as Python
+    does (a KeyboardInterrupt, or death by SIGTERM), with nothing written."""
+    proc = _start_and_signal(tmp_path, tiny_recipe(), "import", signame)
+    assert proc.returncode != 0
     assert not (tmp_path / "run").exists()
 
 
@@ -1021,7 +1041,7 @@ def test_a_generation_written_as_a_float_is_refused(run_copy, capsys):
 def test_a_signal_while_the_report_is_drawn_is_resumed_by_drawing_it(
     tiny_recipe, tmp_path, monkeypatch, capsys
 ):
-    from neuroevo import report
+    from neuroevo.results import report
 
     real = report.write
 
@@ -1044,7 +1064,7 @@ def test_a_signal_while_the_report_is_drawn_is_resumed_by_drawing_it(
 
 
 def test_an_extension_stopped_in_its_final_training_resumes(run_copy, monkeypatch):
-    from neuroevo import final
+    from neuroevo.search import final
 
     real = final.finish
 
@@ -1100,7 +1120,7 @@ def test_the_runner_imports_where_fcntl_is_missing(tmp_path):
         import sys
         sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
         import neuroevo.runner
-        from neuroevo import rundir
+        from neuroevo.storage import rundir
         from neuroevo.errors import NeuroevoError
         try:
             with rundir.locked(sys.argv[1]):

@@ -14,9 +14,11 @@ from conftest import TINY
 from helpers import edit_state
 from PIL import Image
 
-from neuroevo import mixer, plots, report, rundir
 from neuroevo.cli import main
+from neuroevo.results import plots, report
 from neuroevo.runner import evolve
+from neuroevo.storage import rundir
+from neuroevo.training import mixer
 
 PNGS = ["scores.png", "progress.png", "lineage.png", "architecture.png", "pareto.png"]
 MIXER_STEPS = 40  # conftest's TINY: 40 steps, recorded every mixer.record_every = 10

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from neuroevo import stats
+from neuroevo.search import stats
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import neuroevo
-from neuroevo import rundir, tasks
+from neuroevo import tasks
 from neuroevo.cli import main
+from neuroevo.storage import rundir
 from neuroevo.tasks import TaskError
 
 
@@ -228,7 +229,7 @@ def test_npz_members_are_checked_before_they_are_decompressed(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_custom_task_by_decorator_and_by_module_function(tmp_path, monkeypatch, capsys):
-    @neuroevo.task("parity")
+    @neuroevo.register_task("parity")
     def parity(*, seed, n=90):
         rng = np.random.default_rng(seed)
         x = rng.integers(0, 2, size=(n, 4))

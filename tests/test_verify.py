@@ -7,11 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from neuroevo import genome as G
 from neuroevo import recipe as R
-from neuroevo import rundir, tasks, verify
+from neuroevo import tasks
 from neuroevo.cli import main
-from neuroevo.evolution import Evolution, Individual
+from neuroevo.genome import graph as G
+from neuroevo.search import verify
+from neuroevo.search.evolution import Evolution, Individual
+from neuroevo.storage import rundir
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 A task builder is a function taking ``seed`` and its options as keyword arguments and returning
 a :class:`Task` (:func:`from_arrays` makes one from arrays). Register your own with
-``@neuroevo.task``, or name it in a recipe as ``"package.module:function"``.
+``@neuroevo.register_task``, or name it in a recipe as ``"package.module:function"``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from neuroevo.tasks import files, sklearn_sets
 from neuroevo.tasks.base import Task, TaskError, from_arrays, with_shape
 from neuroevo.tasks.logbits import logbits
 
-__all__ = ["Task", "TaskError", "build", "from_arrays", "names", "options", "task"]
+__all__ = [
+    "Task",
+    "TaskError",
+    "build",
+    "from_arrays",
+    "names",
+    "options",
+    "register_task",
+    "task",
+]
 
 _REGISTRY: Registry[Callable[..., Task]] = Registry("task")
 for _name, _func in {
@@ -31,9 +40,16 @@ _REGISTRY.seal_builtins()
 BUILTINS = _REGISTRY.builtins
 
 
-def task(name_or_func: str | Callable[..., Task] | None = None, *, name: str | None = None) -> Any:
-    """Register a task builder: ``@task``, ``@task("name")`` or ``@task(name="name")``."""
+def register_task(
+    name_or_func: str | Callable[..., Task] | None = None, *, name: str | None = None
+) -> Any:
+    """Register a task builder: ``@register_task``, ``@register_task("name")`` or
+    ``@register_task(name="name")``."""
     return _REGISTRY.decorator(name_or_func, name=name)
+
+
+#: the decorator's earlier name, kept
+task = register_task
 
 
 unregister = _REGISTRY.unregister

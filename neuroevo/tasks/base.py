@@ -1,9 +1,10 @@
 """The task object and :func:`from_arrays`, which turns arrays into one.
 
 A task holds train, validation and test tensors with their kind (``bits``, ``classes``,
-``regression``), which fixes the loss, the mixing and the metric (:mod:`neuroevo.kinds`). Splits
-are made once, from the recipe's seed; classification splits are stratified; features (and
-regression targets) are standardised with statistics of the training split only.
+``regression``), which fixes the loss, the mixing and the metric
+(:mod:`neuroevo.training.kinds`). Splits are made once, from the recipe's seed; classification
+splits are stratified; features (and regression targets) are standardised with statistics of
+the training split only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from neuroevo import genome, kinds
 from neuroevo.errors import NeuroevoError
+from neuroevo.genome import graph as genome
+from neuroevo.training import kinds
 
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
 
@@ -33,7 +35,7 @@ class Preprocessing:
     """How raw rows became a net's inputs, and its outputs become values in the data's units:
     the feature and target names, in order, and the training split's means and deviations the
     features (and regression targets) were standardised with (0 and 1 where they were not).
-    What a saved model needs to take raw data (:mod:`neuroevo.model`)."""
+    What a saved model needs to take raw data (:mod:`neuroevo.results.model`)."""
 
     features: tuple[str, ...]
     targets: tuple[str, ...]

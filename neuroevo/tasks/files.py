@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroevo import fileio
 from neuroevo.registry import did_you_mean
+from neuroevo.storage import fileio
 from neuroevo.tasks.base import DEFAULT_SPLIT, Task, TaskError, from_arrays
 
 _KINDS = ("classes", "regression", "bits")

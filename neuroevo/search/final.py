@@ -6,8 +6,8 @@ with the best validation metric kept) and is scored once on the test split.
 
 ``evolution.final = "ensemble"``: the best ``evolution.ensemble_size`` distinct nets of the hall
 of fame each have that final training; their mixing weights are fitted on the validation split
-(:mod:`neuroevo.ensemble`); the ensemble is kept only if its validation metric beats the best
-net's, and only the kept model is scored on test. The choice sees validation only.
+(:mod:`neuroevo.training.ensemble`); the ensemble is kept only if its validation metric beats
+the best net's, and only the kept model is scored on test. The choice sees validation only.
 
 ``evolution.refit = true``: the kept model is trained again on the training and validation rows
 together. Where they are at most ``evolution.folds_max_rows`` rows, ``evolution.folds`` is 2 or
@@ -30,8 +30,9 @@ from typing import Any
 import networkx as nx
 import torch
 
-from neuroevo import engine, ensemble, kinds, mixer, network, training
-from neuroevo.evolution import Champion, Evolution
+from neuroevo.search.evolution import Champion, Evolution
+from neuroevo.training import alone as training
+from neuroevo.training import engine, ensemble, kinds, mixer, network
 
 State = dict[str, torch.Tensor]
 

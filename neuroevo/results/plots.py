@@ -1,6 +1,6 @@
 """The report's pictures, drawn with matplotlib from plain data (lists and NumPy arrays).
 
-Every function returns the encoded file (PNG or GIF bytes); :mod:`neuroevo.report` gathers
+Every function returns the encoded file (PNG or GIF bytes); :mod:`neuroevo.results.report` gathers
 the data from a run directory and writes them. Figures are built with the object-oriented API
 (:class:`matplotlib.figure.Figure` on the Agg canvas), never ``pyplot``, so drawing touches no
 global state and needs no display. Nothing here knows torch.
@@ -18,7 +18,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from neuroevo import genome as G
+from neuroevo.genome import graph as G
 
 #: dots per inch of the PNGs; the GIF is drawn smaller to stay small on disk
 DPI = 110

@@ -1,6 +1,6 @@
 """Stacked nets: a population packed into a few tensors, trained by batched matrix products.
 
-The batched engine's population (:class:`Stack`, a :class:`neuroevo.mixer.Population`).
+The batched engine's population (:class:`Stack`, a :class:`neuroevo.training.mixer.Population`).
 
 Layout
     A net's nodes take *slots*: ``in`` is slot 0, its hidden nodes slots 1, 2, ... in the
@@ -32,7 +32,7 @@ Retirement
     :meth:`Stack.retire` takes the leaving nets' weights out and repacks the others (with
     their Adam moments), so their compute stops.
 
-State dicts go in and come out named as :mod:`neuroevo.network` names them
+State dicts go in and come out named as :mod:`neuroevo.training.network` names them
 (``weight.u__v`` of shape ``(width_v, width_u)``, ``bias.v``).
 """
 
@@ -45,9 +45,9 @@ from dataclasses import dataclass
 import networkx as nx
 import torch
 
-from neuroevo import genome as G
-from neuroevo import kinds
-from neuroevo.network import ACTIVATION_FUNCTIONS, edge_key
+from neuroevo.genome import graph as G
+from neuroevo.training import kinds
+from neuroevo.training.network import ACTIVATION_FUNCTIONS, edge_key
 
 State = dict[str, torch.Tensor]
 
@@ -413,7 +413,7 @@ class Stack:
     """A mixer population of nets stacked into groups (see the module's notes).
 
     ``genomes`` give the architectures and learning rates, ``states`` the weights to start
-    from (as :func:`neuroevo.network.inherit` made them), ``batch`` the training batch size
+    from (as :func:`neuroevo.training.network.inherit` made them), ``batch`` the training batch size
     (for the cost model); ``groups`` pins the first split (lists of net indices) instead of
     the cost model's.
     """
@@ -536,7 +536,7 @@ class Stack:
 
     def state(self, i: int) -> State:
         """Net ``i``'s current weights (its last ones if it retired), named as
-        :mod:`neuroevo.network` names them."""
+        :mod:`neuroevo.training.network` names them."""
         if i in self._final:
             return self._final[i]
         for grp in self.groups:

@@ -1,7 +1,7 @@
 """Contract checks for authors of custom mutations.
 
->>> from neuroevo.testing import check_mutation
->>> applied = check_mutation("neuroevo.mutations:alter_width")  # or "my_package.ops:widen"
+>>> from neuroevo.genome.testing import check_mutation
+>>> applied = check_mutation("neuroevo.genome.mutations:alter_width")  # or "my_package.ops:widen"
 
 It raises on the first violation, naming it.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from neuroevo import genome as G
 from neuroevo.errors import MutationNotApplicable
-from neuroevo.mutations import Mutation, Operator, resolve
-from neuroevo.space import SearchSpace
+from neuroevo.genome import graph as G
+from neuroevo.genome.mutations import Mutation, Operator, resolve
+from neuroevo.genome.space import SearchSpace
 
 
 def check_mutation(

@@ -1,7 +1,7 @@
 """Islands: several populations that evolve side by side and send each other their best nets.
 
 ``[islands] count = N`` gives a run N populations (islands), each a full
-:class:`~neuroevo.evolution.Evolution` with its own draws (island 0's are the run's own, so
+:class:`~neuroevo.search.evolution.Evolution` with its own draws (island 0's are the run's own, so
 ``count = 1`` is a run without islands, bit for bit) and its own mixer run per generation. The
 islands advance in lockstep, one generation at a time, so a run is deterministic wherever its
 islands train. Every ``migrate_every`` generations each island sends its ``migrants`` fittest
@@ -43,10 +43,11 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from neuroevo import tasks
-from neuroevo.checkpoint import CheckpointError, Snapshot
+from neuroevo.callbacks.base import Callback, notify
 from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Callback, Evolution, GenerationSummary, Migrant
 from neuroevo.recipe import Recipe, from_dict
+from neuroevo.search.evolution import Evolution, GenerationSummary, Migrant
+from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 
 log = logging.getLogger("neuroevo")
 
@@ -56,7 +57,7 @@ RAY_HINT = "run.backend = \"ray\" needs Ray: pip install 'neuroevo[ray]'"
 class Archipelago:
     """Every island of a run, advanced one generation at a time in lockstep, with migration.
 
-    It offers what the run driver and :func:`neuroevo.final.finish` use of one evolution:
+    It offers what the run driver and :func:`neuroevo.search.final.finish` use of one evolution:
     ``recipe``, ``task``, ``device``, ``generation``, ``hall_of_fame`` (the best nets of every
     island by validation metric), ``logbook``, ``notify``, ``stop``, ``state_dict`` and
     ``load_state_dict`` (one checkpoint holds every island)."""
@@ -103,8 +104,7 @@ class Archipelago:
         if len(self.islands) == 1:
             self.islands[0].notify(hook, **kwargs)
             return
-        for callback in self.callbacks:
-            getattr(callback, hook)(evolution=self, **kwargs)
+        notify(self.callbacks, hook, evolution=self, **kwargs)
 
     @property
     def hall_of_fame(self) -> tools.HallOfFame:
@@ -337,7 +337,7 @@ def _advance(
     data: bytes,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One generation of island ``island`` on a Ray worker: plain data in, plain data out."""
-    from neuroevo import engine
+    from neuroevo.training import engine
 
     recipe = from_dict(json.loads(recipe_json), source="the run's recipe")
     with engine.threads(recipe.run.threads):

@@ -28,12 +28,15 @@ from deap import base, tools
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from neuroevo import engine as engine_
-from neuroevo import genome as G
-from neuroevo import kinds, mixer, mutations, network, tasks
-from neuroevo.checkpoint import CheckpointError, Snapshot
+from neuroevo import tasks
+from neuroevo.callbacks.base import Callback, notify
 from neuroevo.errors import MutationNotApplicable, NeuroevoError
+from neuroevo.genome import graph as G
+from neuroevo.genome import mutations
 from neuroevo.recipe import Recipe
+from neuroevo.storage.checkpoint import CheckpointError, Snapshot
+from neuroevo.training import engine as engine_
+from neuroevo.training import kinds, mixer, network
 
 log = logging.getLogger("neuroevo")
 
@@ -90,24 +93,6 @@ class Champion:
         return self.genome.graph["id"]
 
 
-class Callback:
-    """Hooks called by the run; each does nothing by default and takes ``**kwargs``, so new
-    arguments never break a callback. ``evolution.stop(reason)`` ends the run after the
-    current generation."""
-
-    def on_run_begin(self, **kwargs: Any) -> None: ...
-
-    def on_generation_begin(self, **kwargs: Any) -> None: ...
-
-    def on_mixer_step(self, **kwargs: Any) -> None: ...
-
-    def on_generation_end(self, **kwargs: Any) -> None: ...
-
-    def on_final_step(self, **kwargs: Any) -> None: ...
-
-    def on_run_end(self, **kwargs: Any) -> None: ...
-
-
 @dataclass
 class GenerationSummary:
     generation: int
@@ -151,11 +136,13 @@ class Evolution:
         self.recipe = recipe
         self.task = task
         self.callbacks = list(callbacks)
-        # trains a generation's nets in one mixer run (neuroevo.engine); the recipe's by default
+        # trains a generation's nets in one mixer run (neuroevo.training.engine); the recipe's
+        # by default
         self.engine = engine or engine_.choose(recipe.mixer.engine)
         self.device = torch.device(device)  # where the nets train (the driver resolves it)
         self.kind = kinds.get(task.kind)
-        # one of recipe.islands.count populations (neuroevo.islands); island 0 is the run's own
+        # one of recipe.islands.count populations (neuroevo.search.islands); island 0 is the
+        # run's own
         self.island = island
         self.islands = recipe.islands.count
         if not 0 <= island < self.islands:
@@ -233,8 +220,7 @@ class Evolution:
         return self._evaluated
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        for callback in self.callbacks:
-            getattr(callback, hook)(evolution=self, **kwargs)
+        notify(self.callbacks, hook, evolution=self, **kwargs)
 
     def stop(self, reason: str = "callback") -> None:
         """End the run after the current generation."""
@@ -438,8 +424,9 @@ class Evolution:
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> Snapshot:
-        """The evaluated generation as plain data and tensors (see :mod:`neuroevo.checkpoint`);
-        :meth:`load_state_dict` puts an evolution back where this left it."""
+        """The evaluated generation as plain data and tensors (see
+        :mod:`neuroevo.storage.checkpoint`); :meth:`load_state_dict` puts an evolution back
+        where this left it."""
         tensors: dict[str, torch.Tensor] = {}
         population = []
         for i, ind in enumerate(self.population):

@@ -5,18 +5,19 @@
 ``summary.json``      the best net, its validation and test metrics, times, seed
 ``best/genome.json``  the best genome; ``best/weights.safetensors`` its weights;
                       ``best/model.json`` what turns raw rows into its inputs and its outputs
-                      into predictions (see :mod:`neuroevo.model`)
-``checkpoints/``      see :mod:`neuroevo.checkpoint`
-``verify.json``       what ``neuroevo verify`` found (see :mod:`neuroevo.verify`)
+                      into predictions (see :mod:`neuroevo.results.model`)
+``checkpoints/``      see :mod:`neuroevo.storage.checkpoint`
+``verify.json``       what ``neuroevo verify`` found (see :mod:`neuroevo.search.verify`)
 ``mixing/gen-N.safetensors``  what the report draws of generation N's mixer run (scores and
                       mixing weights over the run, float16, with its plain data as metadata)
-``plots/``, ``report.html``  the report (see :mod:`neuroevo.report`)
+``plots/``, ``report.html``  the report (see :mod:`neuroevo.results.report`)
 
 The contract:
 
 * **No links.** A run directory whose files or folders (at the top, in ``best/``, in
   ``checkpoints/`` and its checkpoint folders) are symbolic links is refused before anything is
-  read or written; files are opened without following links besides (:mod:`neuroevo.fileio`).
+  read or written; files are opened without following links besides
+  (:mod:`neuroevo.storage.fileio`).
   The run directory itself may be a link (``runs -> /scratch/runs`` is common).
 * **One run at a time.** A run holds an exclusive lock on the directory (``flock``, released
   when the process ends, however it ends); a second ``evolve``/``resume`` is refused. Where
@@ -46,10 +47,10 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from neuroevo import fileio
-from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
-from neuroevo.fileio import UnsafeFile
+from neuroevo.genome import graph as G
+from neuroevo.storage import fileio
+from neuroevo.storage.fileio import UnsafeFile
 
 try:  # POSIX; without it (Windows) a run directory cannot be locked: see locked()
     import fcntl
@@ -79,7 +80,7 @@ _OWN_BEST = {
     "ensemble.safetensors",
 }
 _MIXING_FILE = re.compile(r"^gen-(\d+)(?:\.island-(\d+))?\.safetensors(\.tmp)?$")
-#: the files of ``plots/`` (:mod:`neuroevo.report` draws them)
+#: the files of ``plots/`` (:mod:`neuroevo.results.report` draws them)
 PLOTS = (
     "race.gif",
     "scores.png",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from neuroevo import kinds
-from neuroevo.mixer import project_simplex
+from neuroevo.training import kinds
+from neuroevo.training.mixer import project_simplex
 
 #: full-batch steps of the weight fit, and the first step's size (in units of the largest
 #: gradient entry; it decays as 1/sqrt(step))

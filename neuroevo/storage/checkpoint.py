@@ -35,8 +35,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
+from neuroevo.storage import fileio
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -230,7 +230,7 @@ def load_latest(run_dir: str | Path) -> Snapshot:
     """Verify and read the latest checkpoint; :class:`CheckpointError` names what is wrong.
 
     Nothing a checkpoint names is imported or built here: the caller checks the state's
-    contents (:meth:`neuroevo.evolution.Evolution.load_state_dict`)."""
+    contents (:meth:`neuroevo.search.evolution.Evolution.load_state_dict`)."""
     root = Path(run_dir) / DIRECTORY
     pointer_path = root / POINTER
     if not os.path.lexists(pointer_path):
@@ -323,7 +323,7 @@ def _is_number(value: Any) -> bool:
 def _check_counters(state: dict[str, Any], generation: int, where: str) -> None:
     """The ids, generations and logbook of a checkpoint (of each island) within range, before
     anything uses them; the rest of each island's state is checked, field by field, by
-    :meth:`~neuroevo.evolution.Evolution.load_state_dict`."""
+    :meth:`~neuroevo.search.evolution.Evolution.load_state_dict`."""
     islands = state.get("islands")
     parts = islands if isinstance(islands, list) else [state]
     for k, part in enumerate(parts):

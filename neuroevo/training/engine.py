@@ -4,13 +4,13 @@ The seam between evolution and training. An engine takes :class:`Member` objects
 the weights it starts from, the seed of its fresh initialisation) and the run's data and mixer
 settings, and returns the mixer's result with every member's trained weights (on the CPU).
 Evolution knows nothing of how. Both engines start every net from the same weights
-(:func:`neuroevo.network.inherit`) and drive it with the same mixer
-(:func:`neuroevo.mixer.run_population`):
+(:func:`neuroevo.training.network.inherit`) and drive it with the same mixer
+(:func:`neuroevo.training.mixer.run_population`):
 
 ``loop``
     The reference: one ``torch.nn.Module`` per genome, trained in a loop over the nets.
 ``batched``
-    The nets stacked into a few tensors (:mod:`neuroevo.stack`): a step is a handful of
+    The nets stacked into a few tensors (:mod:`neuroevo.training.stack`): a step is a handful of
     batched matrix products whatever the population's size. Equal to the loop up to float
     rounding (the tests check losses, weights after 20 steps and fitness order). Nets with
     convolutions are not stacked: they train as the loop trains them, beside the stack, in
@@ -30,9 +30,9 @@ from typing import Any
 import networkx as nx
 import torch
 
-from neuroevo import genome as G
-from neuroevo import mixer, network, stack
 from neuroevo.errors import InvalidSetting
+from neuroevo.genome import graph as G
+from neuroevo.training import mixer, network, stack
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 State = dict[str, torch.Tensor]
@@ -196,15 +196,16 @@ class Parts:
 
 
 def loop(members: Sequence[Member], **settings: Any) -> EngineResult:
-    """The reference engine: one module per genome, in a loop (:class:`neuroevo.mixer.Modules`).
+    """The reference engine: one module per genome, in a loop
+    (:class:`neuroevo.training.mixer.Modules`).
     ``settings``: ``kind``, ``train``, ``valid``, ``steps``, ``seed``, ``config``, and
     optionally ``on_step`` and ``device``."""
     return _train(_modules, members, **settings)
 
 
 def batched(members: Sequence[Member], **settings: Any) -> EngineResult:
-    """The batched engine: the members stacked (:class:`neuroevo.stack.Stack`); ``settings``
-    as :func:`loop` takes them."""
+    """The batched engine: the members stacked (:class:`neuroevo.training.stack.Stack`);
+    ``settings`` as :func:`loop` takes them."""
     return _train(_stacked, members, **settings)
 
 

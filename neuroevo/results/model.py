@@ -28,10 +28,11 @@ import torch
 from safetensors.torch import load as load_tensors
 from torch import nn
 
-from neuroevo import ensemble, fileio, kinds, network, rundir
-from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError
+from neuroevo.genome import graph as G
+from neuroevo.storage import fileio, rundir
 from neuroevo.tasks.base import F32_MAX, F32_TINY
+from neuroevo.training import ensemble, kinds, network
 
 FILE = "model.json"
 #: rows pushed through the network at once by :meth:`Model.predict`
@@ -55,7 +56,7 @@ class BadRow(NeuroevoError):
 class Model(nn.Module):
     """A genome's network with the preprocessing of its task around it (see the module); or
     an ensemble of several (``members``: more genomes and weights; ``mixing``: ``(nets,
-    outputs)`` weights, :mod:`neuroevo.ensemble`), whose first net is the best."""
+    outputs)`` weights, :mod:`neuroevo.training.ensemble`), whose first net is the best."""
 
     def __init__(
         self,

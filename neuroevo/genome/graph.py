@@ -43,7 +43,7 @@ from typing import Any
 import networkx as nx
 
 from neuroevo.errors import InvalidGenome
-from neuroevo.space import ACTIVATIONS, SearchSpace
+from neuroevo.genome.space import ACTIVATIONS, SearchSpace
 
 IN = "in"
 OUT = "out"

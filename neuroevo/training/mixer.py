@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from neuroevo import kinds
 from neuroevo.errors import InvalidSetting, NeuroevoError
+from neuroevo.training import kinds
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -3,7 +3,7 @@
 A generation is taken with the weights it started from (children from their parent's trained
 weights, elites from their own, fresh nets from their seeds) and trained twice on the same
 batches for the same number of steps: (a) in one mixer run with the run's settings (engine,
-race and all), (b) every net alone (:func:`neuroevo.training.train_alone`, no race). The
+race and all), (b) every net alone (:func:`neuroevo.training.alone.train_alone`, no race). The
 report compares the mixer's fitness, and each net's own validation metric at the end of the
 mixer run, with the validation metric each net reaches alone: Kendall tau-b and Spearman rho,
 whether the winners agree, the top-3 overlap, the regret (the best alone metric minus the alone
@@ -26,15 +26,17 @@ from typing import Any
 
 import torch
 
-from neuroevo import checkpoint, engine, mixer, rundir, tasks
-from neuroevo import genome as G
-from neuroevo.checkpoint import CheckpointError
+from neuroevo import tasks
 from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Evolution, finite
-from neuroevo.islands import Archipelago, Local
+from neuroevo.genome import graph as G
 from neuroevo.recipe import Recipe, check_size, load
-from neuroevo.stats import kendall_tau_b, spearman_rho
-from neuroevo.training import train_alone
+from neuroevo.search.evolution import Evolution, finite
+from neuroevo.search.islands import Archipelago, Local
+from neuroevo.search.stats import kendall_tau_b, spearman_rho
+from neuroevo.storage import checkpoint, rundir
+from neuroevo.storage.checkpoint import CheckpointError
+from neuroevo.training import engine, mixer
+from neuroevo.training.alone import train_alone
 
 log = logging.getLogger("neuroevo")
 
@@ -294,7 +296,7 @@ def _verify_run(
 def _plot(path: Path, report: Report) -> None:
     """``plots/verify.png``: a failure to draw is a warning (verify.json is written)."""
     try:
-        from neuroevo import plots
+        from neuroevo.results import plots
 
         fitness = [n.mixer_fitness for n in report.nets]
         data = plots.verify_png(

@@ -1,7 +1,7 @@
 """``neuroevo export RUN_DIR --format onnx|torchscript``: the best net as one file that runs
 without neuroevo.
 
-The exported graph is :class:`neuroevo.model.Model`'s ``forward``: raw float32 features
+The exported graph is :class:`neuroevo.results.model.Model`'s ``forward``: raw float32 features
 ``(rows, features)`` in; class probabilities, bit probabilities or regression values in the
 targets' units out. The standardisation is part of the graph, as a subtraction and a division
 before the network: folding it into the first layer's weights would change the float32 results.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
-from neuroevo.model import Model, load
+from neuroevo.results.model import Model, load
+from neuroevo.storage import fileio
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
 ONNX_HINT = "pip install 'neuroevo[onnx]'"

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
+from neuroevo.callbacks.base import Callback
 from neuroevo.errors import NeuroevoError
-from neuroevo.evolution import Callback
 
 HINT = "pip install 'neuroevo[tensorboard]'"
 

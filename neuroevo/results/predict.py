@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroevo import fileio
 from neuroevo.errors import NeuroevoError
-from neuroevo.model import BadRow, Model, load
+from neuroevo.results.model import BadRow, Model, load
+from neuroevo.storage import fileio
 from neuroevo.tasks import files
 
 

@@ -1,10 +1,10 @@
 """Training one net alone: the reference the mixer is measured against, and the final training.
 
 One loop, used by the run's final training, the benchmarks and the tests: Adam as the mixer uses
-it (:func:`neuroevo.mixer.adam`), optionally with a cosine decay of the learning rate to zero,
-optionally measuring the validation metric a number of times and keeping the best weights. A
-net trained here on the same batches as in a mixer run ends with the same weights, bit for bit
-(the mixer never trains a net; a test checks it).
+it (:func:`neuroevo.training.mixer.adam`), optionally with a cosine decay of the learning rate
+to zero, optionally measuring the validation metric a number of times and keeping the best
+weights. A net trained here on the same batches as in a mixer run ends with the same weights,
+bit for bit (the mixer never trains a net; a test checks it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neuroevo import kinds, mixer
+from neuroevo.training import kinds, mixer
 
 log = logging.getLogger("neuroevo")
 

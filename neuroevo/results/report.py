@@ -5,7 +5,7 @@
 never a failed run. What it reads: ``history.jsonl`` (every individual of every generation),
 ``mixing/gen-N.safetensors`` (each mixer run's scores and mixing weights, recorded by the run),
 ``summary.json`` and ``best/genome.json`` of a finished run, and ``verify.json`` where
-``neuroevo verify`` left one. The plots (:mod:`neuroevo.plots` draws them):
+``neuroevo verify`` left one. The plots (:mod:`neuroevo.results.plots` draws them):
 
 ``race.gif``          the mixing weights over one generation's mixer run (the last by default)
 ``scores.png``        each net's score over that run, race points and retirements marked
@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from neuroevo import fileio, rundir
-from neuroevo import genome as G
 from neuroevo.errors import NeuroevoError, printable
+from neuroevo.genome import graph as G
+from neuroevo.storage import fileio, rundir
 
 log = logging.getLogger("neuroevo")
 
@@ -153,7 +153,7 @@ def _check_run(path: Path) -> None:
 def write(path: Path, *, generation: int | None = None) -> list[Path]:
     """Draw every plot and ``report.html`` of the run in ``path`` (the caller holds its
     lock). Errors (a missing history, a run directory of an older format) are one line."""
-    from neuroevo import plots  # matplotlib loads only when something is drawn
+    from neuroevo.results import plots  # matplotlib loads only when something is drawn
 
     _check_run(path)
     history = _read_history(path)

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuroevo import genome as G
+from neuroevo.genome import graph as G
 
-#: activation name -> function, for every name in neuroevo.space.ACTIVATIONS (and "identity")
+#: activation name -> function, for every name in neuroevo.genome.space.ACTIVATIONS (and "identity")
 ACTIVATION_FUNCTIONS = {
     "relu": torch.relu,
     "tanh": torch.tanh,

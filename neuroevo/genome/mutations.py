@@ -24,7 +24,6 @@ from typing import Any
 
 import networkx as nx
 
-from neuroevo import genome as G
 from neuroevo.errors import (
     InvalidGenome,
     MutationError,
@@ -32,8 +31,9 @@ from neuroevo.errors import (
     NeuroevoError,
     UnknownMutation,
 )
+from neuroevo.genome import graph as G
+from neuroevo.genome.space import SearchSpace
 from neuroevo.registry import Registry
-from neuroevo.space import SearchSpace
 
 Operator = Callable[[nx.DiGraph, random.Random, SearchSpace], nx.DiGraph]
 
@@ -85,13 +85,20 @@ def _wrap(name: str, func: Operator) -> Mutation:
 _REGISTRY: Registry[Mutation] = Registry("mutation", wrap=_wrap, error=UnknownMutation)
 
 
-def mutation(name_or_func: str | Operator | None = None, *, name: str | None = None) -> Any:
+def register_mutation(
+    name_or_func: str | Operator | None = None, *, name: str | None = None
+) -> Any:
     """Register a mutation operator under a name (its function name by default).
 
-    Use as ``@mutation``, ``@mutation("name")`` or ``@mutation(name="name")``. A name already
-    taken is an error. The decorated name becomes the :class:`Mutation` wrapper.
+    Use as ``@register_mutation``, ``@register_mutation("name")`` or
+    ``@register_mutation(name="name")``. A name already taken is an error. The decorated name
+    becomes the :class:`Mutation` wrapper.
     """
     return _REGISTRY.decorator(name_or_func, name=name)
+
+
+#: the decorator's earlier name, kept
+mutation = register_mutation
 
 
 unregister = _REGISTRY.unregister

@@ -1,0 +1,60 @@
+"""The genome wing: a net's architecture as a graph, the space it lives in, the mutations that
+change it and the contract test for a user's own mutation. Imports no torch.
+
+``neuroevo.genome`` is also the graph's public face: ``genome.mlp``, ``genome.from_json``,
+``genome.hidden_nodes`` ... are :mod:`neuroevo.genome.graph`'s.
+"""
+
+from neuroevo.genome.graph import (
+    CONV,
+    IN,
+    OUT,
+    add_conv,
+    add_hidden,
+    conv_nodes,
+    copy,
+    dense_nodes,
+    depth,
+    empty,
+    equal,
+    from_dict,
+    from_json,
+    hidden_nodes,
+    mlp,
+    n_inputs,
+    n_outputs,
+    n_parameters,
+    random_genome,
+    signature,
+    to_dict,
+    to_json,
+    topological_order,
+    validate,
+)
+
+__all__ = [
+    "CONV",
+    "IN",
+    "OUT",
+    "add_conv",
+    "add_hidden",
+    "conv_nodes",
+    "copy",
+    "dense_nodes",
+    "depth",
+    "empty",
+    "equal",
+    "from_dict",
+    "from_json",
+    "hidden_nodes",
+    "mlp",
+    "n_inputs",
+    "n_outputs",
+    "n_parameters",
+    "random_genome",
+    "signature",
+    "to_dict",
+    "to_json",
+    "topological_order",
+    "validate",
+]
