@@ -360,7 +360,7 @@ def test_a_checkpoint_folder_holding_a_foreign_file_is_one_error_naming_it(tmp_p
     assert (folder / "notes.txt").read_text() == "mine"
 
 
-LEGACY = Path(__file__).parent / "data" / "run-0.1.0"
+LEGACY = Path(__file__).parent.parent / "data" / "run-0.1.0"
 
 
 @pytest.mark.slow
