@@ -101,23 +101,16 @@ class Model(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw features ``(n, n_inputs)`` float32 -> class probabilities (``classes``), bit
         probabilities (``bits``) or values in the targets' units (``regression``)."""
+        kind = kinds.get(self.kind)
         z = (x - self.x_mean) / self.x_std
         if self.mixing is None:
-            out = self.net(z)
-            if self.kind == "classes":
-                return torch.softmax(out, dim=-1)
-            if self.kind == "bits":
-                return torch.sigmoid(out)
-            return out * self.y_std + self.y_mean
-        outs = torch.stack([net(z) for net in self.nets])
-        if self.kind == "classes":
-            outs = torch.softmax(outs, dim=-1)
-        elif self.kind == "bits":
-            outs = torch.sigmoid(outs)
-        mixed = (outs * self.mixing.to(outs.dtype).unsqueeze(1)).sum(dim=0)
-        if self.kind == "classes":  # per-class weights: the mixture sums to 1 once renormalised
-            return mixed / mixed.sum(dim=-1, keepdim=True)
-        return mixed * self.y_std + self.y_mean if self.kind == "regression" else mixed
+            values = kind.mixable(self.net(z))
+        else:
+            outs = kind.mixable(torch.stack([net(z) for net in self.nets]))
+            values = (outs * self.mixing.to(outs.dtype).unsqueeze(1)).sum(dim=0)
+            if kind.labelled:  # per-class weights: the mixture sums to 1 once renormalised
+                values = values / values.sum(dim=-1, keepdim=True)
+        return values * self.y_std + self.y_mean if kind.standardised else values
 
     # ------------------------------------------------------------------ raw data in
 
@@ -197,7 +190,7 @@ class Model(nn.Module):
         return ensemble.outputs(torch.stack([net(z) for net in self.nets]), self.mixing, self.kind)
 
     def _out_names(self) -> list[str]:
-        return self.classes if self.kind == "classes" else self.targets
+        return self.classes if kinds.get(self.kind).labelled else self.targets
 
     # ------------------------------------------------------------------ predictions out
 
@@ -205,23 +198,21 @@ class Model(nn.Module):
         """Predictions in the data's terms: class labels ``(n,)`` (strings, as the data named
         them), bits ``(n, outputs)`` of 0/1, or regression values (``(n,)`` for one target,
         else ``(n, targets)``) in the targets' units."""
-        out = self.outputs(data)
-        if self.kind == "classes":
-            labels = np.asarray(self.classes, dtype=object)
-            return labels[out.argmax(dim=-1).numpy()]
-        if self.kind == "bits":
-            return (out > 0).numpy().astype(np.int64)
-        values = out.double().numpy() * self._y_std + self._y_mean
-        return values[:, 0] if values.shape[1] == 1 else values
+        kind, out = kinds.get(self.kind), self.outputs(data)
+        if kind.standardised:
+            values = out.double().numpy() * self._y_std + self._y_mean
+            return values[:, 0] if values.shape[1] == 1 else values
+        decided = kind.decide(out).numpy()
+        if kind.labelled:
+            return np.asarray(self.classes, dtype=object)[decided]
+        return decided.astype(np.int64)
 
     def predict_proba(self, data: Any) -> np.ndarray:
         """Class probabilities ``(n, classes)``, or each bit's probability of 1."""
-        out = self.outputs(data)
-        if self.kind == "classes":
-            return torch.softmax(out.double(), dim=-1).numpy()
-        if self.kind == "bits":
-            return torch.sigmoid(out.double()).numpy()
-        raise NeuroevoError("a regression model has no probabilities; use predict")
+        kind = kinds.get(self.kind)
+        if kind.standardised:
+            raise NeuroevoError(f"a {self.kind} model has no probabilities; use predict")
+        return kind.mixable(self.outputs(data).double()).numpy()
 
     def __repr__(self) -> str:
         nets = (
@@ -229,10 +220,10 @@ class Model(nn.Module):
             if self.mixing is None
             else f"an ensemble of {len(self.nets)}, best {G.signature(self.genome)}"
         )
+        what = "classes" if kinds.get(self.kind).labelled else "outputs"
         return (
             f"Model({self.kind}, {self.n_inputs} features -> "
-            f"{len(self._out_names())} {'classes' if self.kind == 'classes' else 'outputs'}: "
-            f"{nets})"
+            f"{len(self._out_names())} {what}: {nets})"
         )
 
 

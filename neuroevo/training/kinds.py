@@ -143,6 +143,13 @@ class Kind:
     losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: the gradient of the sum of ``losses`` in the raw outputs ``(k, B, m)``
     losses_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: raw outputs -> decisions: class indices, 0/1 bits, or the values themselves
+    decide: Callable[[torch.Tensor], torch.Tensor] = lambda out: out
+    #: the outputs are classes: a decision names one, and a mixture of probabilities sums
+    #: to 1 once renormalised
+    labelled: bool = False
+    #: the raw outputs are standardised targets (a model turns them back into their units)
+    standardised: bool = False
 
     def score(self, out: torch.Tensor, y: torch.Tensor) -> float | None:
         """The metric of raw outputs ``out``, or None where it is not a finite number (the net
@@ -165,6 +172,7 @@ KINDS: dict[str, Kind] = {
         metric_name="bit_accuracy",
         losses=_bce_each,
         losses_grad=_bce_each_grad,
+        decide=lambda out: (out > 0).long(),
     ),
     "classes": Kind(
         "classes",
@@ -177,6 +185,8 @@ KINDS: dict[str, Kind] = {
         metric_name="accuracy",
         losses=_cross_entropy_each,
         losses_grad=_cross_entropy_each_grad,
+        decide=lambda out: out.argmax(dim=-1),
+        labelled=True,
     ),
     "regression": Kind(
         "regression",
@@ -189,6 +199,7 @@ KINDS: dict[str, Kind] = {
         metric_name="r2",
         losses=_mse_each,
         losses_grad=_mse_each_grad,
+        standardised=True,
     ),
 }
 
