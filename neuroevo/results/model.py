@@ -261,7 +261,8 @@ def load(run_dir: str | Path) -> Model:
             f"{best / FILE}: names {len(card['features'])} features but the genome takes "
             f"{G.n_inputs(genome)} inputs"
         )
-    expected = len(card["classes"]) if card["kind"] == "classes" else len(card["targets"])
+    labelled = kinds.get(card["kind"]).labelled
+    expected = len(card["classes"]) if labelled else len(card["targets"])
     if G.n_outputs(genome) != expected:
         raise NeuroevoError(
             f"{best / FILE}: names {expected} outputs but the genome gives {G.n_outputs(genome)}"
@@ -332,7 +333,7 @@ def _card(file: Path) -> dict[str, Any]:
         )
     n_in, n_targets = len(card["features"]), len(card["targets"])
     need(n_in > 0, "features: none named")
-    regression = card["kind"] == "regression"
+    regression = kinds.get(card["kind"]).standardised
     for key, n in (
         ("x_mean", n_in),
         ("x_std", n_in),

@@ -21,6 +21,7 @@ from neuroevo.errors import NeuroevoError
 from neuroevo.results.model import BadRow, Model, load
 from neuroevo.storage import fileio
 from neuroevo.tasks import files
+from neuroevo.training import kinds
 
 
 def predict_file(
@@ -69,11 +70,12 @@ def to_csv(model: Model, x: np.ndarray, kept: dict[str, list[str]]) -> str:
     header = list(kept)
     # predictions are named after the targets; next to a kept column of that name, predicted_
     names = [f"predicted_{t}" if t in kept else t for t in model.targets]
-    if model.kind == "classes":
+    kind = kinds.get(model.kind)
+    if kind.labelled:
         proba = model.predict_proba(x)
         header += [names[0], *(f"p({c})" for c in model.classes)]
         columns = [predicted[:, None], proba]
-    elif model.kind == "bits":
+    elif not kind.standardised:
         proba = model.predict_proba(x)
         header += [*names, *(f"p({t})" for t in model.targets)]
         columns = [predicted, proba]

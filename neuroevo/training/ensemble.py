@@ -51,12 +51,7 @@ def raw(mixed: torch.Tensor, kind: str) -> torch.Tensor:
     """A mixture as raw outputs, which the kind's metric and prediction read as they read a
     single net's: log-probabilities for ``classes``, log-odds for ``bits``, values as they
     are for ``regression``."""
-    if kind == "classes":  # renormalised: with per-class weights the mixture need not sum to 1
-        return (mixed / mixed.sum(dim=-1, keepdim=True)).clamp_min(1e-300).log()
-    if kind == "bits":
-        p = mixed.clamp(1e-300, 1.0)
-        return p.log() - (1.0 - p).clamp_min(1e-300).log()
-    return mixed
+    return kinds.get(kind).unmix(mixed)
 
 
 def outputs(nets_outputs: torch.Tensor, weights: torch.Tensor, kind: str) -> torch.Tensor:

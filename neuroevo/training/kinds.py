@@ -122,6 +122,17 @@ def _mse_each_grad(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (out - y).mul_(2.0 / (out.shape[1] * out.shape[2]))
 
 
+# a mixture of mixable values (float64) back to raw outputs, read as a single net's are
+def _log_of_renormalised(mixed: torch.Tensor) -> torch.Tensor:
+    # renormalised: with per-class weights the mixture need not sum to 1
+    return (mixed / mixed.sum(dim=-1, keepdim=True)).clamp_min(1e-300).log()
+
+
+def _log_odds(mixed: torch.Tensor) -> torch.Tensor:
+    p = mixed.clamp(1e-300, 1.0)
+    return p.log() - (1.0 - p).clamp_min(1e-300).log()
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -143,6 +154,8 @@ class Kind:
     losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: the gradient of the sum of ``losses`` in the raw outputs ``(k, B, m)``
     losses_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: a mixture of mixable values -> raw outputs: log-probabilities, log-odds or values
+    unmix: Callable[[torch.Tensor], torch.Tensor] = lambda mixed: mixed
     #: raw outputs -> decisions: class indices, 0/1 bits, or the values themselves
     decide: Callable[[torch.Tensor], torch.Tensor] = lambda out: out
     #: the outputs are classes: a decision names one, and a mixture of probabilities sums
@@ -172,6 +185,7 @@ KINDS: dict[str, Kind] = {
         metric_name="bit_accuracy",
         losses=_bce_each,
         losses_grad=_bce_each_grad,
+        unmix=_log_odds,
         decide=lambda out: (out > 0).long(),
     ),
     "classes": Kind(
@@ -185,6 +199,7 @@ KINDS: dict[str, Kind] = {
         metric_name="accuracy",
         losses=_cross_entropy_each,
         losses_grad=_cross_entropy_each_grad,
+        unmix=_log_of_renormalised,
         decide=lambda out: out.argmax(dim=-1),
         labelled=True,
     ),
