@@ -37,10 +37,10 @@ from neuroevo.recipe import Recipe
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 from neuroevo.training import engine as engine_
 from neuroevo.training import kinds, mixer, network
+from neuroevo.training.network import State
 
 log = logging.getLogger("neuroevo")
 
-State = dict[str, torch.Tensor]
 _GLOBAL_RANDOM = threading.Lock()
 
 

@@ -33,8 +33,7 @@ import torch
 from neuroevo.search.evolution import Champion, Evolution
 from neuroevo.training import alone as training
 from neuroevo.training import engine, ensemble, kinds, mixer, network
-
-State = dict[str, torch.Tensor]
+from neuroevo.training.network import State
 
 #: a bagged refit's copy measures its held-out fold this many times over ``final_steps``, and
 #: stops after ``FOLD_PATIENCE`` measurements in a row without a better metric

@@ -57,7 +57,6 @@ try:  # POSIX; without it (Windows) a run directory cannot be locked: see locked
 except ImportError:
     fcntl = None  # type: ignore[assignment]
 
-RUN_FILES = ("recipe.toml", "history.jsonl", "summary.json", "best", "checkpoints")
 _OWN_TOP = {
     "recipe.toml",
     "history.jsonl",

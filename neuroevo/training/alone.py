@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from neuroevo.training import kinds, mixer
+from neuroevo.training.network import State
 
 log = logging.getLogger("neuroevo")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-State = dict[str, torch.Tensor]
 SCHEDULES = ("constant", "cosine")
 
 

@@ -33,9 +33,9 @@ import torch
 from neuroevo.errors import InvalidSetting
 from neuroevo.genome import graph as G
 from neuroevo.training import mixer, network, stack
+from neuroevo.training.network import State
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-State = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ ACTIVATION_FUNCTIONS = {
     "identity": lambda x: x,
 }
 
+#: a net's weights by name (see :func:`edge_key`)
+State = dict[str, torch.Tensor]
+
 
 def edge_key(u: str, v: str) -> str:
     return f"{u}__{v}"

@@ -47,9 +47,7 @@ import torch
 
 from neuroevo.genome import graph as G
 from neuroevo.training import kinds
-from neuroevo.training.network import ACTIVATION_FUNCTIONS, edge_key
-
-State = dict[str, torch.Tensor]
+from neuroevo.training.network import ACTIVATION_FUNCTIONS, State, edge_key
 
 #: The cost model's constants, measured on one CPU thread with torch 2.13 (per training step
 #: with its validation forward): the fixed time of an edge (a batched product forward, two
