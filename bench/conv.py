@@ -76,6 +76,8 @@ size = 12
 generations = 1000
 elites = 3
 time_budget = 120
+
+[final]
 final_steps = 6000
 
 [mixer]

@@ -16,7 +16,7 @@ wall time, and per data set the medians and neuroevo's gap to the best of the fo
 
     .venv/bin/python bench/csv_vs_sklearn.py            # iris, wine, digits
     .venv/bin/python bench/csv_vs_sklearn.py --sets cancer synthetic
-    .venv/bin/python bench/csv_vs_sklearn.py --set evolution.final=ensemble  # another default
+    .venv/bin/python bench/csv_vs_sklearn.py --set final.final=ensemble  # another default
 """
 
 from __future__ import annotations

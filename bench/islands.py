@@ -15,7 +15,7 @@ every generation.
 
     .venv/bin/pip install -c constraints.txt -e '.[ray]'
     .venv/bin/python bench/islands.py                       # about 15 minutes
-    .venv/bin/python bench/islands.py --seconds 30 --set evolution.final_steps=2000  # smoke
+    .venv/bin/python bench/islands.py --seconds 30 --set final.final_steps=2000  # smoke
 """
 
 from __future__ import annotations

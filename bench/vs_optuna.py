@@ -16,7 +16,7 @@ seed and the medians.
     .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/vs_optuna.py                 # 3 seeds, about 30 minutes
     .venv/bin/python bench/vs_optuna.py --seeds 0 --seconds 40 \
-        --recipe-set evolution.time_budget=20 --recipe-set evolution.final_steps=2000  # a smoke run
+        --recipe-set evolution.time_budget=20 --recipe-set final.final_steps=2000  # a smoke run
 """
 
 from __future__ import annotations

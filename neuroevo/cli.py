@@ -40,8 +40,28 @@ def resume(*args: Any, **kwargs: Any) -> Any:
 
 
 class _Parser(argparse.ArgumentParser):
+    #: builds ``description`` when the help is shown (it reads the library, which imports torch)
+    describe: Callable[[], str] | None = None
+
     def error(self, message: str) -> None:  # one line, exit 2, like every other user error
         raise UsageError(message)
+
+    def format_help(self) -> str:
+        if self.describe is not None:
+            self.description = self.describe()
+        return super().format_help()
+
+
+def _resume_description() -> str:
+    """``resume --help``: the keys that may change on resume, as the recipe's schema says."""
+    from neuroevo.recipe import EXTENDABLE
+
+    keys = ", ".join(f"{s}.{k}" for s, k in sorted(EXTENDABLE) if (s, k) != ("run", "out"))
+    return (
+        "Continue a run from its last checkpoint, with the recipe in its directory. Only these "
+        f"recipe keys may change (they extend the run, change only its end, or change no "
+        f"result): {keys}."
+    )
 
 
 TENSORBOARD_HELP = (
@@ -87,11 +107,6 @@ def _parser() -> argparse.ArgumentParser:
     cont = commands.add_parser(
         "resume",
         help="continue an interrupted run",
-        description="Continue a run from its last checkpoint. Only evolution.generations and "
-        "evolution.time_budget may change, to extend it; evolution.final, ensemble_size, "
-        "refit, folds and folds_max_rows, which change only the end of the run; and "
-        "run.keep_checkpoints, run.report, run.backend and run.ray_address, which change no "
-        "result.",
     )
     cont.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
     cont.add_argument(
@@ -105,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     cont.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
     cont.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD_HELP)
     cont.add_argument("--debug", action="store_true", help="show tracebacks")
+    cont.describe = _resume_description
 
     check = commands.add_parser(
         "verify",

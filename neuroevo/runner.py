@@ -29,7 +29,7 @@ from neuroevo import tasks
 from neuroevo.callbacks.base import Callback
 from neuroevo.errors import NeuroevoError, printable
 from neuroevo.genome import graph as G
-from neuroevo.recipe import Recipe, check_size, load, parse_override
+from neuroevo.recipe import EXTENDABLE, Recipe, check_size, load, parse_override, upgrade
 from neuroevo.results import report
 from neuroevo.search import final
 from neuroevo.search.evolution import State, finite, is_number
@@ -51,22 +51,6 @@ class RunResult:
     logbook: tools.Logbook
     hall_of_fame: tools.HallOfFame
 
-
-#: recipe keys that may change when a run is resumed: they extend it, or change no result
-EXTENDABLE = {
-    ("evolution", "generations"),
-    ("evolution", "time_budget"),
-    ("run", "out"),
-    ("run", "keep_checkpoints"),
-    ("run", "report"),
-    ("evolution", "final"),  # these change only the end of the run
-    ("evolution", "ensemble_size"),
-    ("evolution", "refit"),
-    ("evolution", "folds"),
-    ("evolution", "folds_max_rows"),
-    ("run", "backend"),  # islands give the same result on every backend
-    ("run", "ray_address"),
-}
 
 #: keys recipes gained after checkpoints were first written, with the value runs used before:
 #: a checkpoint whose recipe lacks one goes on with that value, so it resumes as it started
@@ -411,6 +395,7 @@ def _check_resumable(
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
     completed = snapshot.generation + 1
+    saved = upgrade(saved)  # keys that moved since the checkpoint, where they are now
     where = f"{path / checkpoint.DIRECTORY / f'gen-{snapshot.generation:04d}' / 'state.json'}"
     durations = s.get("durations")
     if not isinstance(durations, list) or not all(is_number(d) and d >= 0 for d in durations):

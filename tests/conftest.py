@@ -61,6 +61,8 @@ initial = [{ hidden = [16], activation = "relu", lr = 0.01 }]
 [evolution]
 generations = 2
 elites = 1
+
+[final]
 final_steps = 40
 folds = 0  # no bagged refit (five more trainings) where a test does not look at it
 

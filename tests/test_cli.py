@@ -22,7 +22,7 @@ def run_cli(*args):
 
 def test_smoke_run_writes_every_output(tiny_recipe, tmp_path, capsys):
     out = tmp_path / "run"
-    bagged = "evolution.folds=5"  # the default; the tiny recipe turns it off
+    bagged = "final.folds=5"  # the default; the tiny recipe turns it off
     assert run_cli("evolve", tiny_recipe(), "--out", out, "--set", bagged) == 0
     printed = capsys.readouterr().out
     assert printed.count("gen ") == 2 and "bit_accuracy best" in printed

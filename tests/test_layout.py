@@ -20,9 +20,11 @@ WINGS = {
     "errors": 0,
     "registry": 1,
     "genome": 2,
+    "schema": 2,  # a recipe key's setting: what training, sections and recipe check against
     "storage": 3,
     "training": 3,
     "tasks": 4,
+    "sections": 4,  # the recipe's sections, each key with its setting
     "recipe": 5,
     "results": 5,
     "callbacks": 5,
@@ -35,6 +37,7 @@ WINGS = {
 NO_TORCH = {
     "errors",
     "registry",
+    "schema",
     "genome.graph",
     "genome.space",
     "genome.mutations",

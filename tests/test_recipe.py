@@ -260,3 +260,98 @@ def test_a_task_with_a_label_of_a_million_fails_before_any_net_is_built(
         "output each), above the limit of 10,000 classes; labels are 0..C-1, and a number to "
         'predict is a task of kind "regression"\n'
     )
+
+
+# --------------------------------------------------------------------------- the schema and [final]
+
+FINAL_KEYS = ("final_steps", "final", "ensemble_size", "refit", "folds", "folds_max_rows")
+
+
+def test_the_end_of_run_keys_live_in_final_and_the_resolved_recipe_writes_them_there(tmp_path):
+    r = R.load(write(tmp_path, MINIMAL + '[final]\nfinal_steps = 7\nfinal = "ensemble"\n'))
+    assert r.final.final_steps == 7 and r.final.final == "ensemble"
+    data = r.to_dict()
+    assert set(FINAL_KEYS) == set(data["final"]) and not set(FINAL_KEYS) & set(data["evolution"])
+    assert "[final]" in r.to_toml()
+
+
+def test_an_old_recipe_with_them_under_evolution_loads_with_one_deprecation_line(tmp_path, caplog):
+    old = MINIMAL + "[evolution]\ngenerations = 3\nfinal_steps = 7\nfolds = 0\n"
+    with caplog.at_level("WARNING", logger="neuroevo"):
+        r = R.load(write(tmp_path, old), ["evolution.refit=false"])
+    assert (r.evolution.generations, r.final.final_steps, r.final.folds) == (3, 7, 0)
+    assert r.final.refit is False
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    for key in ("final_steps", "folds", "refit"):
+        assert f"evolution.{key} is now final.{key}" in lines[0]
+    assert "(--set)" in lines[0] and "r.toml" in lines[0]
+    # the same recipe written the new way loads the same, without a word
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="neuroevo"):
+        again = R.load(write(tmp_path, r.to_toml(), "new.toml"))
+    assert again.to_dict() == r.to_dict() and not caplog.records
+
+
+def test_an_old_key_given_by_set_overrides_the_new_place_and_errors_name_it_as_given(tmp_path):
+    path = write(tmp_path, MINIMAL + "[final]\nfinal_steps = 7\n")
+    assert R.load(path, ["evolution.final_steps=9"]).final.final_steps == 9
+    with pytest.raises(R.RecipeError, match=r"^--set: evolution\.final_steps: must be at most"):
+        R.load(path, ["evolution.final_steps=10000000000"])
+    with pytest.raises(R.RecipeError, match=r"^--set: evolution\.folds: expected an integer"):
+        R.load(path, ["evolution.folds=many"])
+    with pytest.raises(R.RecipeError, match=r"^--set: final\.folds: must be 0 \(no bagged"):
+        R.load(path, ["final.folds=1"])
+
+
+def test_a_key_given_at_both_places_is_refused(tmp_path):
+    both = MINIMAL + "[evolution]\nfolds = 2\n[final]\nfolds = 3\n"
+    with pytest.raises(
+        R.RecipeError, match=r"r\.toml: evolution\.folds: given twice.*final\.folds"
+    ):
+        R.load(write(tmp_path, both))
+
+
+def test_a_checkpoint_s_old_recipe_upgrades_to_the_recipe_of_now(tmp_path):
+    r = R.load(write(tmp_path, MINIMAL + "[final]\nfinal_steps = 7\n"))
+    old = r.to_dict()
+    old["evolution"].update(old.pop("final"))  # as 0.1.0 recorded it
+    assert R.upgrade(old) == r.to_dict()
+    assert R.upgrade(r.to_dict()) == r.to_dict()
+
+
+def test_every_bound_of_the_schema_is_checked_at_load_naming_the_key(tmp_path):
+    from neuroevo import sections
+
+    rows = {row.key: row for row in R.schema()}
+    assert {f"final.{k}" for k in FINAL_KEYS} <= set(rows)
+    checked = 0
+    for section, cls in sections.SECTIONS.items():
+        for name, spec in sections.S.settings(cls).items():
+            key = f"{section}.{name}"
+            assert rows[key].help, key  # every key says what it is
+            for bad in (
+                spec.low - 1 if spec.low is not None else None,
+                spec.high + 1 if spec.high is not None else None,
+                "nowhere" if spec.choices else None,
+            ):
+                if bad is None:
+                    continue
+                with pytest.raises(R.RecipeError, match=rf"^--set: {key}: must be"):
+                    R.load(write(tmp_path, MINIMAL), [f"{key}={bad!r}".replace("'", '"')])
+                checked += 1
+    assert checked >= 20
+
+
+def test_what_may_change_on_resume_is_the_schema_s_word_everywhere(capsys):
+    from neuroevo import runner
+    from neuroevo.cli import main
+
+    assert runner.EXTENDABLE == R.EXTENDABLE
+    assert ("final", "folds") in R.EXTENDABLE and ("final", "final_steps") not in R.EXTENDABLE
+    assert {row.key for row in R.schema() if row.resume} == {".".join(k) for k in R.EXTENDABLE}
+    with pytest.raises(SystemExit):
+        main(["resume", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for section, key in R.EXTENDABLE - {("run", "out")}:
+        assert f"{section}.{key}" in shown

@@ -262,7 +262,7 @@ def test_a_non_finite_test_metric_is_null_not_a_crash(user_tasks, tiny_recipe, t
     recipe = regression_recipe(tiny_recipe, f"{user_tasks}:huge_test")
     relu = ["--set", 'space.activations=["relu"]']  # unbounded: 1e25 in, 1e25 out
     # one net, whose float32 outputs overflow (a bagged refit's mixture is float64, finite)
-    one = ["--set", "evolution.folds=0"]
+    one = ["--set", "final.folds=0"]
     assert main(["evolve", str(recipe), "--out", str(out), *relu, *one]) == 0
     summary = rundir.read_summary(out)  # strict: no NaN or infinity
     assert summary["best"]["test_metric"] is None

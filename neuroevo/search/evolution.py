@@ -6,7 +6,7 @@ fitness is set on every individual; the hall of fame keeps the best nets by thei
 validation metric (comparable across generations, unlike the mixer's relative scores); the
 elites survive unchanged and tournament winners are mutated to fill the population.
 
-At the end the best net by validation metric trains alone for ``evolution.final_steps`` steps
+At the end the best net by validation metric trains alone for ``final.final_steps`` steps
 and is scored once on the test split, which nothing else sees.
 """
 

@@ -1,16 +1,16 @@
 """The end of a run: final training, the choice between the best net and an ensemble, refit.
 
-``evolution.final = "best"`` (default): the hall of fame's best net trains alone for
-``evolution.final_steps`` steps (Adam at its learning rate, cosine decay to zero, the weights
+``final.final = "best"`` (default): the hall of fame's best net trains alone for
+``final.final_steps`` steps (Adam at its learning rate, cosine decay to zero, the weights
 with the best validation metric kept) and is scored once on the test split.
 
-``evolution.final = "ensemble"``: the best ``evolution.ensemble_size`` distinct nets of the hall
+``final.final = "ensemble"``: the best ``final.ensemble_size`` distinct nets of the hall
 of fame each have that final training; their mixing weights are fitted on the validation split
 (:mod:`neuroevo.training.ensemble`); the ensemble is kept only if its validation metric beats
 the best net's, and only the kept model is scored on test. The choice sees validation only.
 
-``evolution.refit = true``: the kept model is trained again on the training and validation rows
-together. Where they are at most ``evolution.folds_max_rows`` rows, ``evolution.folds`` is 2 or
+``final.refit = true``: the kept model is trained again on the training and validation rows
+together. Where they are at most ``final.folds_max_rows`` rows, ``final.folds`` is 2 or
 more and ``final_steps`` above 0, the refit is bagged: the rows are dealt into that many folds
 (stratified by class), and each of the kept model's nets is trained from fresh weights once per
 fold, on the other folds, stopped where the held-out fold's metric stopped improving; the model
@@ -87,8 +87,8 @@ class Finished:
 
 
 def finish(evo: Evolution) -> Finished:
-    """Train, choose and (with ``evolution.refit``) refit the run's final model."""
-    section = evo.recipe.evolution
+    """Train, choose and (with ``final.refit``) refit the run's final model."""
+    section = evo.recipe.final
     wanted = section.ensemble_size if section.final == "ensemble" else 1
     members = [
         _train(evo, champion, label=n)
@@ -148,7 +148,7 @@ def _train(evo: Evolution, champion: Champion, *, label: int) -> Member:
     # every weight is inherited; the generator only keeps the global torch state untouched
     net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
     net = net.to(evo.device)
-    steps = evo.recipe.evolution.final_steps
+    steps = evo.recipe.final.final_steps
     result = training.train_alone(
         net,
         champion.genome.graph["lr"],
@@ -183,7 +183,7 @@ def _refit(evo: Evolution, member: Member) -> Member:
         train=_batches(evo, rows),
         steps=member.best_step,
         schedule="cosine",
-        schedule_steps=evo.recipe.evolution.final_steps,
+        schedule_steps=evo.recipe.final.final_steps,
         on_step=lambda step, n: evo.notify("on_final_step", step=step, steps=n, refit=True),
     )
     state = {k: v.to("cpu") for k, v in result.state.items()}
@@ -215,7 +215,7 @@ def _bag(
     k = min(k, len(y))
     generator = torch.Generator().manual_seed(evo.recipe.run.seed * 31 + 23)
     fold = fold_of(y, k, evo.task.kind, generator)
-    steps = evo.recipe.evolution.final_steps
+    steps = evo.recipe.final.final_steps
     copies, stopped, fold_metrics, held_out = [], [], [], []
     for j, member in enumerate(chosen):
         out_of_fold = None

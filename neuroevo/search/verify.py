@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from neuroevo import tasks
+from neuroevo import schema, tasks
 from neuroevo.errors import NeuroevoError
 from neuroevo.genome import graph as G
 from neuroevo.recipe import Recipe, check_size, load
@@ -257,9 +257,12 @@ def verify(
 
 
 def _steps(steps: int | None, recipe: Recipe) -> int:
-    steps = recipe.mixer.steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000_000:
-        raise NeuroevoError(f"--steps must be a whole number from 1 to 10,000,000, got {steps}")
+    """``--steps`` as given (``mixer.steps``'s bounds), else the recipe's (checked at load)."""
+    if steps is None:
+        return recipe.mixer.steps
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise NeuroevoError(f"--steps: expected a whole number, got {steps!r}")
+    schema.check("--steps", steps, mixer.STEPS)
     return steps
 
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from neuroevo import schema
 from neuroevo.errors import InvalidSetting, NeuroevoError
 from neuroevo.training import kinds
 
@@ -125,6 +126,10 @@ class Race:
         if not 0.0 < self.keep <= 1.0:
             raise InvalidSetting("mixer.race_keep", f"must be in (0, 1], got {self.keep}")
         _check_int("mixer.min_survivors", self.min_survivors, 1, 10_000)
+
+
+#: the steps of one mixer run: ``mixer.steps``'s setting, which a recipe's ``[mixer]`` takes
+STEPS = schema.Setting(help="training steps per generation", low=1, high=10_000_000)
 
 
 def _check_int(key: str, value: int, low: int, high: int) -> None:
@@ -405,8 +410,7 @@ def run_population(
     task = kinds.get(kind)
     if k == 0:
         raise NeuroevoError("the mixer needs at least one net")
-    if steps < 1:
-        raise NeuroevoError(f"the mixer needs at least one step, got {steps}")
+    schema.check("mixer.steps", steps, STEPS)  # a caller's own number (a recipe's is checked)
     if evaluate_on is None and isinstance(valid, tuple) and len(valid) == 2:
         evaluate_on = valid
     train_it = _as_batches(train, config.batch_size, torch.Generator().manual_seed(seed))

@@ -30,6 +30,8 @@ size = 4
 
 [evolution]
 generations = 2
+
+[final]
 final_steps = 150
 
 [mixer]

@@ -37,11 +37,11 @@ def _sign_reader(reads, lr=1e-9):
     return genome, state
 
 
-def _evolution(task, champions, **evolution):
+def _evolution(task, champions, **keys):
     recipe = R.from_dict(
         {
             "task": {"name": "logbits"},
-            "evolution": {"final_steps": 0, "final": "ensemble", "folds": 0, **evolution},
+            "final": {"final_steps": 0, "final": "ensemble", "folds": 0, **keys},
             "run": {"device": "cpu"},
         }
     )
@@ -121,6 +121,8 @@ size = 6
 
 [evolution]
 generations = 2
+
+[final]
 final_steps = 100
 final = "ensemble"
 ensemble_size = 3

@@ -101,6 +101,8 @@ def run_recipe(tmp_path, task_lines, *extra_args):
         [evolution]
         generations = 2
         elites = 1
+
+        [final]
         final_steps = 20
 
         [mixer]

@@ -314,6 +314,8 @@ initial = [{ hidden = [16], channels = [4, 8], strides = [1, 2], lr = 3e-3 }]
 [evolution]
 generations = 3
 elites = 1
+
+[final]
 final_steps = 60
 
 [mixer]
