@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neuroevo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_evolve_parser, _resume_parser, _verify_parser, _report_parser):
+        add(commands)
+    for add in (_show_parser, _predict_parser, _export_parser):
+        add(commands)
+    return parser
+
+
+def _evolve_parser(commands: Any) -> None:
+    """``neuroevo evolve``'s arguments."""
     run = commands.add_parser("evolve", help="run a recipe", description="Run a recipe.")
     run.add_argument("recipe", help="a TOML recipe, e.g. recipes/logbits.toml")
     run.add_argument("--out", help="run directory (default: run.out, else runs/<recipe name>)")
@@ -104,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD_HELP)
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
+
+def _resume_parser(commands: Any) -> None:
+    """``neuroevo resume``'s arguments."""
     cont = commands.add_parser(
         "resume",
         help="continue an interrupted run",
@@ -122,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     cont.add_argument("--debug", action="store_true", help="show tracebacks")
     cont.describe = _resume_description
 
+
+def _verify_parser(commands: Any) -> None:
+    """``neuroevo verify``'s arguments."""
     check = commands.add_parser(
         "verify",
         help="check the mixer's ranking against nets trained alone",
@@ -144,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--quiet", action="store_true", help="no progress bars")
     check.add_argument("--debug", action="store_true", help="show tracebacks")
 
+
+def _report_parser(commands: Any) -> None:
+    """``neuroevo report``'s arguments."""
     draw = commands.add_parser(
         "report",
         help="draw a run's plots and report.html",
@@ -160,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     draw.add_argument("--debug", action="store_true", help="show tracebacks")
 
+
+def _show_parser(commands: Any) -> None:
+    """``neuroevo show``'s arguments."""
     show = commands.add_parser(
         "show", help="summarise a run", description="A run, finished or not, in a few lines."
     )
@@ -167,6 +188,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--top", type=int, default=10, metavar="N", help="nets listed (10)")
     show.add_argument("--debug", action="store_true", help="show tracebacks")
 
+
+def _predict_parser(commands: Any) -> None:
+    """``neuroevo predict``'s arguments."""
     use = commands.add_parser(
         "predict",
         help="predict new data with a run's best net",
@@ -187,6 +211,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     use.add_argument("--debug", action="store_true", help="show tracebacks")
 
+
+def _export_parser(commands: Any) -> None:
+    """``neuroevo export``'s arguments."""
     ship = commands.add_parser(
         "export",
         help="write the best net as ONNX or TorchScript",
@@ -199,130 +226,21 @@ def _parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE", help="default: best/model.onnx or best/model.pt in the run"
     )
     ship.add_argument("--debug", action="store_true", help="show tracebacks")
-    return parser
 
 
-class _Progress:
-    """Progress bars on stderr (only on a terminal) and one line per generation on stdout; a
-    callback (:class:`neuroevo.callbacks.base.Callback`'s hooks, every one of them)."""
+def _print_run_end(result: Any) -> None:
+    """The run's last lines on stdout: its best net, the final model and their metrics."""
+    from neuroevo.results import report
 
-    def __init__(self, *, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bars = not quiet and sys.stderr.isatty()
-        self.generation_bar = self.step_bar = None
-        self.step_phase: tuple | None = None
-
-    def _bar(self, **kwargs: Any):
-        from tqdm import tqdm
-
-        return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
-
-    def _say(self, line: str) -> None:
-        if self.quiet:
-            return
-        if self.bars:
-            from tqdm import tqdm
-
-            tqdm.write(line, file=sys.stdout)
-        else:
-            print(line, flush=True)
-
-    def on_run_begin(self, *, recipe, task, out, engine, device, **kwargs: Any) -> None:
-        budget = recipe.evolution.time_budget
-        # a search that ends on its time budget counts generations without a total
-        self.total = None if budget else recipe.evolution.generations
-        self.metric = task.metric_name
-        length = f"up to {recipe.evolution.generations} generations"
-        length += f" or {budget:g} s of search" if budget else ""
-        self._say(
-            f"neuroevo: {recipe.task.name} ({task.kind}, {task.n_inputs} inputs, "
-            f"{task.n_outputs} outputs), population {recipe.population.size}, {length}, "
-            f"{recipe.mixer.steps} mixer steps a generation ({engine} engine, {device}), seed "
-            f"{recipe.run.seed}; run directory {out}" + _islands_line(recipe)
-        )
-        if self.bars:
-            self.generation_bar = self._bar(total=self.total, desc="generations", unit="gen")
-
-    def on_generation_begin(self, *, generation, evolution=None, **kwargs: Any) -> None:
-        if self.bars:
-            if self.step_bar is not None:  # the previous island's
-                self.step_bar.close()
-            several = evolution is not None and evolution.recipe.islands.count > 1
-            desc = f"gen {generation + 1}" + (f" island {evolution.island}" if several else "")
-            self.step_bar = self._bar(desc=desc, unit="step", leave=False)
-
-    def on_mixer_step(self, *, step, steps, live, **kwargs: Any) -> None:
-        if self.step_bar is not None:
-            self.step_bar.total = steps
-            self.step_bar.update(1)
-            if step % 50 == 0:
-                self.step_bar.set_postfix(live=live, refresh=False)
-
-    def on_generation_end(self, *, summary, islands=(), **kwargs: Any) -> None:
-        if self.step_bar is not None:
-            self.step_bar.close()
-            self.step_bar = None
-        if self.generation_bar is not None:
-            self.generation_bar.update(1)
-        best = "n/a" if summary.best_metric is None else f"{summary.best_metric:.4f}"
-        mean = "n/a" if summary.mean_metric is None else f"{summary.mean_metric:.4f}"
-        per_island = ""
-        if len(islands) > 1:
-            per_island = "  islands " + " ".join(
-                "n/a" if s.best_metric is None else f"{s.best_metric:.4f}" for s in islands
-            )
-        self._say(
-            f"gen {summary.generation + 1}{f'/{self.total}' if self.total else ''}  "
-            f"{self.metric} best {best} "
-            f"mean {mean}  {summary.best_signature}  {summary.elapsed:.1f}s{per_island}"
-        )
-
-    def on_final_step(self, *, step, steps, **kwargs: Any) -> None:
-        if self.generation_bar is not None:
-            self.generation_bar.close()
-            self.generation_bar = None
-        if self.bars:
-            member, fold = kwargs.get("member"), kwargs.get("fold")
-            phase = (bool(kwargs.get("refit")), member, fold)
-            if self.step_bar is not None and phase != self.step_phase:
-                self.step_bar.close()  # the last one stopped early (a bagged refit's copy)
-                self.step_bar = None
-            if self.step_bar is None:
-                desc = "refit" if kwargs.get("refit") else "final training"
-                desc += f" (net {member + 1})" if member else ""
-                desc += f" (fold {fold + 1}/{kwargs.get('folds')})" if fold is not None else ""
-                self.step_bar = self._bar(total=steps, desc=desc, unit="step", leave=False)
-                self.step_phase = phase
-            self.step_bar.update(1)
-            if step == steps:
-                self.step_bar.close()
-                self.step_bar = None
-
-    def on_run_end(self, *, result, **kwargs: Any) -> None:
-        for bar in (self.step_bar, self.generation_bar):
-            if bar is not None:
-                bar.close()
-        from neuroevo.results import report
-
-        s = result.summary
-        best = s["best"]
-        print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
-        print(f"final model: {report.final_model(s)}")
-        print(
-            f"{s['metric']}: validation {_metric(best['validation_metric'])}, "
-            f"test {_metric(best['test_metric'])}; {s['generations_completed']} generations, "
-            f"{s['wall_seconds']:.0f} s; written to {result.out}",
-            flush=True,
-        )
-
-
-def _islands_line(recipe: Any) -> str:
-    section = recipe.islands
-    if section.count == 1:
-        return ""
-    return (
-        f"; {section.count} islands on {recipe.run.backend}, {section.migrants} migrant(s) "
-        f"every {section.migrate_every} generation(s)"
+    s = result.summary
+    best = s["best"]
+    print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
+    print(f"final model: {report.final_model(s)}")
+    print(
+        f"{s['metric']}: validation {_metric(best['validation_metric'])}, "
+        f"test {_metric(best['test_metric'])}; {s['generations_completed']} generations, "
+        f"{s['wall_seconds']:.0f} s; written to {result.out}",
+        flush=True,
     )
 
 
@@ -340,7 +258,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _run(out: str, args: argparse.Namespace, start: Callable[..., Any]) -> int:
     """``start(callbacks=...)`` runs the search into ``out``; an interrupt says how to go on."""
-    callbacks: list[Any] = [_Progress(quiet=args.quiet)]
+    from neuroevo.callbacks.progress import Progress
+
+    callbacks: list[Any] = [Progress(quiet=args.quiet, finish=_print_run_end)]
     if args.tensorboard:
         from neuroevo.callbacks.tensorboard import TensorBoard
 

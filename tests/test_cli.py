@@ -154,7 +154,7 @@ def test_console_script_runs_as_a_subprocess(tiny_recipe, tmp_path):
 
 
 def test_each_bagged_copy_gets_its_own_progress_bar_even_when_it_stops_early():
-    from neuroevo.cli import _Progress
+    from neuroevo.callbacks.progress import Progress
 
     class Bar:
         def __init__(self, total, desc, **_):
@@ -166,7 +166,7 @@ def test_each_bagged_copy_gets_its_own_progress_bar_even_when_it_stops_early():
         def close(self):
             self.closed = True
 
-    progress = _Progress(quiet=False)
+    progress = Progress(quiet=False)
     progress.bars, made = True, []
     progress._bar = lambda **kw: made.append(Bar(**kw)) or made[-1]
     for step in range(1, 11):  # the final training, to the end

@@ -98,6 +98,11 @@ def race_gif(
             fig.set_layout_engine("none")
         rgba = np.asarray(fig.canvas.buffer_rgba())
         images.append(Image.fromarray(rgba).convert("RGB").quantize(colors=64))
+    return _gif(images)
+
+
+def _gif(images: list[Any]) -> bytes:
+    """The GIF of ``images`` (PIL images), each shown ``FRAME_MS``, the last one longer."""
     out = io.BytesIO()
     if not images:
         raise ValueError("the mixer run recorded no frame")
@@ -248,17 +253,7 @@ def lineage_png(chain: Sequence[Mapping[str, Any]], *, metric: str) -> bytes:
 def architecture_png(genome: nx.DiGraph) -> bytes:
     """The genome drawn left to right by depth: boxes with width and activation, the chain
     of layers in black, skip connections curved in colour."""
-    order = G.topological_order(genome)
-    depth: dict[str, int] = {}
-    for node in order:
-        depth[node] = max((depth[p] + 1 for p in genome.predecessors(node)), default=0)
-    layers: dict[int, list[str]] = {}
-    for node in order:
-        layers.setdefault(depth[node], []).append(node)
-    pos = {}
-    for d, nodes in layers.items():
-        for j, node in enumerate(nodes):
-            pos[node] = (d, j - (len(nodes) - 1) / 2)
+    depth, layers, pos = _layout(genome)
     fig = _figure(
         max(5.0, 1.6 * len(layers) + 1), max(2.6, 1.0 * max(map(len, layers.values())) + 1.6)
     )
@@ -278,19 +273,7 @@ def architecture_png(genome: nx.DiGraph) -> bytes:
         connectionstyle="arc3,rad=-0.35",
     )
     for node, (x, y) in pos.items():
-        data = genome.nodes[node]
-        if node == G.IN:
-            shape = genome.graph.get("shape")
-            size = "x".join(map(str, shape)) if shape is not None else data["width"]
-            text, color = f"in\n{size}", "#dde8f5"
-        elif node == G.OUT:
-            text, color = f"out\n{data['width']}", "#f5e3dd"
-        elif G.is_conv(genome, node):
-            pool = f" p{data['pool']}" if data["pool"] > 1 else ""
-            text = f"conv {data['channels']}\nk{data['kernel']} s{data['stride']}{pool}\n"
-            text, color = text + data["activation"], "#e3f0dd"
-        else:
-            text, color = f"{data['width']}\n{data['activation']}", "#eeeeee"
+        text, color = _box(genome, node)
         ax.text(
             x,
             y,
@@ -310,6 +293,43 @@ def architecture_png(genome: nx.DiGraph) -> bytes:
         fontsize=9,
     )
     return _png(fig)
+
+
+def _layout(
+    genome: nx.DiGraph,
+) -> tuple[dict[str, int], dict[int, list[str]], dict[str, tuple[float, float]]]:
+    """Each node's depth (the longest path from ``in``), the nodes at each depth, and each
+    node's position: its depth across, centred on the others at its depth."""
+    order = G.topological_order(genome)
+    depth: dict[str, int] = {}
+    for node in order:
+        depth[node] = max((depth[p] + 1 for p in genome.predecessors(node)), default=0)
+    layers: dict[int, list[str]] = {}
+    for node in order:
+        layers.setdefault(depth[node], []).append(node)
+    pos = {}
+    for d, nodes in layers.items():
+        for j, node in enumerate(nodes):
+            pos[node] = (d, j - (len(nodes) - 1) / 2)
+    return depth, layers, pos
+
+
+def _box(genome: nx.DiGraph, node: str) -> tuple[str, str]:
+    """The text and colour of ``node``'s box."""
+    data = genome.nodes[node]
+    if node == G.IN:
+        shape = genome.graph.get("shape")
+        size = "x".join(map(str, shape)) if shape is not None else data["width"]
+        text, color = f"in\n{size}", "#dde8f5"
+    elif node == G.OUT:
+        text, color = f"out\n{data['width']}", "#f5e3dd"
+    elif G.is_conv(genome, node):
+        pool = f" p{data['pool']}" if data["pool"] > 1 else ""
+        text = f"conv {data['channels']}\nk{data['kernel']} s{data['stride']}{pool}\n"
+        text, color = text + data["activation"], "#e3f0dd"
+    else:
+        text, color = f"{data['width']}\n{data['activation']}", "#eeeeee"
+    return text, color
 
 
 def pareto_png(

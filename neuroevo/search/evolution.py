@@ -289,23 +289,7 @@ class Evolution:
         started = time.perf_counter()
         gen, pop = self.generation, self.population
         self.notify("on_generation_begin", generation=gen, population=pop)
-        members = self.members()
-        steps = self.recipe.mixer.steps
-
-        def on_step(step: int, live: int) -> None:
-            self.notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
-
-        trained = self.engine(
-            members,
-            kind=self.task.kind,
-            train=self.task.train,
-            valid=self.task.valid,
-            steps=steps,
-            seed=self.mixer_seed(),
-            config=self.recipe.mixer.config(),
-            on_step=on_step,
-            device=self.device,
-        )
+        trained = self._train()
         result = trained.mixer
         records = []
         for ind, state, r in zip(pop, trained.states, result.nets):
@@ -327,21 +311,7 @@ class Evolution:
             best_id=best.id,
             elapsed=elapsed,
             records=records,
-            mixing=(
-                result.recording(),
-                {
-                    "generation": gen,
-                    **({"island": self.island} if self.islands > 1 else {}),
-                    "ids": [ind.id for ind in pop],
-                    "retired_at": [r.retired_at for r in result.nets],
-                    "diverged": [r.diverged for r in result.nets],
-                    "race_steps": result.race_steps,
-                    "steps": result.steps,
-                    "rule": result.rule,
-                    "metric": result.metric_name,
-                    "seconds": round(elapsed, 3),
-                },
-            ),
+            mixing=(result.recording(), self._mixing(result, elapsed)),
         )
         self._evaluated = True
         self.logbook.record(
@@ -353,6 +323,40 @@ class Evolution:
             seconds=round(summary.elapsed, 3),
         )
         return summary
+
+    def _train(self) -> engine_.EngineResult:
+        """The generation's mixer run, on the population's members, through the engine."""
+        gen, steps = self.generation, self.recipe.mixer.steps
+
+        def on_step(step: int, live: int) -> None:
+            self.notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
+
+        return self.engine(
+            self.members(),
+            kind=self.task.kind,
+            train=self.task.train,
+            valid=self.task.valid,
+            steps=steps,
+            seed=self.mixer_seed(),
+            config=self.recipe.mixer.config(),
+            on_step=on_step,
+            device=self.device,
+        )
+
+    def _mixing(self, result: mixer.MixerResult, elapsed: float) -> dict[str, Any]:
+        """The plain data of the generation's mixer run (:attr:`GenerationSummary.mixing`)."""
+        return {
+            "generation": self.generation,
+            **({"island": self.island} if self.islands > 1 else {}),
+            "ids": [ind.id for ind in self.population],
+            "retired_at": [r.retired_at for r in result.nets],
+            "diverged": [r.diverged for r in result.nets],
+            "race_steps": result.race_steps,
+            "steps": result.steps,
+            "rule": result.rule,
+            "metric": result.metric_name,
+            "seconds": round(elapsed, 3),
+        }
 
     def _record(self, ind: Individual) -> dict[str, Any]:
         g, r = ind.genome.graph, ind.result
@@ -566,29 +570,7 @@ def _checked_state(
         need(set(record) <= set(_new_logbook().header), "a logbook record has unknown keys")
 
     def net(item: Any, prefix: str, label: str) -> tuple[nx.DiGraph, State]:
-        need(isinstance(item, dict), f"{label} is not a table")
-        genome = G.from_dict(item.get("genome"), source=f"{where}: {label}")
-        G.validate(genome, recipe.space)
-        gid = genome.graph["id"]
-        need(
-            isinstance(gid, int) and not isinstance(gid, bool) and 0 <= gid < s["next_id"],
-            f"{label} has id {gid!r}, not below next_id",
-        )
-        state = _prefixed(t, prefix)
-        expected = network.shapes(genome)
-        need(
-            set(state) == set(expected),
-            f"{label}'s weights do not match its genome ({len(state)} tensors, "
-            f"{len(expected)} expected)",
-        )
-        for key, shape in expected.items():
-            v = state[key]
-            need(
-                tuple(v.shape) == shape and v.dtype == torch.float32,
-                f"{label} tensor {key} has shape {tuple(v.shape)} {v.dtype}, "
-                f"its genome needs {shape} float32",
-            )
-        return genome, state
+        return _checked_net(item, t, prefix, label, recipe, s["next_id"], where)
 
     population = []
     for i, item in enumerate(s["population"]):
@@ -607,6 +589,48 @@ def _checked_state(
         champions.append(Champion(genome, state, gen, float(metric)))
     need(len(champions) <= 5, "the hall of fame holds more than 5 nets")
     return population, champions
+
+
+def _checked_net(
+    item: Any,
+    t: dict[str, torch.Tensor],
+    prefix: str,
+    label: str,
+    recipe: Recipe,
+    next_id: int,
+    where: str,
+) -> tuple[nx.DiGraph, State]:
+    """A checkpoint's net, checked: ``item`` a table whose genome is valid in the recipe's
+    space with an id below ``next_id``, its weights (``t``'s tensors under ``prefix``) its
+    genome's shapes in float32."""
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise CheckpointError(f"{where}: {what}")
+
+    need(isinstance(item, dict), f"{label} is not a table")
+    genome = G.from_dict(item.get("genome"), source=f"{where}: {label}")
+    G.validate(genome, recipe.space)
+    gid = genome.graph["id"]
+    need(
+        isinstance(gid, int) and not isinstance(gid, bool) and 0 <= gid < next_id,
+        f"{label} has id {gid!r}, not below next_id",
+    )
+    state = _prefixed(t, prefix)
+    expected = network.shapes(genome)
+    need(
+        set(state) == set(expected),
+        f"{label}'s weights do not match its genome ({len(state)} tensors, "
+        f"{len(expected)} expected)",
+    )
+    for key, shape in expected.items():
+        v = state[key]
+        need(
+            tuple(v.shape) == shape and v.dtype == torch.float32,
+            f"{label} tensor {key} has shape {tuple(v.shape)} {v.dtype}, "
+            f"its genome needs {shape} float32",
+        )
+    return genome, state
 
 
 def _random_state_to_json(state: tuple) -> list:

@@ -24,11 +24,13 @@ validation rows).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 import torch
+from torch import nn
 
 from neuroevo.search.evolution import Champion, Evolution
 from neuroevo.training import alone as training
@@ -222,22 +224,13 @@ def _bag(
         for i in range(k):
             hold = fold == i
             held = engine.on(evo.device, (x[hold], y[hold]))
-            net = network.build(member.genome, generator=generator).to(evo.device)
-            seed = int(torch.randint(2**62, (1,), generator=generator))
-            result = training.train_alone(
-                net,
-                member.genome.graph["lr"],
-                kind=evo.task.kind,
-                train=mixer.batches(
-                    *engine.on(evo.device, (x[~hold], y[~hold])),
-                    evo.recipe.mixer.batch_size,
-                    torch.Generator().manual_seed(seed),
-                ),
-                steps=steps,
-                schedule="cosine",
-                valid=held,
-                checks=min(FOLD_CHECKS, steps),
-                patience=FOLD_PATIENCE,
+            net, result = _fold_copy(
+                evo,
+                member,
+                (x[~hold], y[~hold]),
+                held,
+                generator,
+                steps,
                 on_step=lambda step, n, i=i, j=j: evo.notify(
                     "on_final_step", step=step, steps=n, refit=True, fold=i, folds=k, member=j
                 ),
@@ -269,6 +262,38 @@ def _bag(
         "out_of_fold_metric": metric,
     }
     return copies, per_net.repeat_interleave(k, dim=0) / k, record
+
+
+def _fold_copy(
+    evo: Evolution,
+    member: Member,
+    train: tuple[torch.Tensor, torch.Tensor],
+    held: tuple[torch.Tensor, torch.Tensor],
+    generator: torch.Generator,
+    steps: int,
+    on_step: Callable[[int, int], None],
+) -> tuple[nn.Module, training.AloneResult]:
+    """One copy of ``member`` for a bagged refit: fresh weights (from ``generator``) trained on
+    the ``train`` rows, stopped where the ``held`` fold's metric stopped improving."""
+    net = network.build(member.genome, generator=generator).to(evo.device)
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    result = training.train_alone(
+        net,
+        member.genome.graph["lr"],
+        kind=evo.task.kind,
+        train=mixer.batches(
+            *engine.on(evo.device, train),
+            evo.recipe.mixer.batch_size,
+            torch.Generator().manual_seed(seed),
+        ),
+        steps=steps,
+        schedule="cosine",
+        valid=held,
+        checks=min(FOLD_CHECKS, steps),
+        patience=FOLD_PATIENCE,
+        on_step=on_step,
+    )
+    return net, result
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from neuroevo.errors import NeuroevoError
-from neuroevo.genome import graph as genome
+from neuroevo.genome.validation import shape_problem
 from neuroevo.training import kinds
 
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
@@ -270,6 +270,34 @@ def from_arrays(
     if kind not in kinds.KINDS:
         raise TaskError(f"{where}: unknown kind {kind!r} (known: {', '.join(kinds.KINDS)})")
     split = check_split(split, where)
+    x, y = _coerced(x, y, kind, where)
+    rng = np.random.default_rng(seed)
+    if kind == "classes":
+        y, labels, index = _stratified(y, split, classes, rng, where)
+    else:
+        y, index = _shuffled(y, kind, split, rng, where)
+        labels = []
+    xt, yt, prep = _prepared(x, y, index, kind, standardize, where, features, targets)
+    task = Task(
+        name,
+        kind,
+        xt[0],
+        yt[0],
+        xt[1],
+        yt[1],
+        xt[2],
+        yt[2],
+        classes=tuple(labels),
+        preprocessing=prep,
+        shape=tuple(shape) if shape else None,
+    )
+    task.check()
+    return task
+
+
+def _coerced(x: Any, y: Any, kind: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` as (n, inputs) float64 (finite), ``y`` with as many rows ((n, 1) for a flat
+    target of a kind other than ``classes``)."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -281,61 +309,85 @@ def from_arrays(
     if y.shape[0] != x.shape[0]:
         raise TaskError(f"{where}: {x.shape[0]} input rows but {y.shape[0]} target rows")
     _check_finite(x, where, "inputs")
-    rng = np.random.default_rng(seed)
-    n = x.shape[0]
-    if kind == "classes":
-        if y.ndim != 1:
-            raise TaskError(
-                f"{where}: class targets must be one label per row, got shape {y.shape}"
-            )
-        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-            row = int(np.argwhere(~np.isfinite(y))[0][0])
-            raise TaskError(f"{where}: class label at row {row} is {y[row]}, not a class")
-        y = y.astype(np.int64)
-        if n and y.min() < 0:
-            raise TaskError(
-                f"{where}: class labels are 0..C-1; row {int(y.argmin())} holds {int(y.min())}"
-            )
-        n_classes = int(y.max()) + 1 if n else 0
-        check_classes(max(n_classes, len(classes)), where)
-        if classes and n_classes > len(classes):
-            raise TaskError(
-                f"{where}: a class label is {n_classes - 1}, but {len(classes)} classes are named"
-            )
-        labels = list(classes) or [str(c) for c in range(n_classes)]
-        if len(np.unique(y)) < 2:
-            raise TaskError(
-                f"{where}: every row is of one class ({labels[int(y[0])] if n else '?'}); "
-                "a classes task needs at least two"
-            )
-        parts: list[list[np.ndarray]] = [[], [], []]
-        _split_sizes(n, split, where)
-        for c in range(n_classes):
-            members = np.flatnonzero(y == c)
-            if len(members) < 3:
-                raise TaskError(
-                    f"{where}: class {labels[c]!r} has {len(members)} row(s); stratified "
-                    "train/validation/test splits need at least 3 of each class"
-                )
-            members = rng.permutation(members)
-            n_train, n_valid, n_test = _class_sizes(len(members), split)
-            parts[0].append(members[:n_train])
-            parts[1].append(members[n_train : n_train + n_valid])
-            parts[2].append(members[n_train + n_valid :])
-        index = [rng.permutation(np.concatenate(p)) for p in parts]
-    else:
-        y = y.astype(np.float64)
-        _check_finite(y, where, "targets")
-        if kind == "bits" and not np.isin(y, (0.0, 1.0)).all():
-            row = int(np.argwhere(~np.isin(y, (0.0, 1.0)))[0][0])
-            raise TaskError(
-                f"{where}: bits targets must be 0 or 1; row {row} holds {y[row].tolist()}"
-            )
-        n_train, n_valid, _ = _split_sizes(n, split, where)
-        order = rng.permutation(n)
-        index = [order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]]
-        labels = []
+    return x, y
 
+
+def _stratified(
+    y: np.ndarray, split: Sequence[float], classes: Sequence[str], rng: Any, where: str
+) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """Class labels checked (0..C-1, at least two classes of 3 rows or more each) and the
+    rows of each split, drawn class by class: the labels as int64, the class names, the
+    rows of train, validation and test."""
+    n = y.shape[0]
+    if y.ndim != 1:
+        raise TaskError(f"{where}: class targets must be one label per row, got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        row = int(np.argwhere(~np.isfinite(y))[0][0])
+        raise TaskError(f"{where}: class label at row {row} is {y[row]}, not a class")
+    y = y.astype(np.int64)
+    if n and y.min() < 0:
+        raise TaskError(
+            f"{where}: class labels are 0..C-1; row {int(y.argmin())} holds {int(y.min())}"
+        )
+    n_classes = int(y.max()) + 1 if n else 0
+    check_classes(max(n_classes, len(classes)), where)
+    if classes and n_classes > len(classes):
+        raise TaskError(
+            f"{where}: a class label is {n_classes - 1}, but {len(classes)} classes are named"
+        )
+    labels = list(classes) or [str(c) for c in range(n_classes)]
+    if len(np.unique(y)) < 2:
+        raise TaskError(
+            f"{where}: every row is of one class ({labels[int(y[0])] if n else '?'}); "
+            "a classes task needs at least two"
+        )
+    parts: list[list[np.ndarray]] = [[], [], []]
+    _split_sizes(n, split, where)
+    for c in range(n_classes):
+        members = np.flatnonzero(y == c)
+        if len(members) < 3:
+            raise TaskError(
+                f"{where}: class {labels[c]!r} has {len(members)} row(s); stratified "
+                "train/validation/test splits need at least 3 of each class"
+            )
+        members = rng.permutation(members)
+        n_train, n_valid, n_test = _class_sizes(len(members), split)
+        parts[0].append(members[:n_train])
+        parts[1].append(members[n_train : n_train + n_valid])
+        parts[2].append(members[n_train + n_valid :])
+    index = [rng.permutation(np.concatenate(p)) for p in parts]
+    return y, labels, index
+
+
+def _shuffled(
+    y: np.ndarray, kind: str, split: Sequence[float], rng: Any, where: str
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Targets checked (finite; 0 or 1 for ``bits``) as float64, and the rows of train,
+    validation and test in a random order."""
+    n = y.shape[0]
+    y = y.astype(np.float64)
+    _check_finite(y, where, "targets")
+    if kind == "bits" and not np.isin(y, (0.0, 1.0)).all():
+        row = int(np.argwhere(~np.isin(y, (0.0, 1.0)))[0][0])
+        raise TaskError(f"{where}: bits targets must be 0 or 1; row {row} holds {y[row].tolist()}")
+    n_train, n_valid, _ = _split_sizes(n, split, where)
+    order = rng.permutation(n)
+    index = [order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]]
+    return y, index
+
+
+def _prepared(
+    x: np.ndarray,
+    y: np.ndarray,
+    index: list[np.ndarray],
+    kind: str,
+    standardize: bool,
+    where: str,
+    features: Sequence[str],
+    targets: Sequence[str],
+) -> tuple[list[torch.Tensor], list[torch.Tensor], Preprocessing]:
+    """The splits' tensors (standardised with the training split's statistics) and the
+    :class:`Preprocessing` that records them."""
     x_parts = [x[i] for i in index]
     y_parts = [y[i] for i in index]
     n_in, n_targets = x.shape[1], (1 if kind == "classes" else y.shape[1])
@@ -364,27 +416,13 @@ def from_arrays(
         y_mean=tuple(float(v) for v in y_mean),
         y_std=tuple(float(v) for v in y_std),
     )
-    task = Task(
-        name,
-        kind,
-        xt[0],
-        yt[0],
-        xt[1],
-        yt[1],
-        xt[2],
-        yt[2],
-        classes=tuple(labels),
-        preprocessing=prep,
-        shape=tuple(shape) if shape else None,
-    )
-    task.check()
-    return task
+    return xt, yt, prep
 
 
 def check_shape(shape: Any, n_inputs: int, where: str) -> None:
     """Raise :class:`TaskError` unless ``shape`` is ``[channels, length]`` or ``[channels,
     height, width]`` of positive integers holding ``n_inputs`` values."""
-    problem = genome.shape_problem(shape, n_inputs)
+    problem = shape_problem(shape, n_inputs)
     if problem is not None:
         raise TaskError(f"{where}: {problem}")
 

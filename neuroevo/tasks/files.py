@@ -74,6 +74,39 @@ def csv(
     if not path:
         raise TaskError("task.path: the csv task needs the path of a CSV file")
     kind = _kind(kind, where)
+    targets = _csv_targets(target, kind, delimiter, where)
+    file = Path(path)
+    rows = _csv_rows(file, path, delimiter)
+    header = _header(rows[0], path)
+    feature_names = _csv_features(header, targets, features, path, where)
+    x_rows, y_rows = _csv_data(rows, header, feature_names, targets, kind, path)
+    x = np.array(x_rows, dtype=np.float64)
+    names: list[str] = []
+    if kind == "classes":
+        names = sorted(set(y_rows), key=_label_key)
+        index = {name: i for i, name in enumerate(names)}
+        y = np.array([index[v] for v in y_rows], dtype=np.int64)
+    else:
+        y = np.array(y_rows)
+    return from_arrays(
+        file.stem,
+        kind,
+        x,
+        y,
+        seed=seed,
+        split=split,
+        standardize=standardize,
+        classes=names,
+        where=path,
+        features=feature_names,
+        targets=targets,
+    )
+
+
+def _csv_targets(
+    target: str | list[str] | None, kind: str, delimiter: str, where: str
+) -> list[str]:
+    """The target column names, checked with the delimiter before the file is read."""
     targets = _columns(target, "target", where)
     if targets is None:
         raise TaskError(f"{where}: task.target: name the target column(s)")
@@ -83,9 +116,13 @@ def csv(
         raise TaskError(
             f'{where}: task.delimiter must be one character such as "," or ";", got {delimiter!r}'
         )
-    file = Path(path)
-    rows = _csv_rows(file, path, delimiter)
-    header = _header(rows[0], path)
+    return targets
+
+
+def _csv_features(
+    header: list[str], targets: list[str], features: list[str] | None, path: str, where: str
+) -> list[str]:
+    """The feature columns (default: every column but the targets), each in the header once."""
     for name in targets + (_columns(features, "features", where) or []):
         if name not in header:
             hint = did_you_mean(name, header)
@@ -101,6 +138,19 @@ def csv(
         raise TaskError(f"{path}: task.features names a column twice")
     if not feature_names:
         raise TaskError(f"{path}: no feature columns besides the target")
+    return feature_names
+
+
+def _csv_data(
+    rows: list[list[str]],
+    header: list[str],
+    feature_names: list[str],
+    targets: list[str],
+    kind: str,
+    path: str,
+) -> tuple[list[list[float]], list]:
+    """The data rows' inputs (numbers) and targets (a label each for ``classes``, else
+    numbers; 0 or 1 for ``bits``), each cell checked and named by line and column."""
     feature_at = [header.index(n) for n in feature_names]
     target_at = [header.index(n) for n in targets]
     x_rows, y_rows = [], []
@@ -127,36 +177,7 @@ def csv(
             y_rows.append(values)
     if not x_rows:
         raise TaskError(f"{path}: no data rows after the header")
-    x = np.array(x_rows, dtype=np.float64)
-    if kind == "classes":
-        names = sorted(set(y_rows), key=_label_key)
-        index = {name: i for i, name in enumerate(names)}
-        y = np.array([index[v] for v in y_rows], dtype=np.int64)
-        return from_arrays(
-            file.stem,
-            kind,
-            x,
-            y,
-            seed=seed,
-            split=split,
-            standardize=standardize,
-            classes=names,
-            where=path,
-            features=feature_names,
-            targets=targets,
-        )
-    return from_arrays(
-        file.stem,
-        kind,
-        x,
-        np.array(y_rows),
-        seed=seed,
-        split=split,
-        standardize=standardize,
-        where=path,
-        features=feature_names,
-        targets=targets,
-    )
+    return x_rows, y_rows
 
 
 def _header(row: list[str], path: str) -> list[str]:
@@ -315,36 +336,9 @@ def npz(
         raise TaskError(
             f"{path}: array {x!r} holds a missing or infinite value at row {row}, column {col}"
         )
+    names: list[str] = []
     if kind == "classes":
-        if ya.ndim != 1:
-            raise TaskError(
-                f"{path}: array {y!r} must hold one class label per row for a "
-                f"classes task, got shape {ya.shape}"
-            )
-        if np.issubdtype(ya.dtype, np.floating) and not np.isfinite(ya).all():
-            row = int(np.argwhere(~np.isfinite(ya))[0][0])
-            raise TaskError(f"{path}: array {y!r} row {row}: class label {ya[row]} is not finite")
-        if np.iscomplexobj(ya):
-            raise TaskError(f"{path}: array {y!r} holds complex numbers, not class labels")
-        if np.issubdtype(ya.dtype, np.floating) and not np.all(ya == np.round(ya)):
-            row = int(np.argwhere(ya != np.round(ya))[0][0])
-            raise TaskError(
-                f"{path}: array {y!r} row {row}: class label {ya[row]} is not an integer"
-            )
-        values, labels = np.unique(ya, return_inverse=True)
-        names = [str(v.item()) for v in values]
-        return from_arrays(
-            file.stem,
-            kind,
-            xa,
-            labels.astype(np.int64),
-            seed=seed,
-            split=split,
-            standardize=standardize,
-            classes=names,
-            where=path,
-            shape=shape,
-        )
+        ya, names = _class_labels(ya, y, path)
     return from_arrays(
         file.stem,
         kind,
@@ -353,9 +347,30 @@ def npz(
         seed=seed,
         split=split,
         standardize=standardize,
+        classes=names,
         where=path,
         shape=shape,
     )
+
+
+def _class_labels(ya: np.ndarray, y: str, path: str) -> tuple[np.ndarray, list[str]]:
+    """Array ``y``'s class labels (integers, one per row) as 0..C-1, and the classes' names
+    (the distinct values, sorted)."""
+    if ya.ndim != 1:
+        raise TaskError(
+            f"{path}: array {y!r} must hold one class label per row for a "
+            f"classes task, got shape {ya.shape}"
+        )
+    if np.issubdtype(ya.dtype, np.floating) and not np.isfinite(ya).all():
+        row = int(np.argwhere(~np.isfinite(ya))[0][0])
+        raise TaskError(f"{path}: array {y!r} row {row}: class label {ya[row]} is not finite")
+    if np.iscomplexobj(ya):
+        raise TaskError(f"{path}: array {y!r} holds complex numbers, not class labels")
+    if np.issubdtype(ya.dtype, np.floating) and not np.all(ya == np.round(ya)):
+        row = int(np.argwhere(ya != np.round(ya))[0][0])
+        raise TaskError(f"{path}: array {y!r} row {row}: class label {ya[row]} is not an integer")
+    values, labels = np.unique(ya, return_inverse=True)
+    return labels.astype(np.int64), [str(v.item()) for v in values]
 
 
 def read_columns(

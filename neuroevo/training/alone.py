@@ -42,6 +42,37 @@ class AloneResult:
     best_step: int = 0
 
 
+@dataclass
+class _Best:
+    """The weights with the best validation metric so far, their step, and the checks since."""
+
+    state: State | None
+    metric: float | None
+    step: int = 0
+    since: int = 0
+
+    def offer(self, value: float | None, snapshot: Callable[[], State], step: int) -> None:
+        """Keep ``snapshot()`` where ``value`` beats the best (ties: the earliest is kept)."""
+        if value is not None and (self.metric is None or value > self.metric):
+            self.metric, self.state, self.step = value, snapshot(), step
+            self.since = 0
+        else:
+            self.since += 1
+
+
+def _optimizer(
+    net: nn.Module, lr: float, schedule: str, length: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR | None]:
+    """Adam at ``lr``, and with ``schedule = "cosine"`` its decay to zero at step ``length``."""
+    optimizer = mixer.adam(net.parameters(), lr=lr)
+    decay = None
+    if schedule == "cosine":
+        decay = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, length) / length))
+        )
+    return optimizer, decay
+
+
 def train_alone(
     net: nn.Module,
     lr: float,
@@ -71,63 +102,63 @@ def train_alone(
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     task = kinds.get(kind)
     started = time.perf_counter()
-
-    @torch.no_grad()
-    def metric() -> float | None:
-        return task.score(net(valid[0]), valid[1]) if valid is not None else None
-
-    def snapshot() -> State:
-        return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-    best_state = snapshot() if checks else None
-    best_metric = metric() if checks else None
-    best_step = 0
+    best = _Best(_snapshot(net), _metric(net, task, valid)) if checks else _Best(None, None)
     batches = iter(train)
-    diverged_at = None
-    trained = 0
+    trained, diverged_at = 0, None
     if steps:
-        optimizer = mixer.adam(net.parameters(), lr=lr)
-        decay = None
-        if schedule == "cosine":
-            length = schedule_steps or steps
-            decay = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, length) / length))
-            )
+        optimizer, decay = _optimizer(net, lr, schedule, schedule_steps or steps)
         check_every = max(1, steps // checks) if checks else 0
-        since_best = 0
         for step in range(1, steps + 1):
-            x, y = next(batches)
-            optimizer.zero_grad(set_to_none=True)
-            loss = task.loss(net(x), y)
-            if not torch.isfinite(loss):
+            if not _step(net, task, optimizer, decay, next(batches)):
                 diverged_at = step
                 log.warning("training alone diverged at step %d; keeping the best weights", step)
                 break
-            loss.backward()
-            optimizer.step()
             trained = step
-            if decay is not None:
-                decay.step()
             if checks and (step % check_every == 0 or step == steps):
-                value = metric()
-                if value is not None and (best_metric is None or value > best_metric):
-                    best_metric, best_state, best_step = value, snapshot(), step
-                    since_best = 0
-                else:
-                    since_best += 1
+                best.offer(_metric(net, task, valid), lambda: _snapshot(net), step)
             if on_step is not None:
                 on_step(step, steps)
-            if patience and since_best >= patience:
+            if patience and best.since >= patience:
                 break
     if checks:
-        net.load_state_dict(best_state)
+        net.load_state_dict(best.state)
     else:
-        best_state, best_metric, best_step = snapshot(), metric(), trained
+        best = _Best(_snapshot(net), _metric(net, task, valid), trained)
     return AloneResult(
-        state=best_state,
-        validation_metric=best_metric,
+        state=best.state,
+        validation_metric=best.metric,
         steps_trained=trained,
         diverged_at=diverged_at,
         seconds=time.perf_counter() - started,
-        best_step=best_step,
+        best_step=best.step,
     )
+
+
+def _snapshot(net: nn.Module) -> State:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@torch.no_grad()
+def _metric(net: nn.Module, task: kinds.Kind, valid: Batch | None) -> float | None:
+    return task.score(net(valid[0]), valid[1]) if valid is not None else None
+
+
+def _step(
+    net: nn.Module,
+    task: kinds.Kind,
+    optimizer: torch.optim.Optimizer,
+    decay: torch.optim.lr_scheduler.LambdaLR | None,
+    batch: Batch,
+) -> bool:
+    """One step of ``optimizer`` (and ``decay``) on ``batch``; False, and no step, where the
+    loss is not finite."""
+    x, y = batch
+    optimizer.zero_grad(set_to_none=True)
+    loss = task.loss(net(x), y)
+    if not torch.isfinite(loss):
+        return False
+    loss.backward()
+    optimizer.step()
+    if decay is not None:
+        decay.step()
+    return True

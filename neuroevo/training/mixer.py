@@ -419,6 +419,37 @@ def run_population(
     started = time.perf_counter()
     state = _RaceState(k, config)
     race_at = _race_steps(config.race, steps)
+    _run_steps(population, state, task, config, train_it, valid_it, steps, race_at, on_step)
+    metrics = _evaluate(population, k, task, evaluate_on) if evaluate_on is not None else [None] * k
+    results = state.results(
+        n_parameters=population.n_parameters(), metrics=metrics, n_rounds=len(race_at)
+    )
+    return MixerResult(
+        nets=results,
+        weights=state.weights.clone(),
+        steps=steps,
+        rule=config.rule,
+        metric_name=task.metric_name,
+        trajectory_steps=state.trajectory_steps,
+        wall_seconds=time.perf_counter() - started,
+        weight_trajectory=state.weight_trajectory(),
+        race_steps=sorted(race_at),
+    )
+
+
+def _run_steps(
+    population: Population,
+    state: _RaceState,
+    task: kinds.Kind,
+    config: MixerConfig,
+    train_it: Iterator[Batch],
+    valid_it: Iterator[Batch],
+    steps: int,
+    race_at: dict[int, int],
+    on_step: Callable[[int, int], None] | None,
+) -> None:
+    """The mixer run's ``steps`` steps: train the live nets, mix every ``mix_every`` steps
+    (nets whose outputs are not finite diverge), record, and hold the race's rounds."""
     on_train = config.mix_on == "train"
     for step in range(1, steps + 1):
         x, y = next(train_it)
@@ -450,22 +481,6 @@ def run_population(
             population.retire(sorted(before - set(state.live())))
         if on_step is not None:
             on_step(step, len(state.live()))
-
-    metrics = _evaluate(population, k, task, evaluate_on) if evaluate_on is not None else [None] * k
-    results = state.results(
-        n_parameters=population.n_parameters(), metrics=metrics, n_rounds=len(race_at)
-    )
-    return MixerResult(
-        nets=results,
-        weights=state.weights.clone(),
-        steps=steps,
-        rule=config.rule,
-        metric_name=task.metric_name,
-        trajectory_steps=state.trajectory_steps,
-        wall_seconds=time.perf_counter() - started,
-        weight_trajectory=state.weight_trajectory(),
-        race_steps=sorted(race_at),
-    )
 
 
 def _train_step(population, state, x, y, on_train: bool, step: int):
