@@ -363,7 +363,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from neuroevo.results.report import describe
+    from neuroevo.results.show import describe
 
     print(describe(args.run_dir, top=max(0, args.top)))
     return 0

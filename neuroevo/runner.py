@@ -2,11 +2,12 @@
 
 :func:`evolve` resolves the recipe, builds the task, takes the run directory's lock, decides
 between a fresh run and a resume (checksums, recipe and data fingerprint checked first), then
-calls :class:`~neuroevo.search.evolution.Evolution` generation by generation, writing history and a
-checkpoint after each, until a stopping rule (generations, time budget, a callback's
-``evolution.stop()``) ends the search; then the best net's final training and the summary.
-:mod:`neuroevo.search.evolution` holds the population and one generation; this module owns I/O,
-stopping and resume.
+advances the run's :class:`~neuroevo.search.protocol.Search` (one evolution, or islands)
+generation by generation, writing history and a checkpoint after each, until a stopping rule of
+:mod:`neuroevo.search.stopping` ends it; then the best net's final training and the summary
+(:class:`~neuroevo.results.summary.Summary`). The search holds the populations and one
+generation; this module owns I/O and resume: :meth:`_Run.restore`, :meth:`_Run.search`,
+:meth:`_Run.finish`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ from neuroevo.errors import NeuroevoError, printable
 from neuroevo.genome import graph as G
 from neuroevo.recipe import EXTENDABLE, Recipe, check_size, load, parse_override, upgrade
 from neuroevo.results import report
-from neuroevo.search import final
-from neuroevo.search.evolution import State, finite, is_number
-from neuroevo.search.islands import Archipelago, Local
+from neuroevo.results.summary import Best, Final, Summary
+from neuroevo.search import final, islands, stopping
+from neuroevo.search.evolution import Champion, State, finite, is_number
+from neuroevo.search.protocol import Search
 from neuroevo.storage import checkpoint, fileio, rundir
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 from neuroevo.storage.rundir import RunDir
@@ -188,7 +190,13 @@ def _start(
                     )
                 # nothing completed yet: a resume starts afresh
                 run_dir = RunDir(path, overwrite=overwrite or resume)
-            return _run(recipe, task, run_dir, snapshot, fingerprint, callbacks, started, device)
+            search = islands.build(recipe, task, callbacks=callbacks, device=device)
+            run = _Run(search, recipe, task, run_dir, fingerprint, device, stopping.Clock(started))
+            try:
+                run.restore(snapshot)
+                return run.finish(run.search_until_stopped())
+            finally:
+                search.close()
 
 
 def _draw_report(
@@ -214,7 +222,7 @@ def _draw_report(
     if not isinstance(summary.get("best"), dict):
         raise NeuroevoError(f"{path / 'summary.json'}: not a run summary (it names no best net)")
     report.write_safely(path)
-    evo = Archipelago(recipe, task, callbacks=callbacks, device=device, backend=Local())
+    evo = islands.build(recipe, task, callbacks=callbacks, device=device, backend=islands.Local())
     try:
         evo.load_state_dict(snapshot)
         result = RunResult(path, summary, genome, state, evo.logbook, evo.hall_of_fame)
@@ -224,156 +232,149 @@ def _draw_report(
     return result
 
 
-def _run(
-    recipe: Recipe,
-    task: tasks.Task,
-    run_dir: RunDir,
-    snapshot: Snapshot | None,
-    fingerprint: str,
-    callbacks: Sequence[Callback],
-    started: float,
-    device: torch.device,
-) -> RunResult:
-    evo = Archipelago(recipe, task, callbacks=callbacks, device=device)
-    try:
-        return _search_and_finish(
-            evo, recipe, task, run_dir, snapshot, fingerprint, started, device
+@dataclass
+class _Run:
+    """One run being driven: its search, its directory and what its checkpoints record."""
+
+    search: Search
+    recipe: Recipe
+    task: tasks.Task
+    run_dir: RunDir
+    fingerprint: str  # the data's (tasks.Task.fingerprint)
+    device: torch.device
+    clock: stopping.Clock = field(default_factory=stopping.Clock)
+
+    def restore(self, snapshot: Snapshot | None) -> None:
+        """Put the search where ``snapshot`` left it (None: a fresh run), cut the history
+        there, write the recipe and call ``on_run_begin``."""
+        if snapshot is not None:
+            before = snapshot.state.get("device")
+            if before is not None and before != str(self.device):
+                log.warning(
+                    "the run went on %s and resumes on %s: from here its floating-point "
+                    "results may differ in the last bits from a run on one device",
+                    printable(str(before)),  # the checkpoint's text: shown, never obeyed
+                    self.device,
+                )
+            self.search.load_state_dict(snapshot)
+            self.run_dir.truncate_history(snapshot.state["history_bytes"])
+            self.clock.durations = list(snapshot.state["durations"])
+            self.clock.before = snapshot.state["search_seconds"]
+            log.info("resuming %s after generation %d", self.run_dir.path, snapshot.generation + 1)
+        self.run_dir.write_recipe(self.recipe.to_toml())
+        self.search.notify(
+            "on_run_begin",
+            recipe=self.recipe,
+            task=self.task,
+            out=self.run_dir.path,
+            engine=self.search.engine.__name__,
+            device=str(self.device),
         )
-    finally:
-        evo.close()
 
+    def search_until_stopped(self) -> str:
+        """Generations until a stopping rule answers (at least one in all); its reason."""
+        if not self.clock.durations:
+            self.generation()
+        stoppers = stopping.rules(self.recipe)
+        while not (reason := stopping.first_reason(stoppers, self.search, self.clock)):
+            self.generation()
+        return reason
 
-def _search_and_finish(
-    evo: Archipelago,
-    recipe: Recipe,
-    task: tasks.Task,
-    run_dir: RunDir,
-    snapshot: Snapshot | None,
-    fingerprint: str,
-    started: float,
-    device: torch.device,
-) -> RunResult:
-    path = run_dir.path
-    if snapshot is not None:
-        before = snapshot.state.get("device")
-        if before is not None and before != str(device):
-            log.warning(
-                "the run went on %s and resumes on %s: from here its floating-point results "
-                "may differ in the last bits from a run on one device",
-                printable(str(before)),  # the checkpoint's text: shown, never obeyed
-                device,
-            )
-        evo.load_state_dict(snapshot)
-        run_dir.truncate_history(snapshot.state["history_bytes"])
-        durations = list(snapshot.state["durations"])
-        searched_before = snapshot.state["search_seconds"]
-        log.info("resuming %s after generation %d", path, snapshot.generation + 1)
-    else:
-        durations, searched_before = [], 0.0
-    run_dir.write_recipe(recipe.to_toml())
-    evo.notify(
-        "on_run_begin",
-        recipe=recipe,
-        task=task,
-        out=run_dir.path,
-        engine=evo.engine.__name__,
-        device=str(device),
-    )
-
-    def search_seconds() -> float:
-        return searched_before + time.perf_counter() - started
-
-    def one_generation() -> None:
-        summary, islands = evo.step()
-        run_dir.append_history(summary.records)
-        for island in islands:
-            if island.mixing is not None:
-                run_dir.write_mixing(*island.mixing)
-        durations.append(summary.elapsed)
-        saved = evo.state_dict()
+    def generation(self) -> None:
+        """One generation: its history and mixing records, then its checkpoint."""
+        summary = self.search.step()
+        parts = summary.islands or [summary]  # one population: the summary is its own
+        self.run_dir.append_history(summary.records)
+        for part in parts:
+            if part.mixing is not None:
+                self.run_dir.write_mixing(*part.mixing)
+        self.clock.durations.append(summary.elapsed)
+        saved = self.search.state_dict()
         saved.state.update(
-            recipe=recipe.to_dict(),
-            data_sha256=fingerprint,
-            history_bytes=run_dir.history_size(),
-            durations=durations,
-            search_seconds=search_seconds(),
-            device=str(device),
+            recipe=self.recipe.to_dict(),
+            data_sha256=self.fingerprint,
+            history_bytes=self.run_dir.history_size(),
+            durations=self.clock.durations,
+            search_seconds=self.clock.seconds(),
+            device=str(self.device),
         )
-        checkpoint.save(run_dir.path, saved, keep=recipe.run.keep_checkpoints)
-        evo.notify("on_generation_end", summary=summary, logbook=evo.logbook, islands=islands)
+        checkpoint.save(self.run_dir.path, saved, keep=self.recipe.run.keep_checkpoints)
+        self.search.notify(
+            "on_generation_end", summary=summary, logbook=self.search.logbook, islands=parts
+        )
         log.info("generation %d: best %s", summary.generation, summary.best_signature)
 
-    if snapshot is None:
-        one_generation()
-    budget = recipe.evolution.time_budget
-    while True:
-        if evo.stop_reason:
-            stopped_by = evo.stop_reason
-            break
-        if evo.generation + 1 >= recipe.evolution.generations:
-            stopped_by = "generations"
-            break
-        if budget and search_seconds() + sum(durations) / len(durations) > budget:
-            stopped_by = "time_budget"  # the next generation would end past the budget
-            break
-        one_generation()
-    completed = evo.generation + 1
-    searched = search_seconds()
-    if not evo.hall_of_fame:
-        raise NeuroevoError(
-            f"every net diverged: no net has a finite validation metric after {completed} "
-            "generation(s) (lower space.lr_max, or check the data's scale); the run's "
-            "checkpoints are kept"
-        )
-    final_started = time.perf_counter()
-    finished = final.finish(evo)
-    final_seconds = time.perf_counter() - final_started
-    best = finished.members[0]
-    champion, state = best.champion, best.state
-    if finished.weights is not None:  # before model.json, which names the ensemble
-        run_dir.write_ensemble(
-            [m.genome for m in finished.members],
-            [m.state for m in finished.members],
-            finished.weights,
-        )
-    several = "ensemble" if finished.weights is not None else "best"  # how model.json reads it
-    run_dir.write_best(champion.genome, state, {**task.data_format(), "final": several})
-    summary_data = {
-        "metric": task.metric_name,
-        "task": recipe.task.name,
-        "best": {
-            "id": champion.id,
-            "generation": champion.generation,
-            "signature": G.signature(champion.genome),
-            "params": G.n_parameters(champion.genome),
-            "genome": json.loads(G.to_json(champion.genome)),
-            "search_validation_metric": finite(champion.validation_metric),
+    def finish(self, stopped_by: str) -> RunResult:
+        """The final model, ``best/``, ``summary.json``, the report and ``on_run_end``."""
+        completed = self.search.generation + 1
+        searched = self.clock.seconds()
+        if not self.search.hall_of_fame:
+            raise NeuroevoError(
+                f"every net diverged: no net has a finite validation metric after {completed} "
+                "generation(s) (lower space.lr_max, or check the data's scale); the run's "
+                "checkpoints are kept"
+            )
+        final_started = time.perf_counter()
+        finished = final.finish(self.search)
+        final_seconds = time.perf_counter() - final_started
+        champion, state = finished.members[0].champion, finished.members[0].state
+        if finished.weights is not None:  # before model.json, which names the ensemble
+            self.run_dir.write_ensemble(
+                [m.genome for m in finished.members],
+                [m.state for m in finished.members],
+                finished.weights,
+            )
+        several = "ensemble" if finished.weights is not None else "best"  # model.json's
+        data_format = {**self.task.data_format(), "final": several}
+        self.run_dir.write_best(champion.genome, state, data_format)
+        summary = self.summary(champion, finished, stopped_by, searched, final_seconds)
+        plain = summary.to_dict()
+        self.run_dir.write_summary(plain)
+        if self.recipe.run.report:
+            report.write_safely(self.run_dir.path)
+        hall_of_fame, logbook = self.search.hall_of_fame, self.search.logbook
+        result = RunResult(self.run_dir.path, plain, champion.genome, state, logbook, hall_of_fame)
+        self.search.notify("on_run_end", result=result)
+        return result
+
+    def summary(
+        self,
+        champion: Champion,
+        finished: final.Finished,
+        stopped_by: str,
+        searched: float,
+        final_seconds: float,
+    ) -> Summary:
+        count = self.recipe.islands.count
+        best = Best(
+            id=champion.id,
+            generation=champion.generation,
+            signature=G.signature(champion.genome),
+            params=G.n_parameters(champion.genome),
+            genome=json.loads(G.to_json(champion.genome)),
+            search_validation_metric=finite(champion.validation_metric),
             # the final model's (the ensemble's, where final.choice is "ensemble")
-            "validation_metric": finite(finished.validation_metric),
-            "test_metric": finite(finished.test_metric),
-            **({"island": champion.id % recipe.islands.count} if recipe.islands.count > 1 else {}),
-        },
-        "islands": recipe.islands.count,
-        "final": finished.summary(),
-        "generations_completed": completed,
-        "stopped_by": stopped_by,
-        "seed": recipe.run.seed,
-        "threads": recipe.run.threads,
-        "device": str(device),
-        "engine": evo.engine.__name__,
-        "torch": torch.__version__,
-        "wall_seconds": round(searched + final_seconds, 3),
-        "search_seconds": round(searched, 3),
-        "final_seconds": round(final_seconds, 3),
-    }
-    run_dir.write_summary(summary_data)
-    if recipe.run.report:
-        report.write_safely(run_dir.path)
-    result = RunResult(
-        run_dir.path, summary_data, champion.genome, state, evo.logbook, evo.hall_of_fame
-    )
-    evo.notify("on_run_end", result=result)
-    return result
+            validation_metric=finite(finished.validation_metric),
+            test_metric=finite(finished.test_metric),
+            island=champion.id % count if count > 1 else None,
+        )
+        return Summary(
+            metric=self.task.metric_name,
+            task=self.recipe.task.name,
+            best=best,
+            islands=count,
+            final=Final(**finished.summary()),
+            generations_completed=self.search.generation + 1,
+            stopped_by=stopped_by,
+            seed=self.recipe.run.seed,
+            threads=self.recipe.run.threads,
+            device=str(self.device),
+            engine=self.search.engine.__name__,
+            torch=torch.__version__,
+            wall_seconds=round(searched + final_seconds, 3),
+            search_seconds=round(searched, 3),
+            final_seconds=round(final_seconds, 3),
+        )
 
 
 def _without_out(recipe_dict: dict[str, Any]) -> dict[str, Any]:

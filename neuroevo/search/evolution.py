@@ -105,6 +105,8 @@ class GenerationSummary:
     #: what the report draws of the mixer run: tensors (:meth:`MixerResult.recording`) and
     #: plain data (``generation``, ``ids``, ``retired_at``, ``diverged``, ``race_steps``, ...)
     mixing: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = field(repr=False, default=None)
+    #: each island's own summary, where this one is merged over an archipelago's islands
+    islands: list[GenerationSummary] = field(repr=False, default_factory=list)
 
 
 def _new_logbook() -> tools.Logbook:
@@ -225,6 +227,9 @@ class Evolution:
     def stop(self, reason: str = "callback") -> None:
         """End the run after the current generation."""
         self.stop_reason = reason
+
+    def close(self) -> None:
+        """Nothing to release (the :class:`~neuroevo.search.protocol.Search` contract)."""
 
     @contextmanager
     def _deap_random(self) -> Iterator[None]:
@@ -464,6 +469,8 @@ class Evolution:
         first (a hand-edited checkpoint with recomputed checksums is a clear
         :class:`CheckpointError`); the process-global random states are left alone."""
         s, t = snapshot.state, snapshot.tensors
+        if "islands" in s:
+            raise CheckpointError("the checkpoint holds several islands; islands.count is 1")
         where = f"checkpoint of generation {snapshot.generation + 1}"
         try:
             population, champions = _checked_state(s, t, self.recipe, where)

@@ -32,7 +32,8 @@ import networkx as nx
 import torch
 from torch import nn
 
-from neuroevo.search.evolution import Champion, Evolution
+from neuroevo.search.evolution import Champion
+from neuroevo.search.protocol import Search
 from neuroevo.training import alone as training
 from neuroevo.training import engine, ensemble, kinds, mixer, network
 from neuroevo.training.network import State
@@ -88,7 +89,7 @@ class Finished:
         }
 
 
-def finish(evo: Evolution) -> Finished:
+def finish(evo: Search) -> Finished:
     """Train, choose and (with ``final.refit``) refit the run's final model."""
     section = evo.recipe.final
     wanted = section.ensemble_size if section.final == "ensemble" else 1
@@ -138,7 +139,7 @@ def _or_low(value: float | None) -> float:
     return float("-inf") if value is None else value
 
 
-def _batches(evo: Evolution, data: tuple[torch.Tensor, torch.Tensor]):
+def _batches(evo: Search, data: tuple[torch.Tensor, torch.Tensor]):
     return mixer.batches(
         *engine.on(evo.device, data),
         evo.recipe.mixer.batch_size,
@@ -146,7 +147,7 @@ def _batches(evo: Evolution, data: tuple[torch.Tensor, torch.Tensor]):
     )
 
 
-def _train(evo: Evolution, champion: Champion, *, label: int) -> Member:
+def _train(evo: Search, champion: Champion, *, label: int) -> Member:
     # every weight is inherited; the generator only keeps the global torch state untouched
     net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
     net = net.to(evo.device)
@@ -172,7 +173,7 @@ def _train(evo: Evolution, champion: Champion, *, label: int) -> Member:
     )
 
 
-def _refit(evo: Evolution, member: Member) -> Member:
+def _refit(evo: Search, member: Member) -> Member:
     """``member`` trained again from its search weights on training and validation rows, for
     the steps that were best on validation, on the same schedule (stopped there)."""
     net = network.inherit(member.genome, member.champion.state, generator=torch.Generator())
@@ -210,7 +211,7 @@ def fold_of(y: torch.Tensor, k: int, kind: str, generator: torch.Generator) -> t
 
 
 def _bag(
-    evo: Evolution, chosen: list[Member], weights: torch.Tensor | None, k: int
+    evo: Search, chosen: list[Member], weights: torch.Tensor | None, k: int
 ) -> tuple[list[Member], torch.Tensor, dict[str, Any]]:
     """The bagged refit (see the module): the copies, their mixing weights, and its record."""
     x, y = (torch.cat([a, b]) for a, b in zip(evo.task.train, evo.task.valid))
@@ -265,7 +266,7 @@ def _bag(
 
 
 def _fold_copy(
-    evo: Evolution,
+    evo: Search,
     member: Member,
     train: tuple[torch.Tensor, torch.Tensor],
     held: tuple[torch.Tensor, torch.Tensor],
@@ -297,7 +298,7 @@ def _fold_copy(
 
 
 @torch.no_grad()
-def _outputs(members: list[Member], x: torch.Tensor, evo: Evolution) -> torch.Tensor:
+def _outputs(members: list[Member], x: torch.Tensor, evo: Search) -> torch.Tensor:
     outs = []
     for m in members:
         net = network.inherit(m.genome, m.state, generator=torch.Generator()).to(evo.device)
@@ -309,7 +310,7 @@ def score(
     members: list[Member],
     weights: torch.Tensor | None,
     data: tuple[torch.Tensor, torch.Tensor],
-    evo: Evolution,
+    evo: Search,
 ) -> float | None:
     """The metric of the model (one net, or the ensemble with ``weights``) on ``data``."""
     task = kinds.get(evo.task.kind)

@@ -24,6 +24,11 @@ Where the islands train (``run.backend``):
     next state; Ray retries a task whose worker died, so a lost worker costs one generation of
     that island, never the island. The driver keeps every island's state, so one checkpoint
     holds them all. Ray is the optional extra ``ray``.
+
+``count = 1`` is no archipelago: :func:`build` gives the run its one
+:class:`~neuroevo.search.evolution.Evolution`, trained in this process whatever the backend
+(Ray has nothing to spread; the result is the same on every backend). Both honour
+:class:`~neuroevo.search.protocol.Search`.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from neuroevo.callbacks.base import Callback, notify
 from neuroevo.errors import NeuroevoError
 from neuroevo.recipe import Recipe, from_dict
 from neuroevo.search.evolution import Evolution, GenerationSummary, Migrant
+from neuroevo.search.protocol import Search
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 
 log = logging.getLogger("neuroevo")
@@ -54,13 +60,25 @@ log = logging.getLogger("neuroevo")
 RAY_HINT = "run.backend = \"ray\" needs Ray: pip install 'neuroevo[ray]'"
 
 
-class Archipelago:
-    """Every island of a run, advanced one generation at a time in lockstep, with migration.
+def build(
+    recipe: Recipe,
+    task: tasks.Task,
+    *,
+    callbacks: Sequence[Callback] = (),
+    device: torch.device | str = "cpu",
+    backend: Backend | None = None,
+) -> Search:
+    """The run's search: its one :class:`Evolution` (``islands.count = 1``), else an
+    :class:`Archipelago` of its islands on ``backend`` (default: the recipe's)."""
+    if recipe.islands.count == 1:
+        return Evolution(recipe, task, callbacks=callbacks, device=device)
+    return Archipelago(recipe, task, callbacks=callbacks, device=device, backend=backend)
 
-    It offers what the run driver and :func:`neuroevo.search.final.finish` use of one evolution:
-    ``recipe``, ``task``, ``device``, ``generation``, ``hall_of_fame`` (the best nets of every
-    island by validation metric), ``logbook``, ``notify``, ``stop``, ``state_dict`` and
-    ``load_state_dict`` (one checkpoint holds every island)."""
+
+class Archipelago:
+    """Every island of a run (two or more), advanced one generation at a time in lockstep,
+    with migration: a :class:`~neuroevo.search.protocol.Search` like one evolution, whose
+    ``hall_of_fame`` holds the best nets of every island and whose checkpoint holds them all."""
 
     def __init__(
         self,
@@ -71,6 +89,11 @@ class Archipelago:
         device: torch.device | str = "cpu",
         backend: Backend | None = None,
     ) -> None:
+        if recipe.islands.count < 2:
+            raise NeuroevoError(
+                f"an archipelago has at least 2 islands, not {recipe.islands.count} (one is "
+                "a plain Evolution: neuroevo.search.islands.build)"
+            )
         self.recipe = recipe
         self.task = task
         self.callbacks = list(callbacks)
@@ -99,18 +122,12 @@ class Archipelago:
         self._stop_reason = reason
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        """Call ``hook`` on every callback, with ``evolution`` the archipelago (with one island,
-        that island's evolution, as in a run without islands)."""
-        if len(self.islands) == 1:
-            self.islands[0].notify(hook, **kwargs)
-            return
+        """Call ``hook`` on every callback, with ``evolution`` the archipelago."""
         notify(self.callbacks, hook, evolution=self, **kwargs)
 
     @property
     def hall_of_fame(self) -> tools.HallOfFame:
         """The best nets over every island, by their validation metric."""
-        if len(self.islands) == 1:
-            return self.islands[0].hall_of_fame
         merged = tools.HallOfFame(
             5, similar=lambda a, b: (a.id, a.generation) == (b.id, b.generation)
         )
@@ -119,10 +136,7 @@ class Archipelago:
 
     @property
     def logbook(self) -> tools.Logbook:
-        """Island 0's logbook; with several islands, every island's records with an
-        ``island`` column."""
-        if len(self.islands) == 1:
-            return self.islands[0].logbook
+        """Every island's records, with an ``island`` column."""
         book = tools.Logbook()
         book.header = ["gen", "island", *self.islands[0].logbook.header[1:]]
         rows = [(r["gen"], k, r) for k, evo in enumerate(self.islands) for r in evo.logbook]
@@ -134,11 +148,10 @@ class Archipelago:
 
     def migrating(self) -> bool:
         """Whether the next generation receives migrants: after every ``migrate_every``
-        evaluated generations, with more than one island and migrants to send."""
+        evaluated generations, with migrants to send."""
         section = self.recipe.islands
         return (
-            len(self.islands) > 1
-            and section.migrants > 0
+            section.migrants > 0
             and self.islands[0].evaluated
             and (self.generation + 1) % section.migrate_every == 0
         )
@@ -153,17 +166,17 @@ class Archipelago:
                 arriving[(k + 1) % n] = evo.emigrants(self.recipe.islands.migrants)
         return arriving
 
-    def step(self) -> tuple[GenerationSummary, list[GenerationSummary]]:
+    def step(self) -> GenerationSummary:
         """One generation of every island: migration first where it is due, then every island
-        breeds and trains. Returns the generation's summary over all islands and each
-        island's own."""
+        breeds and trains. Returns the generation's summary over all islands, each island's
+        own under ``islands``."""
         started = time.perf_counter()
         immigrants = self.immigrants()
         if any(immigrants):
             sent = sum(m.size for group in immigrants for m in group)
             log.info("migration: %d nets, %d bytes", sum(map(len, immigrants)), sent)
         summaries = self.backend.step(self, immigrants)
-        return _merged(summaries, time.perf_counter() - started), summaries
+        return _merged(summaries, time.perf_counter() - started)
 
     def close(self) -> None:
         self.backend.close()
@@ -171,10 +184,7 @@ class Archipelago:
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> Snapshot:
-        """One island: exactly its own snapshot. Several: each island's state under
-        ``islands``, its tensors prefixed ``island.K.``."""
-        if len(self.islands) == 1:
-            return self.islands[0].state_dict()
+        """Each island's state under ``islands``, its tensors prefixed ``island.K.``."""
         states, tensors = [], {}
         for k, evo in enumerate(self.islands):
             snapshot = evo.state_dict()
@@ -183,11 +193,6 @@ class Archipelago:
         return Snapshot(self.generation, {"islands": states}, tensors)
 
     def load_state_dict(self, snapshot: Snapshot) -> None:
-        if len(self.islands) == 1:
-            if "islands" in snapshot.state:
-                raise CheckpointError("the checkpoint holds several islands; islands.count is 1")
-            self.islands[0].load_state_dict(snapshot)
-            return
         states = snapshot.state.get("islands")
         if not isinstance(states, list) or len(states) != len(self.islands):
             held = len(states) if isinstance(states, list) else 1
@@ -209,8 +214,6 @@ class Archipelago:
 
 def _merged(summaries: list[GenerationSummary], elapsed: float) -> GenerationSummary:
     """The generation over every island: the best and mean metric of all its nets."""
-    if len(summaries) == 1:
-        return summaries[0]
     records = [r for s in summaries for r in s.records]
     metrics = [r["validation_metric"] for r in records if r["validation_metric"] is not None]
     best = max(
@@ -226,6 +229,7 @@ def _merged(summaries: list[GenerationSummary], elapsed: float) -> GenerationSum
         best_id=best.best_id,
         elapsed=elapsed,
         records=records,
+        islands=summaries,
     )
 
 

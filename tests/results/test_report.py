@@ -16,6 +16,7 @@ from PIL import Image
 
 from neuroevo.cli import main
 from neuroevo.results import plots, report
+from neuroevo.results.summary import read as read_summary
 from neuroevo.runner import evolve
 from neuroevo.storage import rundir
 from neuroevo.training import mixer
@@ -169,6 +170,8 @@ def test_a_failure_to_draw_is_a_warning_after_the_results(
         result = evolve(tiny_recipe(report=True), out=tmp_path / "run")
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert written == result.summary and 0 <= written["best"]["test_metric"] <= 1
+    typed = read_summary(tmp_path / "run")  # read back checked, and as it was written
+    assert typed.to_dict() == written and typed.best.id == written["best"]["id"]
     assert (tmp_path / "run" / "best" / "weights.safetensors").exists()
     assert any("no report: no fonts today" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "run" / "report.html").exists()

@@ -1,11 +1,13 @@
 import json
 import random
+import time
 
 import pytest
 import torch
 
 from neuroevo import Callback, evolve
 from neuroevo import recipe as R
+from neuroevo.search import stopping
 from neuroevo.storage import rundir
 
 
@@ -90,6 +92,26 @@ def test_time_budget_stops_the_search_after_a_complete_generation(tiny_recipe, t
     assert result.summary["generations_completed"] == 1
     assert result.summary["stopped_by"] == "time_budget"
     assert len((tmp_path / "r" / "history.jsonl").read_text().splitlines()) == 6
+
+
+class _Search:
+    """Just what the stopping rules read of a search."""
+
+    def __init__(self, generation, stop_reason=None):
+        self.generation, self.stop_reason = generation, stop_reason
+
+
+def test_stopping_rules_answer_in_order_with_their_reason(tiny_recipe):
+    recipe = load(tiny_recipe(), "evolution.generations=5", "evolution.time_budget=10")
+    rules = stopping.rules(recipe)
+    clock = stopping.Clock(started=time.perf_counter(), before=0.0, durations=[1.0])
+    assert stopping.first_reason(rules, _Search(0), clock) is None
+    assert stopping.first_reason(rules, _Search(4), clock) == "generations"
+    assert stopping.first_reason(rules, _Search(4, "enough"), clock) == "enough"  # asked first
+    clock.before = 9.5  # the next generation (1 s, as the mean one) would end past 10 s
+    assert stopping.first_reason(rules, _Search(0), clock) == "time_budget"
+    no_budget = stopping.rules(load(tiny_recipe(), "evolution.generations=5"))
+    assert stopping.first_reason(no_budget, _Search(0), clock) is None
 
 
 def test_global_random_state_is_left_alone(tiny_recipe, tmp_path):

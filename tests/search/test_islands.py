@@ -22,7 +22,8 @@ from neuroevo.genome import graph as G
 from neuroevo.recipe import RecipeError, load
 from neuroevo.runner import evolve
 from neuroevo.search.evolution import Evolution
-from neuroevo.search.islands import Archipelago
+from neuroevo.search.islands import Archipelago, build
+from neuroevo.search.protocol import Search
 from neuroevo.storage import checkpoint, rundir
 from neuroevo.storage.checkpoint import CheckpointError
 from neuroevo.training.engine import threads
@@ -48,6 +49,25 @@ def test_one_island_is_a_run_without_islands(tiny_recipe, tmp_path):
     assert rundir.read_history(tmp_path / "run") == json.loads(json.dumps(records))
     state = checkpoint.load_latest(tmp_path / "run").state
     assert "islands" not in state and len(state["population"]) == recipe.population.size
+
+
+def test_one_island_is_a_plain_evolution_and_an_archipelago_has_two_or_more(tiny_recipe):
+    recipe = load(tiny_recipe("\n[islands]\ncount = 1\n"), ['run.backend="ray"'])
+    assert type(build(recipe, _task(recipe))) is Evolution  # nothing for Ray to spread
+    with pytest.raises(NeuroevoError, match="at least 2 islands"):
+        Archipelago(recipe, _task(recipe))
+    several = load(tiny_recipe(ISLANDS))
+    assert type(build(several, _task(several))) is Archipelago
+
+
+def test_both_searches_honour_the_search_protocol(tiny_recipe):
+    """What the driver and final.finish use of a search, on one population and on islands."""
+    names = [n for n in vars(Search) if not n.startswith("_")] + list(Search.__annotations__)
+    for extra in ("", ISLANDS):
+        recipe = load(tiny_recipe(extra))
+        search = build(recipe, _task(recipe))
+        missing = [n for n in names if not hasattr(search, n)]
+        assert not missing, f"{type(search).__name__} lacks {missing}"
 
 
 # --------------------------------------------------------------------------- migration
