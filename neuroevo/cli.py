@@ -120,6 +120,7 @@ def _resume_parser(commands: Any) -> None:
         "resume",
         help="continue an interrupted run",
     )
+    cont.describe = _resume_description
     cont.add_argument("run_dir", help="the run directory, e.g. runs/logbits")
     cont.add_argument(
         "--set",
@@ -132,7 +133,6 @@ def _resume_parser(commands: Any) -> None:
     cont.add_argument("--quiet", action="store_true", help="no progress bars, no generation lines")
     cont.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD_HELP)
     cont.add_argument("--debug", action="store_true", help="show tracebacks")
-    cont.describe = _resume_description
 
 
 def _verify_parser(commands: Any) -> None:
@@ -230,12 +230,12 @@ def _export_parser(commands: Any) -> None:
 
 def _print_run_end(result: Any) -> None:
     """The run's last lines on stdout: its best net, the final model and their metrics."""
-    from neuroevo.results import report
+    from neuroevo.results.show import final_model
 
     s = result.summary
     best = s["best"]
     print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
-    print(f"final model: {report.final_model(s)}")
+    print(f"final model: {final_model(s)}")
     print(
         f"{s['metric']}: validation {_metric(best['validation_metric'])}, "
         f"test {_metric(best['test_metric'])}; {s['generations_completed']} generations, "

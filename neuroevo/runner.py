@@ -395,8 +395,8 @@ def _check_resumable(
     saved = s.get("recipe")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path}: the checkpoint does not record its recipe")
-    completed = snapshot.generation + 1
     saved = upgrade(saved)  # keys that moved since the checkpoint, where they are now
+    completed = snapshot.generation + 1
     where = f"{path / checkpoint.DIRECTORY / f'gen-{snapshot.generation:04d}' / 'state.json'}"
     durations = s.get("durations")
     if not isinstance(durations, list) or not all(is_number(d) and d >= 0 for d in durations):

@@ -213,7 +213,7 @@ class IslandsSection:
     nets (:mod:`neuroevo.search.islands`); ``count = 1`` is one population, as without the
     section."""
 
-    # at most 1,000: derived seeds stay within 64 bits (island_seed)
+    # at most 1,000: derived seeds stay within 64 bits (neuroevo.search.seeds)
     count: int = setting(1, low=1, high=1_000, help="populations evolving side by side")
     migrate_every: int = setting(5, low=1, high=1_000_000, help="generations between migrations")
     migrants: int = setting(

@@ -34,6 +34,7 @@ from neuroevo.errors import MutationNotApplicable, NeuroevoError
 from neuroevo.genome import graph as G
 from neuroevo.genome import mutations
 from neuroevo.recipe import Recipe
+from neuroevo.search import seeds
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 from neuroevo.training import engine as engine_
 from neuroevo.training import kinds, mixer, network
@@ -149,10 +150,10 @@ class Evolution:
         self.islands = recipe.islands.count
         if not 0 <= island < self.islands:
             raise NeuroevoError(f"island {island} of islands.count = {self.islands}")
-        self.seed = seed = island_seed(recipe.run.seed, island)
+        self.seed = seed = seeds.island(recipe.run.seed, island)
         self.rng = random.Random(seed)  # mutation choices and the operators' own draws
         # DEAP's selection draws from the global `random`: it runs on this state, swapped in.
-        self.selection_state = random.Random(seed + 1).getstate()
+        self.selection_state = random.Random(seeds.selection(seed)).getstate()
         self.operators = {name: mutations.resolve(name) for name in recipe.mutations}
         self.next_id = island  # ids step by the island count: unique over every island
         self.generation = 0
@@ -210,11 +211,11 @@ class Evolution:
 
     def mixer_seed(self) -> int:
         """The seed of this generation's mixer batches."""
-        return self.seed * 7919 + self.generation
+        return seeds.mixer(self.seed, self.generation)
 
     def _init_seed(self, individual_id: int) -> int:
         """The seed of an individual's fresh weights: (run seed, id), so no state to save."""
-        return self.seed * 1_000_003 + individual_id
+        return seeds.fresh_weights(self.seed, individual_id)
 
     @property
     def evaluated(self) -> bool:
@@ -503,15 +504,6 @@ class Evolution:
         for record in s["logbook"]:
             self.logbook.record(**record)
         self._evaluated = True
-
-
-def island_seed(seed: int, island: int) -> int:
-    """The seed of an island's draws: the run's own for island 0 (so one island is exactly a
-    run without islands), ``seed + 2654435761 * island`` for the rest: distinct for every
-    island of a run, and small enough (``islands.count`` is at most 1,000) that the seeds
-    derived from it (:meth:`Evolution.mixer_seed`, the fresh weights' ``seed * 1_000_003 +
-    id``) stay within torch's 64-bit generator seeds."""
-    return seed if island == 0 else (seed + 0x9E3779B1 * island) % (1 << 61)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import networkx as nx
 import torch
 from torch import nn
 
+from neuroevo.search import seeds
 from neuroevo.search.evolution import Champion
 from neuroevo.search.protocol import Search
 from neuroevo.training import alone as training
@@ -143,7 +144,7 @@ def _batches(evo: Search, data: tuple[torch.Tensor, torch.Tensor]):
     return mixer.batches(
         *engine.on(evo.device, data),
         evo.recipe.mixer.batch_size,
-        torch.Generator().manual_seed(evo.recipe.run.seed * 31 + 17),
+        torch.Generator().manual_seed(seeds.final_batches(evo.recipe.run.seed)),
     )
 
 
@@ -216,7 +217,7 @@ def _bag(
     """The bagged refit (see the module): the copies, their mixing weights, and its record."""
     x, y = (torch.cat([a, b]) for a, b in zip(evo.task.train, evo.task.valid))
     k = min(k, len(y))
-    generator = torch.Generator().manual_seed(evo.recipe.run.seed * 31 + 23)
+    generator = torch.Generator().manual_seed(seeds.bagging(evo.recipe.run.seed))
     fold = fold_of(y, k, evo.task.kind, generator)
     steps = evo.recipe.final.final_steps
     copies, stopped, fold_metrics, held_out = [], [], [], []
