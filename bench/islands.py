@@ -31,7 +31,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from neuroevo.genome import graph as G
-from neuroevo.search.evolution import Migrant
+from neuroevo.search.individuals import Migrant
 from neuroevo.search.islands import _pack
 from neuroevo.storage import checkpoint, rundir
 

@@ -34,12 +34,14 @@ from neuroevo.recipe import EXTENDABLE, Recipe, check_size, load, parse_override
 from neuroevo.results import report
 from neuroevo.results.summary import Best, Final, Summary
 from neuroevo.search import final, islands, stopping
-from neuroevo.search.evolution import Champion, State, finite, is_number
+from neuroevo.search.individuals import Champion
 from neuroevo.search.protocol import Search
+from neuroevo.search.snapshot import finite, is_number
 from neuroevo.storage import checkpoint, fileio, rundir
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 from neuroevo.storage.rundir import RunDir
 from neuroevo.training import engine, kinds
+from neuroevo.training.network import State
 
 log = logging.getLogger("neuroevo")
 

@@ -13,20 +13,16 @@ and is scored once on the test split, which nothing else sees.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 import torch
-from deap import base, tools
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
+from deap import tools
 
 from neuroevo import tasks
 from neuroevo.callbacks.base import Callback, notify
@@ -35,85 +31,26 @@ from neuroevo.genome import graph as G
 from neuroevo.genome import mutations
 from neuroevo.recipe import Recipe
 from neuroevo.search import seeds
+from neuroevo.search.individuals import (
+    Champion,
+    GenerationSummary,
+    Individual,
+    Migrant,
+)
+from neuroevo.search.snapshot import (
+    _checked_state,
+    _new_logbook,
+    _random_state_from_json,
+    _random_state_to_json,
+    finite,
+)
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 from neuroevo.training import engine as engine_
-from neuroevo.training import kinds, mixer, network
-from neuroevo.training.network import State
+from neuroevo.training import kinds, mixer
 
 log = logging.getLogger("neuroevo")
 
 _GLOBAL_RANDOM = threading.Lock()
-
-
-class Fitness(base.Fitness):
-    """The mixer's fitness (round survived + score): higher is better."""
-
-    weights = (1.0,)
-
-
-class MetricFitness(base.Fitness):
-    """A net's own validation metric, the order of the hall of fame: higher is better."""
-
-    weights = (1.0,)
-
-
-class Individual:
-    """A genome, the weights it starts its next mixer run from, and what the last run said."""
-
-    def __init__(self, genome: nx.DiGraph, start_from: State | None = None) -> None:
-        self.genome = genome
-        self.fitness = Fitness()
-        self.start_from = start_from  # parent's (or its own, for an elite) weights; None: fresh
-        self.state: State | None = None  # weights after the last mixer run
-        self.result: mixer.NetResult | None = None
-
-    @property
-    def id(self) -> int:
-        return self.genome.graph["id"]
-
-
-class Champion:
-    """A net as it was at the end of one generation, kept by the hall of fame."""
-
-    def __init__(
-        self, genome: nx.DiGraph, state: State, generation: int, validation_metric: float
-    ) -> None:
-        self.genome = genome
-        self.state = state
-        self.generation = generation
-        self.validation_metric = validation_metric
-        self.fitness = MetricFitness((validation_metric,))
-
-    @classmethod
-    def of(cls, ind: Individual, generation: int) -> Champion:
-        state = {k: v.detach().clone() for k, v in ind.state.items()}
-        return cls(G.copy(ind.genome), state, generation, ind.result.validation_metric)
-
-    @property
-    def id(self) -> int:
-        return self.genome.graph["id"]
-
-
-@dataclass
-class GenerationSummary:
-    generation: int
-    best_metric: float | None
-    mean_metric: float | None
-    best_signature: str
-    best_id: int
-    elapsed: float
-    records: list[dict[str, Any]] = field(repr=False, default_factory=list)
-    #: what the report draws of the mixer run: tensors (:meth:`MixerResult.recording`) and
-    #: plain data (``generation``, ``ids``, ``retired_at``, ``diverged``, ``race_steps``, ...)
-    mixing: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = field(repr=False, default=None)
-    #: each island's own summary, where this one is merged over an archipelago's islands
-    islands: list[GenerationSummary] = field(repr=False, default_factory=list)
-
-
-def _new_logbook() -> tools.Logbook:
-    logbook = tools.Logbook()
-    logbook.header = ["gen", "nets", "best_metric", "mean_metric", "max_fitness", "seconds"]
-    return logbook
 
 
 def _canonical(genome: nx.DiGraph) -> str:
@@ -504,145 +441,3 @@ class Evolution:
         for record in s["logbook"]:
             self.logbook.record(**record)
         self._evaluated = True
-
-
-@dataclass(frozen=True)
-class Migrant:
-    """A net on its way to another island: its genome as JSON and its weights as safetensors
-    bytes (plain data that any transport carries; nothing is pickled)."""
-
-    genome: str
-    weights: bytes
-    island: int  # where it comes from
-
-    @classmethod
-    def of(cls, genome: nx.DiGraph, state: State, island: int) -> Migrant:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-        return cls(G.to_json(genome), save_tensors(tensors), island)
-
-    def unpack(self, space: Any) -> tuple[nx.DiGraph, State]:
-        """The genome (validated against ``space``) and its weights, checked against it."""
-        genome = G.from_json(self.genome, source=f"a migrant from island {self.island}")
-        G.validate(genome, space)
-        state = load_tensors(self.weights)
-        expected = network.shapes(genome)
-        if {k: tuple(v.shape) for k, v in state.items()} != expected:
-            raise NeuroevoError(
-                f"a migrant from island {self.island}: its weights do not match its genome"
-            )
-        return genome, state
-
-    @property
-    def size(self) -> int:
-        """Bytes on the wire: genome JSON and weights."""
-        return len(self.genome.encode()) + len(self.weights)
-
-
-def finite(value: float | None, default: float | None = None) -> float | None:
-    """JSON holds no NaN or infinity: a value that is not a finite number is ``default``."""
-    return value if value is not None and math.isfinite(value) else default
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _checked_state(
-    s: dict[str, Any], t: dict[str, torch.Tensor], recipe: Recipe, where: str
-) -> tuple[list[Individual], list[Champion]]:
-    """The population and hall of fame of a checkpoint, every field checked."""
-
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            raise CheckpointError(f"{where}: {what}")
-
-    need(isinstance(s.get("next_id"), int) and not isinstance(s["next_id"], bool), "next_id")
-    need(s["next_id"] >= 0, "next_id is negative")
-    for key in ("population", "hall_of_fame", "logbook"):
-        need(isinstance(s.get(key), list), f"{key} is not a list")
-    need(
-        len(s["population"]) == recipe.population.size,
-        f"holds {len(s['population'])} individuals, population.size is {recipe.population.size}",
-    )
-    for record in s["logbook"]:
-        need(isinstance(record, dict), "a logbook record is not a table")
-        need(set(record) <= set(_new_logbook().header), "a logbook record has unknown keys")
-
-    def net(item: Any, prefix: str, label: str) -> tuple[nx.DiGraph, State]:
-        return _checked_net(item, t, prefix, label, recipe, s["next_id"], where)
-
-    population = []
-    for i, item in enumerate(s["population"]):
-        genome, state = net(item, f"population.{i}.", f"population {i}")
-        need(is_number(item.get("fitness")), f"population {i} fitness is not a number")
-        ind = Individual(genome)
-        ind.state = state
-        ind.fitness.values = (float(item["fitness"]),)
-        population.append(ind)
-    champions = []
-    for j, item in enumerate(s["hall_of_fame"]):
-        genome, state = net(item, f"hall_of_fame.{j}.", f"hall of fame {j}")
-        gen, metric = item.get("generation"), item.get("validation_metric")
-        need(isinstance(gen, int) and 0 <= gen, f"hall of fame {j} generation")
-        need(is_number(metric), f"hall of fame {j} validation_metric is not a number")
-        champions.append(Champion(genome, state, gen, float(metric)))
-    need(len(champions) <= 5, "the hall of fame holds more than 5 nets")
-    return population, champions
-
-
-def _checked_net(
-    item: Any,
-    t: dict[str, torch.Tensor],
-    prefix: str,
-    label: str,
-    recipe: Recipe,
-    next_id: int,
-    where: str,
-) -> tuple[nx.DiGraph, State]:
-    """A checkpoint's net, checked: ``item`` a table whose genome is valid in the recipe's
-    space with an id below ``next_id``, its weights (``t``'s tensors under ``prefix``) its
-    genome's shapes in float32."""
-
-    def need(ok: bool, what: str) -> None:
-        if not ok:
-            raise CheckpointError(f"{where}: {what}")
-
-    need(isinstance(item, dict), f"{label} is not a table")
-    genome = G.from_dict(item.get("genome"), source=f"{where}: {label}")
-    G.validate(genome, recipe.space)
-    gid = genome.graph["id"]
-    need(
-        isinstance(gid, int) and not isinstance(gid, bool) and 0 <= gid < next_id,
-        f"{label} has id {gid!r}, not below next_id",
-    )
-    state = _prefixed(t, prefix)
-    expected = network.shapes(genome)
-    need(
-        set(state) == set(expected),
-        f"{label}'s weights do not match its genome ({len(state)} tensors, "
-        f"{len(expected)} expected)",
-    )
-    for key, shape in expected.items():
-        v = state[key]
-        need(
-            tuple(v.shape) == shape and v.dtype == torch.float32,
-            f"{label} tensor {key} has shape {tuple(v.shape)} {v.dtype}, "
-            f"its genome needs {shape} float32",
-        )
-    return genome, state
-
-
-def _random_state_to_json(state: tuple) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _random_state_from_json(data: list) -> tuple:
-    version, internal, gauss = data
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in internal):
-        raise ValueError("a random state holds a value that is not an integer")
-    return (version, tuple(internal), gauss)
-
-
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> State:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

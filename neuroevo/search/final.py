@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from neuroevo.search import seeds
-from neuroevo.search.evolution import Champion
+from neuroevo.search.individuals import Champion
 from neuroevo.search.protocol import Search
 from neuroevo.training import alone as training
 from neuroevo.training import engine, ensemble, kinds, mixer, network

@@ -51,7 +51,8 @@ from neuroevo import tasks
 from neuroevo.callbacks.base import Callback, notify
 from neuroevo.errors import NeuroevoError
 from neuroevo.recipe import Recipe, from_dict
-from neuroevo.search.evolution import Evolution, GenerationSummary, Migrant
+from neuroevo.search.evolution import Evolution
+from neuroevo.search.individuals import GenerationSummary, Migrant
 from neuroevo.search.protocol import Search
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 

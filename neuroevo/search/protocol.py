@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from neuroevo import tasks
     from neuroevo.recipe import Recipe
-    from neuroevo.search.evolution import GenerationSummary
+    from neuroevo.search.individuals import GenerationSummary
     from neuroevo.storage.checkpoint import Snapshot
     from neuroevo.training.engine import Engine
 

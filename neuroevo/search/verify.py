@@ -30,8 +30,9 @@ from neuroevo import schema, tasks
 from neuroevo.errors import NeuroevoError
 from neuroevo.genome import graph as G
 from neuroevo.recipe import Recipe, check_size, load
-from neuroevo.search.evolution import Evolution, finite
+from neuroevo.search.evolution import Evolution
 from neuroevo.search.islands import Archipelago, Local
+from neuroevo.search.snapshot import finite
 from neuroevo.search.stats import kendall_tau_b, spearman_rho
 from neuroevo.storage import checkpoint, rundir
 from neuroevo.storage.checkpoint import CheckpointError

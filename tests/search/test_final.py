@@ -12,7 +12,8 @@ from neuroevo import tasks
 from neuroevo.cli import main
 from neuroevo.genome import graph as G
 from neuroevo.search import final
-from neuroevo.search.evolution import Champion, Evolution
+from neuroevo.search.evolution import Evolution
+from neuroevo.search.individuals import Champion
 from neuroevo.training import ensemble, kinds, network
 
 

@@ -12,7 +12,8 @@ from neuroevo import tasks
 from neuroevo.cli import main
 from neuroevo.genome import graph as G
 from neuroevo.search import verify
-from neuroevo.search.evolution import Evolution, Individual
+from neuroevo.search.evolution import Evolution
+from neuroevo.search.individuals import Individual
 from neuroevo.storage import rundir
 
 
