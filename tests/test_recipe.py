@@ -355,3 +355,38 @@ def test_what_may_change_on_resume_is_the_schema_s_word_everywhere(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     for section, key in R.EXTENDABLE - {("run", "out")}:
         assert f"{section}.{key}" in shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["logbits", "digits", "digits_conv"])
+def test_every_shipped_recipe_loads_and_runs_shortened(name, tmp_path):
+    from pathlib import Path
+
+    from neuroevo.cli import main
+
+    recipe = Path(__file__).parent.parent / "recipes" / f"{name}.toml"
+    assert sorted(p.stem for p in recipe.parent.glob("*.toml")) == [
+        "digits",
+        "digits_conv",
+        "logbits",
+    ]  # a new recipe joins this test
+    short = [
+        "evolution.generations=1",
+        "evolution.time_budget=0",
+        "mixer.steps=20",
+        "final.final_steps=5",
+        "final.folds=0",
+        "run.report=false",
+    ]
+    args = ["evolve", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*args, *(a for s in short for a in ("--set", s))]) == 0
+    assert (tmp_path / "run" / "best" / "model.json").exists()
+
+
+def test_a_recipe_in_the_old_layout_loads_with_one_line_naming_what_moved(tmp_path, caplog):
+    old = write(tmp_path, MINIMAL + "[evolution]\nfinal_steps = 7\nfolds = 0\n", "old.toml")
+    with caplog.at_level("WARNING", logger="neuroevo"):
+        r = R.load(old)
+    assert r.final.final_steps == 7 and r.final.folds == 0
+    moved = [rec.getMessage() for rec in caplog.records if "moved" in rec.getMessage()]
+    assert len(moved) == 1 and "evolution.final_steps is now final.final_steps" in moved[0]

@@ -2,16 +2,20 @@
 new arguments never break a callback (skorch's habit), and :func:`notify`, which calls one hook
 of each callback.
 
-Every hook gets ``evolution=``, the object running the search (an ``Evolution``, or an
-``Archipelago`` when the run has islands); ``evolution.stop(reason)`` ends the run after the
-current generation. The hooks and what else each gets:
+Every hook gets ``evolution=``: the object running the search, which honours
+:class:`neuroevo.search.protocol.Search` (``evolution.stop(reason)`` ends the run after the
+current generation). In a run without islands it is the one ``Evolution`` in every hook. With
+islands, ``on_run_begin``, ``on_generation_end``, ``on_final_step`` and ``on_run_end`` get the
+``Archipelago``, while ``on_generation_begin`` and ``on_mixer_step`` come from each island's own
+``Evolution`` (``evolution.island`` says which) and fire only on the ``local`` backend: on Ray
+the islands train in workers, which call no callbacks. The hooks and what else each gets:
 
 ``on_run_begin``
     once, before the first generation (a resumed run: before its next one).
 ``on_generation_begin(generation, population)``
-    before a generation's mixer run (with islands: once per island, in the driver).
+    before a generation's mixer run.
 ``on_mixer_step(generation, step, steps, live)``
-    after each mixer step (local runs only: on Ray the islands' workers do not report steps).
+    after each mixer step.
 ``on_generation_end(summary, logbook, islands)``
     after a generation is checkpointed.
 ``on_final_step(step, steps, ...)``
