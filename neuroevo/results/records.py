@@ -6,7 +6,6 @@ echoed (it may be huge or hostile)."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -180,19 +179,9 @@ def read_verify(path: Path) -> dict[str, Any] | None:
     if not os.path.lexists(file):
         return None
     text = fileio.read_text(file, limit=MAX_VERIFY_BYTES, what="verify report")
-    try:
-        data = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise NeuroevoError(f"{file}: is not a verify report ({reason})") from None
-    if not isinstance(data, dict):
-        raise NeuroevoError(f"{file}: is not a verify report (not a JSON object)")
+    data = rundir.json_object(text, f"{file}:", "a verify report")
     check(data, VERIFY_FIELDS, str(file))
     return data
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"holds {name}, which neuroevo never writes")
 
 
 def num(value: Any, spec: str = ".4f") -> str:

@@ -265,10 +265,7 @@ def _lineage(first: Mapping[int, dict[str, Any]], best_id: int) -> list[dict[str
 def _best_genome(path: Path):
     file = path / "best" / "genome.json"
     text = fileio.read_text(file, limit=MAX_GENOME_BYTES, what="genome")
-    try:
-        return G.from_json(text, source=str(file))
-    except RecursionError:
-        raise NeuroevoError(f"{file}: is not a genome (nested too deeply)") from None
+    return G.from_json(text, source=str(file))  # deep or broken JSON: InvalidGenome naming it
 
 
 def _existing(png: Path) -> dict[str, bytes]:

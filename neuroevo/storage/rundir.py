@@ -106,8 +106,9 @@ def _strict(constant: str) -> Any:
     raise ValueError(f"holds {constant}, which neuroevo never writes")
 
 
-def _json_object(text: str, where: str, what: str) -> dict[str, Any]:
-    """One JSON object, strict about NaN; else an error saying ``where`` is not ``what``."""
+def json_object(text: str, where: str, what: str) -> dict[str, Any]:
+    """One JSON object, strict about NaN and bounded in nesting (Python's parser raises
+    RecursionError); else one error saying ``where`` is not ``what``."""
     try:
         data = json.loads(text, parse_constant=_strict)
     except (ValueError, RecursionError) as exc:
@@ -125,7 +126,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     file = Path(path) / "history.jsonl"
     text = fileio.read_text(file, limit=MAX_READ_BYTES, what="history")
     return [
-        _json_object(line, f"{file}: line {number}", "a history record")
+        json_object(line, f"{file}: line {number}", "a history record")
         for number, line in enumerate(text.splitlines(), start=1)
     ]
 
@@ -133,7 +134,7 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
 def read_summary(path: str | Path) -> dict[str, Any]:
     """``summary.json`` of a finished run."""
     file = Path(path) / "summary.json"
-    return _json_object(
+    return json_object(
         fileio.read_text(file, limit=MAX_READ_BYTES, what="summary"), str(file), "a run summary"
     )
 

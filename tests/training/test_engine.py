@@ -233,13 +233,12 @@ def test_planted_winner_has_the_highest_fitness_for_both_engines(name):
     assert result.nets[3].validation_metric == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("mix_on", ["validation", "train"])
-def test_the_loop_engine_lets_no_mixer_train_a_net(mix_on):
-    """The loop's nets after a mixer run are, bit for bit, the nets trained alone on the same
-    batches (the loop is the alone path, so exactness holds on any CPU)."""
+def _six_after_a_mixer_run(run_engine, mix_on):
+    """Six members (one planted at the target map), their training data, and one 60-step
+    mixer run of them by ``run_engine`` on batches drawn from seed 4, with no race."""
     members = six_members(lrs=(1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3))
     train = linear_data(640, 5)
-    run = engine.loop(
+    run = run_engine(
         members,
         kind="regression",
         train=train,
@@ -248,6 +247,14 @@ def test_the_loop_engine_lets_no_mixer_train_a_net(mix_on):
         seed=4,
         config=mixer.MixerConfig(race=None, mix_on=mix_on, batch_size=32),
     )
+    return members, train, run
+
+
+@pytest.mark.parametrize("mix_on", ["validation", "train"])
+def test_the_loop_engine_lets_no_mixer_train_a_net(mix_on):
+    """The loop's nets after a mixer run are, bit for bit, the nets trained alone on the same
+    batches (the loop is the alone path, so exactness holds on any CPU)."""
+    members, train, run = _six_after_a_mixer_run(engine.loop, mix_on)
     for member, state in zip(members, run.states):
         net = network.inherit(
             member.genome,
@@ -264,17 +271,7 @@ def test_the_batched_engine_lets_no_mixer_train_a_net(mix_on):
     """The batched engine's nets after a mixer run are, bit for bit, the same stack stepped
     alone on the same batches with no mixer at all (the same code path, so exact on any CPU;
     the stack against the loop is compared, within float rounding, by the tests above)."""
-    members = six_members(lrs=(1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3))
-    train = linear_data(640, 5)
-    run = engine.batched(
-        members,
-        kind="regression",
-        train=train,
-        valid=linear_data(320, 6),
-        steps=60,
-        seed=4,
-        config=mixer.MixerConfig(race=None, mix_on=mix_on, batch_size=32),
-    )
+    members, train, run = _six_after_a_mixer_run(engine.batched, mix_on)
     alone = stack.Stack(
         [m.genome for m in members],
         [n.state_dict() for n in engine.start(members, torch.device("cpu"))],
