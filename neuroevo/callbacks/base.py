@@ -2,19 +2,20 @@
 new arguments never break a callback (skorch's habit), and :func:`notify`, which calls one hook
 of each callback.
 
-Every hook gets ``evolution=``: the object running the search, which honours
+Every hook gets ``evolution=``: the run's search, which honours
 :class:`neuroevo.search.protocol.Search` (``evolution.stop(reason)`` ends the run after the
-current generation). In a run without islands it is the one ``Evolution`` in every hook. With
-islands, ``on_run_begin``, ``on_generation_end``, ``on_final_step`` and ``on_run_end`` get the
-``Archipelago``, while ``on_generation_begin`` and ``on_mixer_step`` come from each island's own
-``Evolution`` (``evolution.island`` says which) and fire only on the ``local`` backend: on Ray
-the islands train in workers, which call no callbacks. The hooks and what else each gets:
+current generation), and it is the same object in every hook of a run: the one
+``Evolution``, or with islands the ``Archipelago`` (``evolution.islands`` lists its islands'
+own ``Evolution``). The hooks of one island's generation (``on_generation_begin`` and
+``on_mixer_step``) also get ``island=`` (0 without islands). On the ``ray`` backend those two
+do not fire: the islands train in Ray workers, which call no callbacks; the others fire in
+the driver as on the ``local`` backend. The hooks and what else each gets:
 
 ``on_run_begin``
     once, before the first generation (a resumed run: before its next one).
-``on_generation_begin(generation, population)``
+``on_generation_begin(generation, population, island)``
     before a generation's mixer run.
-``on_mixer_step(generation, step, steps, live)``
+``on_mixer_step(generation, step, steps, live, island)``
     after each mixer step.
 ``on_generation_end(summary, logbook, islands)``
     after a generation is checkpointed.

@@ -53,12 +53,12 @@ class Progress(Callback):
         if self.bars:
             self.generation_bar = self._bar(total=self.total, desc="generations", unit="gen")
 
-    def on_generation_begin(self, *, generation, evolution=None, **kwargs: Any) -> None:
+    def on_generation_begin(self, *, generation, evolution, island=0, **kwargs: Any) -> None:
         if self.bars:
             if self.step_bar is not None:  # the previous island's
                 self.step_bar.close()
-            several = evolution is not None and evolution.recipe.islands.count > 1
-            desc = f"gen {generation + 1}" + (f" island {evolution.island}" if several else "")
+            several = evolution.recipe.islands.count > 1
+            desc = f"gen {generation + 1}" + (f" island {island}" if several else "")
             self.step_bar = self._bar(desc=desc, unit="step", leave=False)
 
     def on_mixer_step(self, *, step, steps, live, **kwargs: Any) -> None:

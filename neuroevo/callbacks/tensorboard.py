@@ -73,9 +73,9 @@ class TensorBoard(Callback):
         w.flush()
 
     def on_run_end(self, *, result: Any, **kwargs: Any) -> None:
-        best = result.summary["best"]
-        step = result.summary["generations_completed"]
+        best = result.summary.best
+        step = result.summary.generations_completed
         for name in ("test_metric", "validation_metric"):
-            if best.get(name) is not None:
-                self.writer.add_scalar(f"final/{name}", best[name], step)
+            if getattr(best, name) is not None:
+                self.writer.add_scalar(f"final/{name}", getattr(best, name), step)
         self.writer.close()

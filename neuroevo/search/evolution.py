@@ -37,6 +37,7 @@ from neuroevo.search.individuals import (
     Individual,
     Migrant,
 )
+from neuroevo.search.protocol import Search
 from neuroevo.search.snapshot import (
     _checked_state,
     _new_logbook,
@@ -76,6 +77,9 @@ class Evolution:
         self.recipe = recipe
         self.task = task
         self.callbacks = list(callbacks)
+        # the run's search where this is one of its islands: the hooks go through it, so
+        # every hook of a run gets the same ``evolution`` (neuroevo.callbacks.base)
+        self.owner: Search | None = None
         # trains a generation's nets in one mixer run (neuroevo.training.engine); the recipe's
         # by default
         self.engine = engine or engine_.choose(recipe.mixer.engine)
@@ -160,7 +164,12 @@ class Evolution:
         return self._evaluated
 
     def notify(self, hook: str, **kwargs: Any) -> None:
-        notify(self.callbacks, hook, evolution=self, **kwargs)
+        """Call ``hook`` of every callback with ``evolution`` the run's search: this
+        evolution, or the archipelago it is an island of."""
+        if self.owner is not None:
+            self.owner.notify(hook, **kwargs)
+        else:
+            notify(self.callbacks, hook, evolution=self, **kwargs)
 
     def stop(self, reason: str = "callback") -> None:
         """End the run after the current generation."""
@@ -231,7 +240,7 @@ class Evolution:
         """Train the population in one mixer run and set every individual's fitness."""
         started = time.perf_counter()
         gen, pop = self.generation, self.population
-        self.notify("on_generation_begin", generation=gen, population=pop)
+        self.notify("on_generation_begin", generation=gen, population=pop, island=self.island)
         trained = self._train()
         result = trained.mixer
         records = []
@@ -272,7 +281,14 @@ class Evolution:
         gen, steps = self.generation, self.recipe.mixer.steps
 
         def on_step(step: int, live: int) -> None:
-            self.notify("on_mixer_step", generation=gen, step=step, steps=steps, live=live)
+            self.notify(
+                "on_mixer_step",
+                generation=gen,
+                step=step,
+                steps=steps,
+                live=live,
+                island=self.island,
+            )
 
         return self.engine(
             self.members(),

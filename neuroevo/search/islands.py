@@ -99,9 +99,10 @@ class Archipelago:
         self.task = task
         self.callbacks = list(callbacks)
         self.islands = [
-            Evolution(recipe, task, callbacks=callbacks, device=device, island=k)
-            for k in range(recipe.islands.count)
+            Evolution(recipe, task, device=device, island=k) for k in range(recipe.islands.count)
         ]
+        for evo in self.islands:
+            evo.owner = self  # their hooks are the archipelago's
         self.device = self.islands[0].device
         self.engine = self.islands[0].engine
         self.backend = backend or (Local() if recipe.run.backend == "local" else Ray(recipe))

@@ -16,6 +16,7 @@ import torch
 from helpers import edit_state, outputs
 
 from neuroevo import tasks
+from neuroevo.callbacks.base import Callback
 from neuroevo.cli import main
 from neuroevo.errors import NeuroevoError
 from neuroevo.genome import graph as G
@@ -129,28 +130,69 @@ def test_a_run_with_islands_records_every_island_and_keeps_the_best_of_all(tiny_
         key=lambda r: r["validation_metric"],
     )
     champions = {r["id"] for r in history}
-    assert result.summary["best"]["id"] in champions
-    assert result.summary["best"]["search_validation_metric"] == pytest.approx(
-        best["validation_metric"]
-    )
-    assert result.summary["best"]["island"] == result.summary["best"]["id"] % 2
-    assert result.summary["islands"] == 2
+    assert result.summary.best.id in champions
+    assert result.summary.best.search_validation_metric == pytest.approx(best["validation_metric"])
+    assert result.summary.best.island == result.summary.best.id % 2
+    assert result.summary.islands == 2
     state = checkpoint.load_latest(run).state
     assert len(state["islands"]) == 2
+
+
+def test_every_hook_of_a_run_with_islands_gets_the_archipelago(tiny_recipe, tmp_path):
+    """The callback contract: one ``evolution`` in every hook; an island's hooks say which
+    island; a stop asked from inside an island's mixer run ends the whole run."""
+    seen = []
+
+    class Recorder(Callback):
+        def on_run_begin(self, *, evolution, **kwargs):
+            seen.append(("run_begin", evolution, None))
+
+        def on_generation_begin(self, *, evolution, generation, island, **kwargs):
+            seen.append(("generation_begin", evolution, (generation, island)))
+
+        def on_mixer_step(self, *, evolution, generation, island, step, **kwargs):
+            if step == 1:
+                seen.append(("mixer_step", evolution, (generation, island)))
+            if (generation, island, step) == (1, 1, 1):
+                evolution.stop("enough")
+
+        def on_generation_end(self, *, evolution, summary, **kwargs):
+            seen.append(("generation_end", evolution, summary.generation))
+
+        def on_run_end(self, *, evolution, **kwargs):
+            seen.append(("run_end", evolution, None))
+
+    recipe = load(tiny_recipe(ISLANDS), ["evolution.generations=4"])
+    result = evolve(recipe, out=tmp_path / "run", callbacks=[Recorder()])
+    searches = {id(evolution) for _, evolution, _ in seen}
+    assert len(searches) == 1 and isinstance(seen[0][1], Archipelago)
+    assert [(hook, what) for hook, _, what in seen if hook != "mixer_step"] == [
+        ("run_begin", None),
+        ("generation_begin", (0, 0)),
+        ("generation_begin", (0, 1)),
+        ("generation_end", 0),
+        ("generation_begin", (1, 0)),
+        ("generation_begin", (1, 1)),
+        ("generation_end", 1),
+        ("run_end", None),
+    ]
+    steps = [what for hook, _, what in seen if hook == "mixer_step"]
+    assert steps == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert result.summary.stopped_by == "enough" and result.summary.generations_completed == 2
 
 
 def test_show_and_the_report_name_the_islands(tiny_recipe, tmp_path, capsys):
     run = tmp_path / "run"
     result = evolve(load(tiny_recipe(ISLANDS, report=True), ["evolution.generations=2"]), out=run)
-    best = result.summary["best"]
+    best = result.summary.best
     assert main(["show", str(run)]) == 0
     shown = capsys.readouterr().out
-    assert f"2 islands; the best net from island {best['island']}" in shown
+    assert f"2 islands; the best net from island {best.island}" in shown
     lines = shown.splitlines()
     header = lines[next(i for i, line in enumerate(lines) if "by validation" in line) + 1]
     assert header.split()[:2] == ["id", "island"]  # the top nets' table names their island
     page = (run / "report.html").read_text()
-    assert "<th>island</th>" in page and f"the best net from island {best['island']}" in page
+    assert "<th>island</th>" in page and f"the best net from island {best.island}" in page
 
 
 def test_islands_resume_bit_for_bit_from_the_checkpoint_that_holds_them_all(tiny_recipe, tmp_path):
