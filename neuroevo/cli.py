@@ -233,13 +233,13 @@ def _print_run_end(result: Any) -> None:
     from neuroevo.results.show import final_model
 
     s = result.summary
-    best = s["best"]
-    print(f"best: {best['signature']} (id {best['id']}, generation {best['generation'] + 1})")
-    print(f"final model: {final_model(s)}")
+    best = s.best
+    print(f"best: {best.signature} (id {best.id}, generation {best.generation + 1})")
+    print(f"final model: {final_model(s.final)}")
     print(
-        f"{s['metric']}: validation {_metric(best['validation_metric'])}, "
-        f"test {_metric(best['test_metric'])}; {s['generations_completed']} generations, "
-        f"{s['wall_seconds']:.0f} s; written to {result.out}",
+        f"{s.metric}: validation {_metric(best.validation_metric)}, "
+        f"test {_metric(best.test_metric)}; {s.generations_completed} generations, "
+        f"{s.wall_seconds:.0f} s; written to {result.out}",
         flush=True,
     )
 

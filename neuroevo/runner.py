@@ -33,6 +33,7 @@ from neuroevo.genome import graph as G
 from neuroevo.recipe import EXTENDABLE, Recipe, check_size, load, parse_override, upgrade
 from neuroevo.results import report
 from neuroevo.results.summary import Best, Final, Summary
+from neuroevo.results.summary import read as read_summary
 from neuroevo.search import final, islands, stopping
 from neuroevo.search.individuals import Champion
 from neuroevo.search.protocol import Search
@@ -49,7 +50,7 @@ log = logging.getLogger("neuroevo")
 @dataclass
 class RunResult:
     out: Path
-    summary: dict[str, Any]
+    summary: Summary  # as summary.json holds it (Summary.to_dict)
     best_genome: nx.DiGraph
     best_state: State
     logbook: tools.Logbook
@@ -214,15 +215,10 @@ def _draw_report(
 
     path = Path(recipe.run.out)
     log.info("%s: the run is complete; drawing its report", path)
-    best = path / "best"
-    genome = G.from_dict(
-        fileio.read_json(best / "genome.json", limit=model.MAX_JSON_BYTES, what="genome"),
-        source=str(best / "genome.json"),
-    )
-    state = model._weights(best / "weights.safetensors", genome)
-    summary = rundir.read_summary(path)
-    if not isinstance(summary.get("best"), dict):
-        raise NeuroevoError(f"{path / 'summary.json'}: not a run summary (it names no best net)")
+    genome, state = model.read_net(path / "best")
+    summary = read_summary(path)
+    if summary is None:
+        raise NeuroevoError(f"{path}: the run is complete but has no summary.json")
     report.write_safely(path)
     evo = islands.build(recipe, task, callbacks=callbacks, device=device, backend=islands.Local())
     try:
@@ -330,12 +326,13 @@ class _Run:
         data_format = {**self.task.data_format(), "final": several}
         self.run_dir.write_best(champion.genome, state, data_format)
         summary = self.summary(champion, finished, stopped_by, searched, final_seconds)
-        plain = summary.to_dict()
-        self.run_dir.write_summary(plain)
+        self.run_dir.write_summary(summary.to_dict())
         if self.recipe.run.report:
             report.write_safely(self.run_dir.path)
         hall_of_fame, logbook = self.search.hall_of_fame, self.search.logbook
-        result = RunResult(self.run_dir.path, plain, champion.genome, state, logbook, hall_of_fame)
+        result = RunResult(
+            self.run_dir.path, summary, champion.genome, state, logbook, hall_of_fame
+        )
         self.search.notify("on_run_end", result=result)
         return result
 

@@ -251,11 +251,7 @@ def load(run_dir: str | Path) -> Model:
             "and its weights expect standardised inputs; run its recipe again to get a model"
         )
     card = _card(best / FILE)
-    genome = G.from_dict(
-        fileio.read_json(best / "genome.json", limit=MAX_JSON_BYTES, what="genome"),
-        source=str(best / "genome.json"),
-    )
-    state = _weights(best / "weights.safetensors", genome)
+    genome, state = read_net(best)
     if G.n_inputs(genome) != len(card["features"]):
         raise NeuroevoError(
             f"{best / FILE}: names {len(card['features'])} features but the genome takes "
@@ -274,6 +270,16 @@ def load(run_dir: str | Path) -> Model:
         members = list(zip(genomes[1:], states[1:]))
         return Model(genome, states[0], card, members=members, mixing=mixing)
     return Model(genome, state, card)
+
+
+def read_net(best: Path) -> tuple[nx.DiGraph, dict[str, torch.Tensor]]:
+    """The genome and weights of the net in ``best`` (``genome.json``, ``weights.safetensors``),
+    each checked: the genome's rules, the weights finite floats of the genome's shapes."""
+    genome = G.from_dict(
+        fileio.read_json(best / "genome.json", limit=MAX_JSON_BYTES, what="genome"),
+        source=str(best / "genome.json"),
+    )
+    return genome, _weights(best / "weights.safetensors", genome)
 
 
 def _ensemble(best: Path, n_outputs: int):

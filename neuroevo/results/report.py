@@ -29,12 +29,11 @@ from neuroevo.errors import NeuroevoError, printable
 from neuroevo.genome import graph as G
 from neuroevo.results import records
 from neuroevo.results.records import num
-from neuroevo.results.show import describe, final_model
 from neuroevo.results.summary import Summary
 from neuroevo.results.summary import read as read_summary
 from neuroevo.storage import fileio, rundir
 
-__all__ = ["describe", "final_model", "make", "write", "write_safely"]  # show's, as before
+__all__ = ["make", "write", "write_safely"]
 
 log = logging.getLogger("neuroevo")
 

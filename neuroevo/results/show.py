@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,10 @@ FILES = [
 ]
 
 
-def final_model(summary: Summary | Mapping[str, Any]) -> str:
+def final_model(final: Final | None) -> str:
     """What a finished run's model is, in words: the best net or an ensemble, and the refit
-    (``summary``: a :class:`Summary`, or the plain data ``summary.json`` holds)."""
-    if isinstance(summary, Summary):
-        final = summary.final or Final()
-    else:
-        final = Final.from_dict(summary.get("final") or {})
+    (``final``: :attr:`Summary.final`; None reads as the best net after final training)."""
+    final = final or Final()
     if final.choice == "ensemble":
         what = f"an ensemble of {len(final.members)} nets "
         what += f"({', '.join(f'#{m}' for m in final.members)})"
@@ -102,7 +98,7 @@ def _finished(summary: Summary) -> list[str]:
         f"validation {num(best.validation_metric)}",
         f"  best #{best.id} (generation {best.generation + 1}, {best.params:,} "
         f"parameters): {best.signature}",
-        f"  final model: {final_model(summary)}",
+        f"  final model: {final_model(summary.final)}",
     ]
     if summary.islands > 1:
         island = "?" if best.island is None else best.island

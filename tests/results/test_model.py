@@ -10,7 +10,8 @@ import torch
 import neuroevo
 from neuroevo import tasks
 from neuroevo.cli import main
-from neuroevo.results import report
+from neuroevo.results.show import final_model
+from neuroevo.results.summary import Final
 
 ROWS = 240
 RECIPE = """
@@ -238,21 +239,21 @@ def test_show_summarises_a_finished_and_an_unfinished_run(classes_run, tmp_path,
 
 def test_show_says_what_the_final_model_is():
     ensemble = {"choice": "ensemble", "members": [7, 3], "refit": None}
-    assert report.final_model({"final": ensemble}) == (
+    assert final_model(Final.from_dict(ensemble)) == (
         "an ensemble of 2 nets (#7, #3), after their final training"
     )
     refit = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [2400]}}
-    assert report.final_model({"final": refit}) == (
+    assert final_model(Final.from_dict(refit)) == (
         "the best net, refit on 1,438 training and validation rows for 2,400 steps"
     )
     bagged = {"rows": 142, "folds": 2, "steps": [100, 300], "out_of_fold_metric": 0.97887}
-    assert report.final_model({"final": {"choice": "best", "members": [7], "refit": bagged}}) == (
+    assert final_model(Final.from_dict({"choice": "best", "members": [7], "refit": bagged})) == (
         "the best net, bagged: 2 copies trained from fresh weights, each on 1 of 2 folds of the "
         "142 training and validation rows and stopped by the fold it left out (out-of-fold 0.9789)"
     )
     unmoved = {"choice": "best", "members": [7], "refit": {"rows": 1438, "steps": [0]}}
     assert "with its search weights: no step of final training beat them on validation" in (
-        report.final_model({"final": unmoved})
+        final_model(Final.from_dict(unmoved))
     )
 
 

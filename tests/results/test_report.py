@@ -169,7 +169,7 @@ def test_a_failure_to_draw_is_a_warning_after_the_results(
     with caplog.at_level(logging.WARNING, logger="neuroevo"):
         result = evolve(tiny_recipe(report=True), out=tmp_path / "run")
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert written == result.summary and 0 <= written["best"]["test_metric"] <= 1
+    assert written == result.summary.to_dict() and 0 <= written["best"]["test_metric"] <= 1
     typed = read_summary(tmp_path / "run")  # read back checked, and as it was written
     assert typed.to_dict() == written and typed.best.id == written["best"]["id"]
     assert (tmp_path / "run" / "best" / "weights.safetensors").exists()

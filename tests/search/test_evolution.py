@@ -33,7 +33,7 @@ def test_generations_train_elites_on_and_children_from_their_parents(tiny_recipe
     per_generation = [(r["generation"], r["id"]) for r in lines]
     assert len(set(per_generation)) == len(per_generation)  # no id twice in one generation
     assert max(ids) == 6 + 5 + 5 - 1  # ids never reused: 6 founders, 5 children per generation
-    assert result.summary["generations_completed"] == 3
+    assert result.summary.generations_completed == 3
 
 
 def test_same_seed_same_run(tiny_recipe, tmp_path):
@@ -58,7 +58,7 @@ def test_other_seed_other_run(tiny_recipe, tmp_path):
     assert (tmp_path / "a" / "history.jsonl").read_text() != (
         tmp_path / "b" / "history.jsonl"
     ).read_text()
-    assert a.summary["seed"] == 3 and b.summary["seed"] == 4
+    assert a.summary.seed == 3 and b.summary.seed == 4
 
 
 def test_callbacks_see_every_hook_and_can_stop_the_run(tiny_recipe, tmp_path):
@@ -80,8 +80,8 @@ def test_callbacks_see_every_hook_and_can_stop_the_run(tiny_recipe, tmp_path):
         load(tiny_recipe(), "evolution.generations=5"), out=tmp_path / "r", callbacks=[Recorder()]
     )
     assert seen == ["run_begin", "gen0", "gen1", "run_end"]
-    assert result.summary["generations_completed"] == 2
-    assert result.summary["stopped_by"] == "enough"
+    assert result.summary.generations_completed == 2
+    assert result.summary.stopped_by == "enough"
 
 
 def test_time_budget_stops_the_search_after_a_complete_generation(tiny_recipe, tmp_path):
@@ -89,8 +89,8 @@ def test_time_budget_stops_the_search_after_a_complete_generation(tiny_recipe, t
         load(tiny_recipe(), "evolution.generations=50", "evolution.time_budget=1e-3"),
         out=tmp_path / "r",
     )
-    assert result.summary["generations_completed"] == 1
-    assert result.summary["stopped_by"] == "time_budget"
+    assert result.summary.generations_completed == 1
+    assert result.summary.stopped_by == "time_budget"
     assert len((tmp_path / "r" / "history.jsonl").read_text().splitlines()) == 6
 
 
