@@ -308,7 +308,6 @@ def _check(recipe: Recipe, given: _Given) -> None:
     try:
         for name in SECTIONS:
             S.check_section(name, getattr(recipe, name), given.spelled)
-        recipe.mixer.config()
         engine.choose(recipe.mixer.engine)
         engine.check_device(recipe.run.device)
     except InvalidSetting as exc:

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,10 @@ class Setting:
     low: float | None = None  # the least value (inclusive)
     high: float | None = None  # the largest (inclusive); keeps a mistyped number from
     # exhausting the machine (threads, memory, days of compute)
+    above: float | None = None  # a bound the value must exceed (exclusive)
+    below: float | None = None  # a bound the value must stay under (exclusive)
     choices: tuple[str, ...] = ()  # the values a string may take
+    min_items: int = 0  # a list's fewest items; its bounds and choices hold for each item
     resume: bool = False  # may change when a run is resumed: it extends it or changes no result
     was: str = ""  # the section that held the key before; a recipe may still give it there
     checked_by: str = ""  # where the key's range is checked instead of here (bounds as text)
@@ -51,17 +54,69 @@ def settings(cls: type) -> dict[str, Setting]:
 
 def check(key: str, value: Any, spec: Setting) -> None:
     """Raise :class:`~neuroevo.errors.InvalidSetting` naming ``key`` where ``value`` is outside
-    ``spec``'s bounds or choices: the one range check of every key that has them."""
-    if spec.choices and value not in spec.choices:
-        raise InvalidSetting(
-            key,
-            f"must be one of {', '.join(map(repr, spec.choices))}, got {value!r}"
-            f"{did_you_mean(value, spec.choices, show=str)}",
-        )
-    if spec.low is not None and value < spec.low:
-        raise InvalidSetting(key, f"must be at least {spec.low}, got {value}")
-    if spec.high is not None and value > spec.high:
-        raise InvalidSetting(key, f"must be at most {spec.high:g}, got {value:g}")
+    ``spec``'s bounds or choices (for a list, its length and each item's): the one range check
+    of every key that has them."""
+    if isinstance(value, tuple):
+        if len(value) < spec.min_items:
+            raise InvalidSetting(key, f"must list at least {spec.min_items} value(s)")
+        for item in value:
+            bound = _broken(item, spec)
+            if bound:
+                raise InvalidSetting(key, f"each must be {bound}, got {_shown(item, spec)}")
+    else:
+        bound = _broken(value, spec)
+        if bound:
+            raise InvalidSetting(key, f"must be {bound}, got {_shown(value, spec)}")
+
+
+def _broken(value: Any, spec: Setting) -> str:
+    """The bound ``value`` breaks, in words ("at least 1"), or "" where it keeps them all."""
+    if spec.choices:
+        return "" if value in spec.choices else "one of " + ", ".join(map(repr, spec.choices))
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""  # the type is checked where the value is read
+    low = (spec.low is not None and value < spec.low) or (
+        spec.above is not None and not value > spec.above
+    )
+    high = (spec.high is not None and value > spec.high) or (
+        spec.below is not None and not value < spec.below
+    )
+    if spec.above is not None or spec.below is not None:
+        return _range(spec, _plain) if low or high else ""  # an open interval is said whole
+    if low:
+        return f"at least {_plain(spec.low)}"
+    return f"at most {_plain(spec.high)}" if high else ""
+
+
+def _shown(value: Any, spec: Setting) -> str:
+    if spec.choices:
+        return f"{value!r}{did_you_mean(value, spec.choices, show=str)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _range(spec: Setting, number: Callable[[float], str]) -> str:
+    """``spec``'s numeric bounds in words ("above 0 and at most 1000"), each number as
+    ``number`` writes it."""
+    low = high = ""
+    if spec.low is not None:
+        low = f"at least {number(spec.low)}"
+    elif spec.above is not None:
+        low = f"above {number(spec.above)}"
+    if spec.high is not None:
+        high = f"at most {number(spec.high)}"
+    elif spec.below is not None:
+        high = f"below {number(spec.below)}"
+    return " and ".join(w for w in (low, high) if w)
+
+
+def _plain(x: float) -> str:
+    """A bound in an error: 1000, 1e+07, 0.5."""
+    return f"{x:g}"
+
+
+def _grouped(x: float) -> str:
+    """A bound in the reference: 1,000, 10,000,000, 0.5, 1e-08."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e18 else f"{x:g}"
 
 
 def check_section(section: str, obj: Any, names: Mapping[str, str] | None = None) -> None:
@@ -113,12 +168,12 @@ def _type_name(hint: Any) -> str:
 
 
 def _bounds(spec: Setting) -> str:
-    if spec.choices:
-        return ", ".join(map(repr, spec.choices))
-    if spec.low is not None or spec.high is not None:
-        low = "" if spec.low is None else f"{spec.low:,}"
-        return f"{low} to {spec.high:,}" if spec.high is not None else f"at least {low}"
-    return spec.checked_by
+    """``spec``'s bounds as the reference shows them: "'a', 'b'", "at least 1 and at most
+    1,000", each item's for a list, and what is checked elsewhere."""
+    words = ", ".join(map(repr, spec.choices)) if spec.choices else _range(spec, _grouped)
+    if spec.min_items:
+        words = f"at least {spec.min_items} item(s)" + (f", each {words}" if words else "")
+    return "; ".join(w for w in (words, spec.checked_by) if w)
 
 
 def rows(sections: Mapping[str, type]) -> list[Row]:

@@ -125,38 +125,29 @@ class FinalSection:
     )  # fmt: skip
 
 
-_MIXER, _RACE = MixerConfig(), Race()
-_BY_MIXER = "checked by MixerConfig"
+_MIXER, _RACE = S.settings(MixerConfig), S.settings(Race)
 
 
 @dataclass(frozen=True)
 class MixerSection:
     """``[mixer]``: the steps of a generation, and :class:`~neuroevo.training.mixer.MixerConfig` and
-    :class:`~neuroevo.training.mixer.Race` flattened; their defaults and range checks are the only
-    ones (:meth:`config` raises :class:`InvalidSetting` naming the key)."""
+    :class:`~neuroevo.training.mixer.Race` flattened: each key's default, bounds and help are
+    theirs (``like=``), written once there."""
 
     steps: int = setting(1500, like=STEPS)
     engine: str = setting(
         "auto", checked_by="batched, loop, auto", help="how a generation's nets train together"
     )
-    batch_size: int = setting(_MIXER.batch_size, checked_by=_BY_MIXER, help="batch size")
-    rule: str = setting(_MIXER.rule, checked_by=_BY_MIXER, help="mixing-weight update rule")
-    mix_lr: float = setting(_MIXER.mix_lr, checked_by=_BY_MIXER, help="its step size")
-    mix_every: int = setting(
-        _MIXER.mix_every, checked_by=_BY_MIXER, help="steps between mixing-weight updates"
-    )
-    mix_on: str = setting(_MIXER.mix_on, checked_by=_BY_MIXER, help="batches the weights learn on")
-    smoothing: float = setting(
-        _MIXER.smoothing, checked_by=_BY_MIXER, help="moving-average factor of the scores"
-    )
-    race_points: tuple[float, ...] = setting(
-        _RACE.points, checked_by=_BY_MIXER, help="fractions of the run where the race drops nets"
-    )
-    race_rule: str = setting(_RACE.rule, checked_by=_BY_MIXER, help="keep-fraction or threshold")
-    race_keep: float = setting(_RACE.keep, checked_by=_BY_MIXER, help="see race_rule")
-    min_survivors: int = setting(
-        _RACE.min_survivors, checked_by=_BY_MIXER, help="nets that always reach the end"
-    )
+    batch_size: int = setting(MixerConfig.batch_size, like=_MIXER["batch_size"])
+    rule: str = setting(MixerConfig.rule, like=_MIXER["rule"])
+    mix_lr: float = setting(MixerConfig.mix_lr, like=_MIXER["mix_lr"])
+    mix_every: int = setting(MixerConfig.mix_every, like=_MIXER["mix_every"])
+    mix_on: str = setting(MixerConfig.mix_on, like=_MIXER["mix_on"])
+    smoothing: float = setting(MixerConfig.smoothing, like=_MIXER["smoothing"])
+    race_points: tuple[float, ...] = setting(Race.points, like=_RACE["points"])
+    race_rule: str = setting(Race.rule, like=_RACE["rule"])
+    race_keep: float = setting(Race.keep, like=_RACE["keep"])
+    min_survivors: int = setting(Race.min_survivors, like=_RACE["min_survivors"])
 
     def config(self) -> MixerConfig:
         race = (

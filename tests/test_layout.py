@@ -19,19 +19,19 @@ PACKAGE = Path(neuroevo.__file__).parent
 WINGS = {
     "errors": 0,
     "registry": 1,
-    "genome": 2,
-    "schema": 2,  # a recipe key's setting: what training, sections and recipe check against
-    "storage": 3,
-    "training": 3,
-    "tasks": 4,
-    "sections": 4,  # the recipe's sections, each key with its setting
-    "recipe": 5,
-    "results": 5,
-    "callbacks": 5,
-    "search": 6,
-    "runner": 7,
-    "cli": 8,
-    "__init__": 9,
+    "schema": 2,  # a recipe key's setting: what genome, training, sections and recipe check against
+    "genome": 3,
+    "storage": 4,
+    "training": 4,
+    "tasks": 5,
+    "sections": 5,  # the recipe's sections, each key with its setting
+    "recipe": 6,
+    "results": 6,
+    "callbacks": 6,
+    "search": 7,
+    "runner": 8,
+    "cli": 9,
+    "__init__": 10,
 }
 #: modules whose imports, and their imports' imports, never load torch
 NO_TORCH = {

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from neuroevo.errors import InvalidSpace
+from neuroevo.errors import InvalidSetting, InvalidSpace
+from neuroevo.schema import check, setting, settings
 
 #: Activations a hidden layer may use. ``identity`` makes a layer linear.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "identity")
@@ -23,102 +24,68 @@ class SearchSpace:
     hidden layers has two; a skip edge adds none).
     """
 
-    width_min: int = 8
-    width_max: int = 256
-    layers_min: int = 1
-    layers_max: int = 4
-    lr_min: float = 1e-4
-    lr_max: float = 1e-1
-    activations: tuple[str, ...] = field(default=("relu", "tanh", "sigmoid", "gelu"))
+    width_min: int = setting(8, low=1, help="narrowest dense hidden layer")
+    width_max: int = setting(256, low=1, high=MAX_WIDTH, help="widest dense hidden layer")
+    layers_min: int = setting(1, low=0, help="fewest dense hidden layers")
+    layers_max: int = setting(4, low=0, high=MAX_LAYERS, help="most dense hidden layers")
+    lr_min: float = setting(1e-4, above=0.0, help="smallest learning rate")
+    lr_max: float = setting(1e-1, above=0.0, help="largest learning rate")
+    activations: tuple[str, ...] = setting(
+        ("relu", "tanh", "sigmoid", "gelu"), choices=ACTIVATIONS, min_items=1,
+        help="what a hidden layer may compute",
+    )  # fmt: skip
     # convolutions, where the task's input has a shape (neuroevo.genome)
-    conv_layers_min: int = 0
-    conv_layers_max: int = 3
-    channels_min: int = 4
-    channels_max: int = 64
-    kernel_sizes: tuple[int, ...] = field(default=(3, 5))
-    strides: tuple[int, ...] = field(default=(1, 2))
-    pools: tuple[int, ...] = field(default=(1, 2))  # max-pooling windows; 1: none
+    conv_layers_min: int = setting(0, low=0, help="fewest convolutions")
+    conv_layers_max: int = setting(3, low=0, high=MAX_LAYERS, help="most convolutions")
+    channels_min: int = setting(4, low=1, help="fewest channels of a convolution")
+    channels_max: int = setting(64, low=1, high=MAX_WIDTH, help="most channels of a convolution")
+    kernel_sizes: tuple[int, ...] = setting(
+        (3, 5), low=1, high=64, min_items=1, help="a convolution's kernel sizes (odd)"
+    )
+    strides: tuple[int, ...] = setting((1, 2), low=1, high=64, min_items=1, help="its strides")
+    pools: tuple[int, ...] = setting(
+        (1, 2), low=1, high=64, min_items=1, help="its max-pooling windows (1: none)"
+    )
 
     def __post_init__(self) -> None:
-        for name in ("activations", "kernel_sizes", "strides", "pools"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        for name in (
-            "width_min",
-            "width_max",
-            "layers_min",
-            "layers_max",
-            "conv_layers_min",
-            "conv_layers_max",
-            "channels_min",
-            "channels_max",
+        for name, spec in settings(type(self)).items():
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, value := tuple(value))
+            _check_type(name, value, self.__dataclass_fields__[name].type)
+            try:
+                check(f"space.{name}", value, spec)
+            except InvalidSetting as exc:
+                raise InvalidSpace(str(exc)) from None
+        for low, high in (
+            ("width_min", "width_max"),
+            ("layers_min", "layers_max"),
+            ("lr_min", "lr_max"),
+            ("conv_layers_min", "conv_layers_max"),
+            ("channels_min", "channels_max"),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidSpace(f"space.{name} must be an integer, got {value!r}")
-        if self.width_min < 1:
-            raise InvalidSpace(f"space.width_min must be at least 1, got {self.width_min}")
-        if self.width_max < self.width_min:
-            raise InvalidSpace(
-                f"space.width_max ({self.width_max}) is below space.width_min ({self.width_min})"
-            )
-        for name, high in (("width_max", MAX_WIDTH), ("layers_max", MAX_LAYERS)):
-            if getattr(self, name) > high:
-                raise InvalidSpace(
-                    f"space.{name}: must be at most {high}, got {getattr(self, name)}"
-                )
-        if self.layers_min < 0:
-            raise InvalidSpace(f"space.layers_min must be at least 0, got {self.layers_min}")
-        if self.layers_max < self.layers_min:
-            raise InvalidSpace(
-                f"space.layers_max ({self.layers_max}) is below space.layers_min "
-                f"({self.layers_min})"
-            )
-        for name in ("lr_min", "lr_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidSpace(f"space.{name} must be a number, got {value!r}")
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidSpace(f"space.{name} must be a positive number, got {value!r}")
-        if self.lr_max < self.lr_min:
-            raise InvalidSpace(
-                f"space.lr_max ({self.lr_max}) is below space.lr_min ({self.lr_min})"
-            )
-        self._check_conv()
-        if not self.activations:
-            raise InvalidSpace("space.activations must list at least one activation")
-        for act in self.activations:
-            if act not in ACTIVATIONS:
-                raise InvalidSpace(
-                    f"space.activations: unknown activation {act!r} "
-                    f"(known: {', '.join(ACTIVATIONS)})"
-                )
-
-    def _check_conv(self) -> None:
-        for low, high in (("conv_layers_min", "conv_layers_max"), ("channels_min", "channels_max")):
-            minimum = 1 if low == "channels_min" else 0
-            if getattr(self, low) < minimum:
-                raise InvalidSpace(
-                    f"space.{low} must be at least {minimum}, got {getattr(self, low)}"
-                )
             if getattr(self, high) < getattr(self, low):
                 raise InvalidSpace(
                     f"space.{high} ({getattr(self, high)}) is below space.{low} "
                     f"({getattr(self, low)})"
                 )
-        for name, limit in (("conv_layers_max", MAX_LAYERS), ("channels_max", MAX_WIDTH)):
-            if getattr(self, name) > limit:
-                raise InvalidSpace(
-                    f"space.{name}: must be at most {limit}, got {getattr(self, name)}"
-                )
-        for name, odd in (("kernel_sizes", True), ("strides", False), ("pools", False)):
-            values = getattr(self, name)
-            if not values:
-                raise InvalidSpace(f"space.{name} must list at least one value")
-            for v in values:
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > 64:
-                    raise InvalidSpace(f"space.{name}: {v!r} is not an integer in 1..64")
-                if odd and v % 2 == 0:
-                    raise InvalidSpace(f"space.kernel_sizes: {v} is even (kernels are odd)")
+        for k in self.kernel_sizes:
+            if k % 2 == 0:
+                raise InvalidSpace(f"space.kernel_sizes: {k} is even (kernels are odd)")
 
     def clamp_lr(self, lr: float) -> float:
         return min(max(lr, self.lr_min), self.lr_max)
+
+
+def _check_type(name: str, value: object, hint: str) -> None:
+    """``space.name`` holds what its annotation says (a recipe's values are coerced when read;
+    this catches Python callers)."""
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if hint == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidSpace(f"space.{name} must be an integer, got {value!r}")
+    if hint == "float" and not (number and math.isfinite(value)):
+        raise InvalidSpace(f"space.{name} must be a finite number, got {value!r}")
+    if hint.startswith("tuple[int") and not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise InvalidSpace(f"space.{name}: every value must be an integer, got {list(value)}")

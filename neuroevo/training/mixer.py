@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from neuroevo import schema
-from neuroevo.errors import InvalidSetting, NeuroevoError
+from neuroevo.errors import NeuroevoError
 from neuroevo.training import kinds
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -107,34 +107,37 @@ class Race:
     below ``keep`` times the leader's score leave. At least ``min_survivors`` always stay.
     """
 
-    points: tuple[float, ...] = (0.25, 0.5, 0.75)
-    rule: str = "keep-fraction"
-    keep: float = 0.5
-    min_survivors: int = 2
+    points: tuple[float, ...] = schema.setting(
+        (0.25, 0.5, 0.75), above=0.0, below=1.0,
+        help="fractions of the run where the race drops nets (empty: no race)",
+    )  # fmt: skip
+    rule: str = schema.setting(
+        "keep-fraction", choices=("keep-fraction", "threshold"), help="how the race drops nets"
+    )
+    keep: float = schema.setting(
+        0.5, above=0.0, high=1.0,
+        help="keep-fraction: the share of live nets kept; threshold: of the leader's score",
+    )  # fmt: skip
+    min_survivors: int = schema.setting(
+        2, low=1, high=10_000, help="nets that always reach the end"
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "points", tuple(sorted(self.points)))
-        if any(not 0.0 < p < 1.0 for p in self.points):
-            raise InvalidSetting(
-                "mixer.race_points", f"race points must lie strictly between 0 and 1: {self.points}"
-            )
-        if self.rule not in ("keep-fraction", "threshold"):
-            raise InvalidSetting(
-                "mixer.race_rule",
-                f"unknown race rule {self.rule!r} (known: keep-fraction, threshold)",
-            )
-        if not 0.0 < self.keep <= 1.0:
-            raise InvalidSetting("mixer.race_keep", f"must be in (0, 1], got {self.keep}")
-        _check_int("mixer.min_survivors", self.min_survivors, 1, 10_000)
+        schema.check_section("race", self, RACE_KEYS)
+
+
+#: a :class:`Race` field -> the ``[mixer]`` key a recipe gives it under
+RACE_KEYS = {
+    "race.points": "mixer.race_points",
+    "race.rule": "mixer.race_rule",
+    "race.keep": "mixer.race_keep",
+    "race.min_survivors": "mixer.min_survivors",
+}
 
 
 #: the steps of one mixer run: ``mixer.steps``'s setting, which a recipe's ``[mixer]`` takes
 STEPS = schema.Setting(help="training steps per generation", low=1, high=10_000_000)
-
-
-def _check_int(key: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise InvalidSetting(key, f"must be between {low} and {high:,}, got {value:,}")
 
 
 @dataclass(frozen=True)
@@ -149,43 +152,34 @@ class MixerConfig:
     two points of the score trajectory.
     """
 
-    rule: str = "experts"
-    mix_lr: float = 0.05
-    mix_every: int = 1
-    mix_on: str = "validation"
-    smoothing: float = 0.9
+    rule: str = schema.setting(
+        "experts", choices=tuple(UPDATE_RULES), help="how the mixing weights learn"
+    )
+    # past 1000 every rule only jumps between the simplex's corners
+    mix_lr: float = schema.setting(0.05, above=0.0, high=1000.0, help="the rule's step size")
+    mix_every: int = schema.setting(
+        1, low=1, high=10_000_000, help="training steps between mixing-weight updates"
+    )
+    mix_on: str = schema.setting(
+        "validation", choices=("validation", "train"), help="batches the mixing weights learn on"
+    )
+    smoothing: float = schema.setting(
+        0.9, low=0.0, below=1.0, help="moving-average factor of the scores"
+    )
     race: Race | None = field(default_factory=Race)
-    batch_size: int = 64
-    record_every: int = 10
+    batch_size: int = schema.setting(64, low=1, high=1_000_000, help="batch size")
+    record_every: int = schema.setting(
+        10, low=1, high=10_000_000, help="steps between two points of the score trajectory"
+    )
 
     def __post_init__(self) -> None:
-        if self.rule not in UPDATE_RULES:
-            raise InvalidSetting(
-                "mixer.rule",
-                f"unknown mixer rule {self.rule!r} (known: {', '.join(UPDATE_RULES)})",
-            )
-        if self.mix_on not in ("validation", "train"):
-            raise InvalidSetting(
-                "mixer.mix_on", f"must be 'validation' or 'train', got {self.mix_on!r}"
-            )
-        if not (0 < self.mix_lr <= MAX_MIX_LR and math.isfinite(self.mix_lr)):
-            raise InvalidSetting(
-                "mixer.mix_lr", f"must be above 0 and at most {MAX_MIX_LR}, got {self.mix_lr:g}"
-            )
-        if not 0.0 <= self.smoothing < 1.0:
-            raise InvalidSetting("mixer.smoothing", f"must be in [0, 1), got {self.smoothing}")
-        _check_int("mixer.mix_every", self.mix_every, 1, 10_000_000)
-        _check_int("mixer.batch_size", self.batch_size, 1, 1_000_000)
-        _check_int("mixer.record_every", self.record_every, 1, 10_000_000)
+        schema.check_section("mixer", self)
 
 
 #: frames of the mixing weights a run keeps for the report (:meth:`MixerResult.recording`),
 #: and the most outputs whose weights it keeps one by one
 RECORD_FRAMES = 48
 RECORD_OUTPUTS = 16
-
-#: a step size past which every update rule only jumps between the simplex's corners
-MAX_MIX_LR = 1000.0
 
 
 # --------------------------------------------------------------------------- results

@@ -257,7 +257,7 @@ def test_other_kinds_rank_a_capable_net_above_a_constant_one(kind, data, n_in, n
 
 
 def test_bad_arguments_are_clear_errors():
-    with pytest.raises(NeuroevoError, match="unknown mixer rule 'sgd'"):
+    with pytest.raises(NeuroevoError, match="mixer.rule: must be one of .*, got 'sgd'"):
         X.MixerConfig(rule="sgd")
     with pytest.raises(NeuroevoError, match="2 nets but 1 learning rates"):
         X.run(
@@ -277,7 +277,7 @@ def test_bad_arguments_are_clear_errors():
             valid=linear_data(10, 2),
             steps=1,
         )
-    with pytest.raises(NeuroevoError, match="race points"):
+    with pytest.raises(NeuroevoError, match=r"race_points: each must be above 0 and below 1"):
         X.Race(points=(0.5, 1.0))
 
 
