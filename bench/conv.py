@@ -13,7 +13,8 @@ dense net must learn each place apart while a convolution learns the motif once.
 search run at once, one core each, 120 s of search each, seeds 0-2.
 
 Prints per run the test accuracy, the generations, the wall time and the winner, and per case
-the medians.
+the medians; writes the same to ``bench/results/conv.md`` and ``.json`` (``--results DIR`` for
+another folder).
 
     .venv/bin/python bench/conv.py                    # both, about 35 minutes
     .venv/bin/python bench/conv.py --cases signal --seeds 0
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import tomli_w
+from record import Record, add_arguments
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -124,7 +126,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["digits", "signal"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add_arguments(parser)
     args = parser.parse_args()
+    record = Record(__file__, args)
+    table = runs_table(record)
     print(f"{'case':>10} {'search':>6} {'test':>7} {'gens':>5} {'wall s':>7}  winner")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -154,11 +159,38 @@ def main() -> None:
                         f"{s['best']['signature']}",
                         flush=True,
                     )
+                    table.add(
+                        name,
+                        search,
+                        s["best"]["test_metric"],
+                        s["generations_completed"],
+                        s["wall_seconds"],
+                        s["best"]["signature"],
+                    )
+                    record.threads(s.get("threads"))  # each run's own, one core each
             with_conv, without = (statistics.median(scores[k]) for k in ("conv", "dense"))
-            print(
+            medians = (
                 f"{case}: median test accuracy, conv search {with_conv:.4f}, "
                 f"dense-only {without:.4f}"
             )
+            print(medians)
+            record.note(medians)
+    record.write()
+
+
+def runs_table(record: Record):
+    """The line printed per run."""
+    return record.table(
+        "Conv search against dense-only, per run",
+        [
+            "case",
+            "search",
+            ("test", ".4f"),
+            "gens",
+            ("wall s", ".0f"),
+            "winner",
+        ],
+    )
 
 
 if __name__ == "__main__":

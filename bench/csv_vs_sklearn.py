@@ -12,7 +12,8 @@ and every other key at its default, seeds 0-2. On the same split (the run's own:
 and validation rows to fit, its test rows to score) scikit-learn fits ``MLPClassifier()``,
 ``LogisticRegression()``, ``RandomForestClassifier()`` and ``HistGradientBoostingClassifier()``
 with their defaults (``random_state`` = the seed). Prints each case's test accuracy, neuroevo's
-wall time, and per data set the medians and neuroevo's gap to the best of the four.
+wall time, and per data set the medians and neuroevo's gap to the best of the four; writes the
+same to ``bench/results/csv_vs_sklearn.md`` and ``.json`` (``--results DIR`` for another folder).
 
     .venv/bin/python bench/csv_vs_sklearn.py            # iris, wine, digits
     .venv/bin/python bench/csv_vs_sklearn.py --sets cancer synthetic
@@ -32,6 +33,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from record import Record, add_arguments
 from sklearn import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -88,7 +90,10 @@ def main() -> None:
         help="a recipe override for every neuroevo run (to measure another default)",
     )  # fmt: skip
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add_arguments(parser)
     args = parser.parse_args()
+    record = Record(__file__, args)
+    table = cases_table(record)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     head = f"{'case':>10} {'neuroevo':>9} {'seconds':>8} {'gens':>5} {'final':>9} "
     print(head + " ".join(f"{m:>7}" for m in MODELS))
@@ -123,13 +128,41 @@ def main() -> None:
                     + " ".join(f"{v:>7.4f}" for v in theirs.values()),
                     flush=True,
                 )
+                table.add(
+                    f"{name}/{seed}",
+                    ours,
+                    summary["wall_seconds"],
+                    summary["generations_completed"],
+                    summary["final"]["choice"],
+                    *theirs.values(),
+                )
+                record.threads(summary.get("threads"))  # the runs', not this process's
     for name, rows in results.items():
         ours = statistics.median(r[0] for r in rows)
         best = statistics.median(r[1] for r in rows)
-        print(
+        medians = (
             f"{name}: median neuroevo {ours:.4f}, median best of the four {best:.4f} "
             f"(neuroevo {100 * (ours - best):+.1f} points)"
         )
+        print(medians)
+        record.note(medians)
+    record.write()
+
+
+def cases_table(record: Record):
+    """The line printed per case: neuroevo's test accuracy, wall time, generations and final
+    choice, then each scikit-learn model's test accuracy."""
+    return record.table(
+        "Test accuracy per case (data set/seed)",
+        [
+            "case",
+            ("neuroevo", ".4f"),
+            ("seconds", ".0f"),
+            "gens",
+            "final",
+            *((m, ".4f") for m in MODELS),
+        ],
+    )
 
 
 if __name__ == "__main__":

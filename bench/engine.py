@@ -7,7 +7,8 @@ Each is trained by both engines at mix_every 1 and 4, race off, on the same logb
 Printed per row: samples x nets per second of each engine (whole engine calls, packing and the
 final evaluation included), the ratio, and the useful GFLOP/s (matrix products of the real,
 unpadded nets: forward and backward of training, forward of validation) as a percentage of a
-1024x1024 matmul measured in the same run.
+1024x1024 matmul measured in the same run. The table is also written to
+``bench/results/engine.md`` and ``.json`` (``--results DIR`` for another folder).
 
     .venv/bin/python bench/engine.py                  # about 5 minutes on 1 thread
     .venv/bin/python bench/engine.py --device cuda    # on a GPU
@@ -22,6 +23,7 @@ import random
 import time
 
 import torch
+from record import Record, add_arguments
 
 from neuroevo import recipe
 from neuroevo.genome import graph as G
@@ -106,15 +108,19 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", help="population names to run (demo18 random18 random64 ...)"
     )
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    record = Record(__file__, args)
     device = torch.device(args.device)
     task = logbits(seed=0)
     rate = matmul_rate(device)
-    print(
+    setting = (
         f"logbits, {args.steps} steps of {args.batch_size}, race off, {args.threads} thread(s), "
         f"{device}; dense 1024x1024 matmul: {rate / 1e9:.1f} GFLOP/s"
     )
+    print(setting)
+    table = rates_table(record, setting)
     populations = {
         "demo18": demo18(),
         "random18": drawn(18, 1),
@@ -157,6 +163,9 @@ def main() -> None:
                 f"{ratio:>5.1f}x {pct['loop']:>7.1f}% {pct['batched']:>10.1f}%",
                 flush=True,
             )
+            table.add(
+                label, every, rates["loop"], rates["batched"], ratio, pct["loop"], pct["batched"]
+            )
             figures[f"{label}_every{every}"] = {
                 "loop_samples_nets_per_s": rates["loop"],
                 "batched_samples_nets_per_s": rates["batched"],
@@ -168,8 +177,26 @@ def main() -> None:
         figures["demo18_speedup"] = figures["demo18_every1"]["speedup"]
     if "wide64_every1" in figures:
         figures["wide_pct_of_matmul"] = figures["wide64_every1"]["batched_pct_of_matmul"]
+    record.write()
     if args.json:
         print(json.dumps(figures))
+
+
+def rates_table(record: Record, setting: str):
+    """The printed table: samples x nets per second, ratio and % of the matmul, per row."""
+    return record.table(
+        "Samples x nets per second, loop and batched engines",
+        [
+            "population",
+            "every",
+            ("loop /s", ",.0f"),
+            ("batched /s", ",.0f"),
+            ("ratio", lambda v: f"{v:.1f}x"),
+            ("loop %mm", lambda v: f"{v:.1f}%"),
+            ("batched %mm", lambda v: f"{v:.1f}%"),
+        ],
+        note=setting,
+    )
 
 
 if __name__ == "__main__":

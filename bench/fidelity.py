@@ -6,7 +6,8 @@ batches for the same steps (:mod:`neuroevo.search.verify`). Settings vary one at
 defaults. Printed per setting: the median over cases of Kendall tau-b between mixer fitness and
 alone-trained validation metric, of the same for each net's own validation metric at the end of
 the mixer run, of the winner's regret (points of the metric) and of the time ratio alone / mixer;
-then every case's tau.
+then every case's tau. Both tables are also written to ``bench/results/fidelity.md`` and
+``.json`` (``--results DIR`` for another folder).
 
     .venv/bin/python bench/fidelity.py                  # about 20 minutes on 1 thread
     .venv/bin/python bench/fidelity.py --tasks logbits --seeds 0 --steps 500
@@ -19,6 +20,7 @@ import dataclasses
 import statistics
 
 import torch
+from record import Record, add_arguments
 
 from neuroevo import recipe as R
 from neuroevo import tasks
@@ -58,12 +60,16 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(
+    record = Record(__file__, args)
+    setting = (
         f"generation 0 of 18 random genomes, {args.steps} steps each way, "
         f"{args.threads} thread(s); tasks {', '.join(args.tasks)}; seeds {args.seeds}"
     )
+    print(setting)
+    per_case = cases_table(record, setting)
     cases: dict[str, dict[str, verify.Report]] = {name: {} for name in SETTINGS}
     default_forgetting = mixer.EXPERTS_FORGETTING
     for task_name in args.tasks:
@@ -93,11 +99,19 @@ def main() -> None:
                 f"regret {_points(r)}, alone / mixer {r.time_ratio:.1f}x",
                 flush=True,
             )
+            per_case.add(
+                label,
+                r.kendall_fitness,
+                r.kendall_metric,
+                None if r.regret is None else 100 * r.regret,
+                r.time_ratio,
+            )
 
     print(
         f"\n{'setting':>28} {'median tau':>10} {'metric tau':>10} {'regret':>7} "
         f"{'alone/mixer':>11}   tau per case"
     )
+    settings = settings_table(record)
     for name, by_case in cases.items():
         reports = list(by_case.values())
         tau = statistics.median(r.kendall_fitness for r in reports)
@@ -106,7 +120,41 @@ def main() -> None:
         ratio = statistics.median(r.time_ratio for r in reports)
         each = " ".join(f"{r.kendall_fitness:+.2f}" for r in reports)
         print(f"{name:>28} {tau:>+10.3f} {own:>+10.3f} {regret:>7.2f} {ratio:>10.1f}x   {each}")
-    print(f"cases: {' '.join(cases['defaults'])}; regret in points of the metric (x100)")
+        settings.add(name, tau, own, regret, ratio, [r.kendall_fitness for r in reports])
+    cases_line = f"cases: {' '.join(cases['defaults'])}; regret in points of the metric (x100)"
+    print(cases_line)
+    record.note(cases_line)
+    record.write()
+
+
+def cases_table(record: Record, setting: str):
+    """The line printed per case, at the default setting."""
+    return record.table(
+        "The defaults, per case (task/seed)",
+        [
+            "case",
+            ("tau", "+.3f"),
+            ("mixer metric tau", "+.3f"),
+            ("regret pts", ".2f"),
+            ("alone / mixer", lambda v: f"{v:.1f}x"),
+        ],
+        note=setting,
+    )
+
+
+def settings_table(record: Record):
+    """The table printed per setting: medians over the cases, then each case's tau."""
+    return record.table(
+        "Per setting, medians over the cases",
+        [
+            "setting",
+            ("median tau", "+.3f"),
+            ("metric tau", "+.3f"),
+            ("regret", ".2f"),
+            ("alone/mixer", lambda v: f"{v:.1f}x"),
+            ("tau per case", lambda taus: " ".join(f"{t:+.2f}" for t in taus)),
+        ],
+    )
 
 
 def _points(r: verify.Report) -> str:

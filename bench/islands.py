@@ -11,7 +11,8 @@ Prints per run the generations completed (island-generations: every island's), t
 minute, the best validation metric of the search, the final model's test metric, and what
 migration and the Ray backend move: the bytes of one migrant (genome JSON and safetensors
 weights) at logbits' sizes, and of an island's state, which travels to its worker and back
-every generation.
+every generation. Writes the same to ``bench/results/islands.md`` and ``.json``
+(``--results DIR`` for another folder).
 
     .venv/bin/pip install -c constraints.txt -e '.[ray]'
     .venv/bin/python bench/islands.py                       # about 15 minutes
@@ -28,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import Record, add_arguments
 from safetensors.torch import load_file
 
 from neuroevo.genome import graph as G
@@ -59,7 +61,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], dest="overrides",
                         metavar="KEY=VALUE", help="a recipe override for both runs")  # fmt: skip
+    add_arguments(parser)
     args = parser.parse_args()
+    record = Record(__file__, args)
+    table = runs_table(record)
     print(
         f"{'run':>18} {'generations':>11} {'per minute':>10} {'best valid':>10} "
         f"{'test':>7} {'search s':>8} {'wall s':>7}"
@@ -78,6 +83,16 @@ def main() -> None:
                 f"{wall:>7.0f}",
                 flush=True,
             )
+            table.add(
+                name,
+                island_generations,
+                rate,
+                best,
+                summary["best"]["test_metric"],
+                summary["search_seconds"],
+                wall,
+            )
+            record.threads(summary.get("threads"))  # the runs' (each island's), not this one's
             if summary["islands"] > 1:
                 snapshot = checkpoint.load_latest(out)
                 island = snapshot.state["islands"][0]
@@ -92,11 +107,30 @@ def main() -> None:
                 migrant = Migrant.of(
                     G.from_dict(genome), load_file(str(best_dir / "weights.safetensors")), 0
                 )
-                print(
-                    f"{'':>18} one migrant (the winner, {summary['best']['params']:,} parameters):"
+                moved = (
+                    f"one migrant (the winner, {summary['best']['params']:,} parameters):"
                     f" {migrant.size:,} bytes; an island's state: {state_bytes:,} bytes each "
                     "way per generation"
                 )
+                print(f"{'':>18} {moved}")
+                record.note(f"{name}: {moved}")
+    record.write()
+
+
+def runs_table(record: Record):
+    """The line printed per run."""
+    return record.table(
+        "One population against islands on Ray, the same search budget",
+        [
+            "run",
+            "generations",
+            ("per minute", ".1f"),
+            ("best valid", ".4f"),
+            ("test", ".4f"),
+            ("search s", ".0f"),
+            ("wall s", ".0f"),
+        ],
+    )
 
 
 if __name__ == "__main__":

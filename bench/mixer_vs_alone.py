@@ -4,7 +4,8 @@ The 18 nets of the original 2017 demo (sigmoid MLPs, hidden width 16..56 step 8,
 are trained once in one mixer run per update rule and once each alone, for the same number of
 steps on the same batches. Printed: each net's mixer fitness beside its alone-trained validation
 metric, the Kendall rank correlation (tau-b) between them for each rule, and the wall-time
-ratio (alone total / mixer).
+ratio (alone total / mixer); the same is written to ``bench/results/mixer_vs_alone.md`` and
+``.json`` (``--results DIR`` for another folder).
 
     .venv/bin/python bench/mixer_vs_alone.py                 # about 2 minutes on 2 cores
     .venv/bin/python bench/mixer_vs_alone.py --mix-every 1 4  # compare mixing intervals
@@ -17,6 +18,7 @@ import argparse
 import time
 
 import torch
+from record import Record, add_arguments
 
 from neuroevo import tasks
 from neuroevo.genome import graph as genome
@@ -61,18 +63,21 @@ def main() -> None:
         default=[1],
         help="mixing-weight update intervals to compare (mixer.mix_every)",
     )
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    record = Record(__file__, args)
 
     task = tasks.build(args.task, args.seed)
     n_in, n_out = task.n_inputs, task.n_outputs
     train = fixed_batches(*task.train, args.steps, args.batch_size, args.seed)
     valid = fixed_batches(*task.valid, args.steps, args.batch_size, args.seed + 1)
     labels, _ = demo_nets(args.seed, n_in, n_out)
-    print(
+    setting = (
         f"{args.task} (seed {args.seed}), {len(labels)} sigmoid MLPs, {args.steps} steps of "
         f"{args.batch_size}, Adam lr={args.lr}, {args.threads} thread(s)"
     )
+    print(setting)
 
     start = time.perf_counter()
     alone_acc = [
@@ -103,17 +108,26 @@ def main() -> None:
     )
     print("mixer fitness (steps trained) per rule / mix_every:")
     print(header)
+    fitness = fitness_table(record, list(results), setting)
     for i, label in enumerate(labels):
         row = f"{label:>6} {alone_acc[i]:9.4f}"
         for r in results.values():
             n = r.nets[i]
             row += f" {n.fitness:11.4f} ({n.steps_trained:>5} st)"
         print(row)
+        fitness.add(
+            label,
+            alone_acc[i],
+            *([r.nets[i].fitness, r.nets[i].steps_trained] for r in results.values()),
+        )
     best_alone = max(range(len(labels)), key=alone_acc.__getitem__)
-    print(
+    best_line = (
         f"best alone: {labels[best_alone]} ({alone_acc[best_alone]:.4f}); alone total "
         f"{alone_seconds:.1f} s"
     )
+    print(best_line)
+    record.note(best_line)
+    agreement = agreement_table(record)
     for (rule, every), r in results.items():
         tau = kendall_tau_b(r.fitness, alone_acc)
         winner = r.ranking()[0]
@@ -122,6 +136,46 @@ def main() -> None:
             f"(alone acc {alone_acc[winner]:.4f}), mixer {r.wall_seconds:.1f} s, "
             f"time ratio alone/mixer {alone_seconds / r.wall_seconds:.2f}x"
         )
+        agreement.add(
+            rule,
+            every,
+            tau,
+            labels[winner],
+            alone_acc[winner],
+            r.wall_seconds,
+            alone_seconds / r.wall_seconds,
+        )
+    record.write()
+
+
+def fitness_table(record: Record, runs: list[tuple[str, int]], setting: str):
+    """The printed table: per net, alone-trained accuracy, then per mixer run [fitness,
+    steps trained]."""
+    return record.table(
+        "Mixer fitness (steps trained) per rule / mix_every",
+        [
+            "net",
+            ("alone acc", ".4f"),
+            *((f"{rule} /{every}", lambda v: f"{v[0]:.4f} ({v[1]} st)") for rule, every in runs),
+        ],
+        note=setting,
+    )
+
+
+def agreement_table(record: Record):
+    """The line printed per mixer run: its ranking against training alone, its wall time."""
+    return record.table(
+        "Ranking against training alone, per rule / mix_every",
+        [
+            "rule",
+            "mix_every",
+            ("Kendall tau", "+.3f"),
+            "winner",
+            ("winner alone acc", ".4f"),
+            ("mixer s", ".1f"),
+            ("alone / mixer", lambda v: f"{v:.2f}x"),
+        ],
+    )
 
 
 if __name__ == "__main__":

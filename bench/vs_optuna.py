@@ -11,7 +11,8 @@ batch 64 for up to 60,000 steps,
 reporting its validation bit accuracy every 3,000 (Hyperband's rungs) and keeping the weights
 with the best one; when the allowance is spent the running trial stops and the study ends. The
 best trial by validation is then scored on the test split, once. Prints both test scores per
-seed and the medians.
+seed and the medians, and writes them to ``bench/results/vs_optuna.md`` and ``.json``
+(``--results DIR`` for another folder; the Optuna child process writes nothing).
 
     .venv/bin/pip install -c constraints.txt -e '.[bench]'
     .venv/bin/python bench/vs_optuna.py                 # 3 seeds, about 30 minutes
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from record import Record, add_arguments
 
 from neuroevo import tasks
 from neuroevo.genome import graph as G
@@ -111,10 +113,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="Optuna's allowance")
     parser.add_argument("--recipe-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--optuna-only", type=int, help=argparse.SUPPRESS)  # the child process
+    add_arguments(parser)
     args = parser.parse_args()
     if args.optuna_only is not None:
         print(json.dumps(optuna_study(args.optuna_only, args.seconds)))
         return
+    record = Record(__file__, args)
+    table = seeds_table(record)
     rows = []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,9 +145,42 @@ def main() -> None:
             f"{other['trials']} trials, {other['net']})",
             flush=True,
         )
+        table.add(
+            seed,
+            summary["best"]["test_metric"],
+            summary["wall_seconds"],
+            summary["generations_completed"],
+            summary["best"]["signature"],
+            other["test"],
+            optuna_seconds,
+            other["trials"],
+            other["net"],
+        )
+        record.threads(summary.get("threads"))  # neuroevo's run's; the Optuna child has 1
     ours_median = statistics.median(r[1]["best"]["test_metric"] for r in rows)
     theirs_median = statistics.median(r[2]["test"] for r in rows)
-    print(f"median test bit accuracy: neuroevo {ours_median:.4f}, Optuna {theirs_median:.4f}")
+    medians = f"median test bit accuracy: neuroevo {ours_median:.4f}, Optuna {theirs_median:.4f}"
+    print(medians)
+    record.note(medians)
+    record.write()
+
+
+def seeds_table(record: Record):
+    """The line printed per seed: each side's test bit accuracy, wall time, effort and net."""
+    return record.table(
+        "neuroevo and Optuna side by side, per seed",
+        [
+            "seed",
+            ("neuroevo test", ".4f"),
+            ("neuroevo s", ".0f"),
+            "generations",
+            "neuroevo net",
+            ("Optuna test", ".4f"),
+            ("Optuna s", ".0f"),
+            "trials",
+            "Optuna net",
+        ],
+    )
 
 
 if __name__ == "__main__":
