@@ -70,7 +70,8 @@ TENSORBOARD_HELP = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The command line, as `neuroevo --help` and the docs reference show it."""
     parser = _Parser(
         prog="neuroevo",
         description="Neural architecture search by evolution, each generation trained jointly "
@@ -422,9 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     if args.command is None:
-        _parser().print_help()
+        parser().print_help()
         return 2
     commands = {
         "evolve": _evolve,

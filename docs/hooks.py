@@ -1,0 +1,88 @@
+"""MkDocs hooks: the reference pages written from the code, so they cannot drift from it.
+
+``<!-- neuroevo:recipe-keys -->`` in a page becomes the table of every recipe key
+(:func:`neuroevo.recipe.schema`: type, default, bounds, help, whether a resume may change it);
+``<!-- neuroevo:cli -->`` becomes the help of ``neuroevo`` and each of its commands, as argparse
+prints it. The tests render both (``tests/test_docs.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+from typing import Any
+
+RECIPE_KEYS = "<!-- neuroevo:recipe-keys -->"
+CLI = "<!-- neuroevo:cli -->"
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    if RECIPE_KEYS in markdown:
+        markdown = markdown.replace(RECIPE_KEYS, recipe_keys())
+    if CLI in markdown:
+        markdown = markdown.replace(CLI, cli_reference())
+    return markdown
+
+
+def _cell(text: str) -> str:
+    return html.escape(text).replace("|", "\\|")
+
+
+def _default(value: Any) -> str:
+    if value == "" or value is None:
+        return '`""`' if value == "" else ""
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, (bool, list, str)):
+        return f"`{json.dumps(value)}`"
+    return f"`{value:,}`" if isinstance(value, int) else f"`{value:g}`"
+
+
+def recipe_keys() -> str:
+    """A table per section of every recipe key the schema knows, with the code's defaults."""
+    from neuroevo import recipe
+
+    out: list[str] = []
+    section = None
+    for row in recipe.schema():
+        here = row.key.split(".")[0]
+        if here != section:
+            section = here
+            out += [
+                "",
+                f"### `[{section}]`",
+                "",
+                "| key | type | default | bounds | what it is | resume |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+        out.append(
+            f"| `{row.key}` | {row.type} | {_cell(_default(row.default))} | "
+            f"{_cell(row.bounds)} | {_cell(row.help)} | {'may change' if row.resume else ''} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def cli_reference() -> str:
+    """``neuroevo --help`` and each command's ``--help``, in code blocks."""
+    from neuroevo import cli
+
+    parser = cli.parser()
+    out = ["## `neuroevo`", "", "```text", _help(parser), "```"]
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        out += ["", f"## `neuroevo {name}`", "", "```text", _help(sub), "```"]
+    return "\n".join(out) + "\n"
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    """``parser``'s help at 100 columns, whatever the terminal building the docs."""
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        return parser.format_help().rstrip()
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
