@@ -3,7 +3,7 @@
 ``<!-- neuroevo:recipe-keys -->`` in a page becomes the table of every recipe key
 (:func:`neuroevo.recipe.schema`: type, default, bounds, help, whether a resume may change it);
 ``<!-- neuroevo:cli -->`` becomes the help of ``neuroevo`` and each of its commands, as argparse
-prints it. The tests render both (``tests/test_docs.py``)."""
+prints it. The Python API's docstrings use Sphinx roles, shown as code. The tests render both (``tests/test_docs.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import argparse
 import html
 import json
 import os
+import re
 from typing import Any
 
 RECIPE_KEYS = "<!-- neuroevo:recipe-keys -->"
@@ -23,6 +24,18 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     if CLI in markdown:
         markdown = markdown.replace(CLI, cli_reference())
     return markdown
+
+
+#: a Sphinx role in a docstring (``:class:`~neuroevo.x.Y```) as the API page's HTML holds it
+ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>(~?)([\w.]+)</code>")
+
+
+def on_page_content(html_text: str, **kwargs: Any) -> str:
+    """The docstrings' Sphinx roles as code: ``~a.b.C`` shows ``C``, as Sphinx would."""
+    return ROLE.sub(
+        lambda m: f"<code>{m.group(2).rpartition('.')[2] if m.group(1) else m.group(2)}</code>",
+        html_text,
+    )
 
 
 def _cell(text: str) -> str:

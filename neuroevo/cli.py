@@ -3,9 +3,10 @@
 Exit codes: 0 success; 2 bad usage or bad input (one line ``neuroevo: error: ...``, no
 traceback unless ``--debug``); 1 anything else; 130 interrupted.
 
-The contract holds from the first instruction: this module imports only the standard library at
-the top, and :func:`main` installs the SIGTERM handler before it imports the library (and
-PyTorch), so a Ctrl-C or SIGTERM while starting up is exit 130 and one line too.
+The contract holds once the package is imported: ``neuroevo/__init__.py`` imports the public
+API eagerly (PyTorch included, about a second), and only then does :func:`main` install its
+SIGTERM handler. A Ctrl-C or SIGTERM within that first second ends the process as Python does
+by default (a traceback, or killed), before anything has been read or written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroevo import __version__
-from neuroevo.errors import printable  # the standard library only: no torch yet
+from neuroevo.errors import printable
 
 
 class UsageError(Exception):

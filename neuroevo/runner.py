@@ -49,6 +49,9 @@ log = logging.getLogger("neuroevo")
 
 @dataclass
 class RunResult:
+    """What :func:`evolve` and :func:`resume` return: the run directory, its summary, the best
+    net (genome and weights) and DEAP's logbook and hall of fame of the search."""
+
     out: Path
     summary: Summary  # as summary.json holds it (Summary.to_dict)
     best_genome: nx.DiGraph

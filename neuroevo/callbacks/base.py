@@ -11,7 +11,7 @@ own ``Evolution``). The hooks of one island's generation (``on_generation_begin`
 do not fire: the islands train in Ray workers, which call no callbacks; the others fire in
 the driver as on the ``local`` backend. The hooks and what else each gets:
 
-``on_run_begin``
+``on_run_begin(recipe, task, out, engine, device)``
     once, before the first generation (a resumed run: before its next one).
 ``on_generation_begin(generation, population, island)``
     before a generation's mixer run.

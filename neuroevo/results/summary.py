@@ -7,6 +7,7 @@ Fields that older runs did not write read as ``None`` (``islands`` as 1)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,17 +68,14 @@ class Best:
     island: int | None = None  # written only where the run has several islands
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "generation": self.generation,
-            "signature": self.signature,
-            "params": self.params,
-            "genome": self.genome,
-            "search_validation_metric": self.search_validation_metric,
-            "validation_metric": self.validation_metric,
-            "test_metric": self.test_metric,
-            **({"island": self.island} if self.island is not None else {}),
-        }
+        plain = dataclasses.asdict(self)
+        if self.island is None:
+            del plain["island"]  # written only where the run has several islands
+        return plain
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Best:
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -101,13 +99,7 @@ class Final:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "choice": self.choice,
-            "members": self.members,
-            "member_validation_metrics": self.member_validation_metrics,
-            "validation_metric_of": self.validation_metric_of,
-            "refit": self.refit,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -160,18 +152,7 @@ class Summary:
             check(final, FINAL_FIELDS, where, "final")
             if final.get("refit"):
                 check(final["refit"], REFIT_FIELDS, where, "final.refit")
-        b = data["best"]
-        best = Best(
-            id=b["id"],
-            generation=b["generation"],
-            signature=b["signature"],
-            params=b["params"],
-            genome=b.get("genome"),
-            search_validation_metric=b.get("search_validation_metric"),
-            validation_metric=b.get("validation_metric"),
-            test_metric=b.get("test_metric"),
-            island=b.get("island"),
-        )
+        best = Best.from_dict(data["best"])
         return cls(
             metric=data["metric"],
             best=best,
