@@ -3,7 +3,8 @@
 ``<!-- neuroevo:recipe-keys -->`` in a page becomes the table of every recipe key
 (:func:`neuroevo.recipe.schema`: type, default, bounds, help, whether a resume may change it);
 ``<!-- neuroevo:cli -->`` becomes the help of ``neuroevo`` and each of its commands, as argparse
-prints it. The Python API's docstrings use Sphinx roles, shown as code. The tests render both (``tests/test_docs.py``)."""
+prints it. The tests render both (``tests/test_docs.py``). The Python API's docstrings use
+Sphinx roles, shown as code."""
 
 from __future__ import annotations
 
