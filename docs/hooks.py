@@ -9,6 +9,7 @@ Sphinx roles, shown as code."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import json
 import os
@@ -40,17 +41,15 @@ def on_page_content(html_text: str, **kwargs: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return html.escape(text).replace("|", "\\|")
+    """Text for a table cell: markup characters escaped, quotes left as they are."""
+    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 def _default(value: Any) -> str:
-    if value == "" or value is None:
-        return '`""`' if value == "" else ""
+    """A default as a recipe writes it (TOML: "auto", [3, 5], true), in a code span."""
     if isinstance(value, tuple):
-        value = list(value)
-    if isinstance(value, (bool, list, str)):
-        return f"`{json.dumps(value)}`"
-    return f"`{value:,}`" if isinstance(value, int) else f"`{value:g}`"
+        value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+    return "`" + json.dumps(value).replace("|", "\\|") + "`"
 
 
 def recipe_keys() -> str:
@@ -71,7 +70,7 @@ def recipe_keys() -> str:
                 "| --- | --- | --- | --- | --- | --- |",
             ]
         out.append(
-            f"| `{row.key}` | {row.type} | {_cell(_default(row.default))} | "
+            f"| `{row.key}` | {row.type} | {_default(row.default)} | "
             f"{_cell(row.bounds)} | {_cell(row.help)} | {'may change' if row.resume else ''} |"
         )
     return "\n".join(out) + "\n"

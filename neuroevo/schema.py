@@ -161,7 +161,9 @@ class Row:
 
 def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is tuple:
-        return f"list of {_type_name(typing.get_args(hint)[0])}"
+        return f"list of {_type_name(typing.get_args(hint)[0])}s"
+    if dataclasses.is_dataclass(hint):
+        return "table"
     return {int: "integer", float: "number", str: "string", bool: "boolean"}.get(
         hint, getattr(hint, "__name__", str(hint))
     )
@@ -172,7 +174,8 @@ def _bounds(spec: Setting) -> str:
     1,000", each item's for a list, and what is checked elsewhere."""
     words = ", ".join(map(repr, spec.choices)) if spec.choices else _range(spec, _grouped)
     if spec.min_items:
-        words = f"at least {spec.min_items} item(s)" + (f", each {words}" if words else "")
+        each = f", each {'one of ' if spec.choices else ''}{words}" if words else ""
+        words = f"at least {spec.min_items} item(s){each}"
     return "; ".join(w for w in (words, spec.checked_by) if w)
 
 
