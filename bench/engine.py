@@ -2,8 +2,13 @@
 
 Populations: (a) the 18 sigmoid MLPs of the 2017 demo; (b) random populations of 18, 64 and
 256 genomes from the logbits recipe's space, each after a few random mutations (skips, cuts,
-mixed activations, as evolution makes them); (c) a wide population, 64 nets of 256x3 ReLU.
-Each is trained by both engines at mix_every 1 and 4, race off, on the same logbits batches.
+mixed activations, as evolution makes them); (c) a wide population, 64 nets of 256x3 ReLU,
+all on logbits; (d) conv populations of 12 and 48 nets as a generation of
+``recipes/digits_conv.toml`` holds them (children of its initial nets after 0-2 random
+mutations: channels, kernels, strides, pools, layers, skips), on its 1x8x8 digits, and (e) 24
+nets drawn the same way from three random parents of ``bench/conv.py``'s 1-D signal space, on
+its signals. Each is trained by both engines at mix_every 1 and 4, race off, on the same
+batches.
 Printed per row: samples x nets per second of each engine (whole engine calls, packing and the
 final evaluation included), the ratio, and the useful GFLOP/s (matrix products of the real,
 unpadded nets: forward and backward of training, forward of validation) as a percentage of a
@@ -23,15 +28,18 @@ import random
 import time
 
 import torch
+from conv import SIGNAL, signals
 from record import Record, add_arguments
 
-from neuroevo import recipe
+from neuroevo import recipe, tasks
 from neuroevo.genome import graph as G
 from neuroevo.genome import mutations
+from neuroevo.genome.space import SearchSpace
 from neuroevo.tasks import logbits
 from neuroevo.training import engine, mixer
 
 RECIPE = "recipes/logbits.toml"
+CONV_RECIPE = "recipes/digits_conv.toml"
 
 
 def demo18() -> list:
@@ -55,9 +63,65 @@ def wide() -> list:
     return [G.mlp(16, 16, [256] * 3, "relu", lr=1e-3) for _ in range(64)]
 
 
+def children(parents: list, count: int, space: SearchSpace, seed: int) -> list:
+    """``count`` nets as a generation holds them: the parents' children (drawn in turn)
+    after 0-2 random mutations each."""
+    rng = random.Random(seed)
+    return [
+        mutations.drift(parents[i % len(parents)], rng, space, rng.randint(0, 2))
+        for i in range(count)
+    ]
+
+
+def digits_conv(count: int, seed: int) -> list:
+    r = recipe.load(CONV_RECIPE)
+    parents = [
+        G.mlp(64, 10, list(n.hidden), n.activation, lr=n.lr, shape=[1, 8, 8], convs=n.convs())
+        for n in r.population.initial
+    ]
+    return children(parents, count, r.space, seed)
+
+
+def signal_space() -> SearchSpace:
+    import tomllib
+
+    return SearchSpace(**tomllib.loads(SIGNAL)["space"])
+
+
+def signal_nets(count: int, seed: int) -> list:
+    space = signal_space()
+    rng = random.Random(seed)
+    with_convs = SearchSpace(**{**space.__dict__, "conv_layers_min": 1})
+    parents = [G.random_genome(64, 4, with_convs, rng, shape=[1, 64]) for _ in range(3)]
+    return children(parents, count, space, seed)
+
+
 def macs(genome) -> int:
-    width = {n: d["width"] for n, d in genome.nodes(data=True)}
-    return sum(width[u] * width[v] for u, v in genome.edges)
+    """Multiply-adds of one sample's forward pass through the real (unpadded) net."""
+    shapes = G.node_shapes(genome)
+    total = 0
+    for u, v in genome.edges:
+        if G.is_conv(genome, v):
+            positions = G.conv_positions(genome, shapes, v)
+            taps = genome.nodes[v]["kernel"] ** len(positions)
+            total += shapes[v][0] * shapes[u][0] * taps * G.features(positions)
+        else:
+            total += shapes[v][0] * (G.n_inputs(genome) if u == G.IN else G.features(shapes[u]))
+    return total
+
+
+def data(name: str) -> tuple:
+    """(train, valid, kind) of a population's task."""
+    if name == "digits":
+        task = tasks.build("digits", 0, shape=[1, 8, 8])
+    elif name == "signal":
+        x, y = signals()
+        x = torch.from_numpy(x.reshape(len(x), -1))
+        y = torch.from_numpy(y).long()
+        return (x[:2400], y[:2400]), (x[2400:], y[2400:]), "classes"
+    else:
+        task = logbits(seed=0)
+    return (task.x_train, task.y_train), (task.x_valid, task.y_valid), task.kind
 
 
 def matmul_rate(device: torch.device) -> float:
@@ -78,7 +142,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(name, genomes, train, valid, *, steps, batch, every, device) -> float:
+def measure(name, genomes, train, valid, *, kind, steps, batch, every, device) -> float:
     """Seconds of one engine call."""
     members = [engine.Member(g, None, i) for i, g in enumerate(genomes)]
     config = mixer.MixerConfig(race=None, mix_every=every, batch_size=batch)
@@ -86,7 +150,7 @@ def measure(name, genomes, train, valid, *, steps, batch, every, device) -> floa
     start = time.perf_counter()
     engine.ENGINES[name](
         members,
-        kind="bits",
+        kind=kind,
         train=train,
         valid=valid,
         steps=steps,
@@ -113,10 +177,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     record = Record(__file__, args)
     device = torch.device(args.device)
-    task = logbits(seed=0)
     rate = matmul_rate(device)
     setting = (
-        f"logbits, {args.steps} steps of {args.batch_size}, race off, {args.threads} thread(s), "
+        f"{args.steps} steps of {args.batch_size}, race off, {args.threads} thread(s), "
         f"{device}; dense 1024x1024 matmul: {rate / 1e9:.1f} GFLOP/s"
     )
     print(setting)
@@ -127,11 +190,21 @@ def main() -> None:
         "random64": drawn(64, 2),
         "random256": drawn(256, 3),
         "wide64": wide(),
+        "conv12": digits_conv(12, 4),
+        "conv48": digits_conv(48, 5),
+        "signal24": signal_nets(24, 6),
     }
+    task_of = {"conv12": "digits", "conv48": "digits", "signal24": "signal"}
     if args.only:
         populations = {k: v for k, v in populations.items() if k in args.only}
+    datasets = {name: data(name) for name in ("logbits", "digits", "signal")}
     for name in ("loop", "batched"):  # first calls pay one-time set-up costs: not timed
-        measure(name, demo18(), task.train, task.valid, steps=5, batch=8, every=1, device=device)
+        for label in ("demo18", "conv12"):
+            train, valid, kind = datasets[task_of.get(label, "logbits")]
+            genomes = demo18() if label == "demo18" else digits_conv(4, 0)
+            measure(
+                name, genomes, train, valid, kind=kind, steps=5, batch=8, every=1, device=device
+            )
     print(
         f"{'population':>10} {'every':>5} {'loop /s':>10} {'batched /s':>11} {'ratio':>6} "
         f"{'loop %mm':>8} {'batched %mm':>11}"
@@ -139,13 +212,15 @@ def main() -> None:
     figures = {"matmul_gflops": rate / 1e9, "threads": args.threads, "device": str(device)}
     for label, genomes in populations.items():
         useful = sum(macs(g) for g in genomes)
+        train, valid, kind = datasets[task_of.get(label, "logbits")]
         for every in (1, 4):
             seconds = {
                 name: measure(
                     name,
                     genomes,
-                    task.train,
-                    task.valid,
+                    train,
+                    valid,
+                    kind=kind,
                     steps=args.steps,
                     batch=args.batch_size,
                     every=every,
@@ -173,8 +248,14 @@ def main() -> None:
                 "loop_pct_of_matmul": pct["loop"],
                 "batched_pct_of_matmul": pct["batched"],
             }
-    if "demo18_every1" in figures:
-        figures["demo18_speedup"] = figures["demo18_every1"]["speedup"]
+    for label in ("demo18", "random64", "random256", "conv12", "conv48", "signal24"):
+        if f"{label}_every1" in figures:
+            figures[f"{label}_speedup"] = figures[f"{label}_every1"]["speedup"]
+    convs = [
+        figures[f"{c}_every1"]["speedup"] for c in ("conv12", "conv48") if f"{c}_every1" in figures
+    ]
+    if convs:
+        figures["conv_speedup"] = min(convs)
     if "wide64_every1" in figures:
         figures["wide_pct_of_matmul"] = figures["wide64_every1"]["batched_pct_of_matmul"]
     record.write()

@@ -13,8 +13,8 @@ Evolution knows nothing of how. Both engines start every net from the same weigh
     The nets stacked into a few tensors (:mod:`neuroevo.training.stack`): a step is a handful of
     batched matrix products whatever the population's size. Equal to the loop up to float
     rounding (the tests check losses, weights after 20 steps and fitness order). Nets with
-    convolutions are not stacked: they train as the loop trains them, beside the stack, in
-    the same mixer run (:class:`Parts`).
+    convolutions are stacked too, their convolutions as grouped convolutions
+    (:mod:`neuroevo.training.spatial`).
 
 :func:`choose` maps the recipe's ``mixer.engine`` (``auto``, ``batched``, ``loop``) to one.
 """
@@ -115,84 +115,14 @@ def _modules(members, nets, *, kind, config) -> mixer.Modules:
     return mixer.Modules(nets, [m.genome.graph["lr"] for m in members], kind)
 
 
-def _stacked(members, nets, *, kind, config) -> stack.Stack | mixer.Modules | Parts:
-    """The dense members stacked; members with convolutions, which the stack does not cover,
-    as modules beside them in the same population (the loop's code for those nets)."""
-    dense = [i for i, m in enumerate(members) if not G.conv_nodes(m.genome)]
-    conv = [i for i, m in enumerate(members) if G.conv_nodes(m.genome)]
-
-    def stacked(index: list[int]) -> stack.Stack:
-        return stack.Stack(
-            [members[i].genome for i in index],
-            [nets[i].state_dict() for i in index],
-            kind=kind,
-            batch=config.batch_size,
-            device=nets[0].bias[G.OUT].device,
-        )
-
-    if not conv:
-        return stacked(dense)
-    modules = _modules(
-        [members[i] for i in conv], [nets[i] for i in conv], kind=kind, config=config
+def _stacked(members, nets, *, kind, config) -> stack.Stack:
+    return stack.Stack(
+        [m.genome for m in members],
+        [net.state_dict() for net in nets],
+        kind=kind,
+        batch=config.batch_size,
+        device=nets[0].bias[G.OUT].device,
     )
-    if not dense:
-        return modules
-    return Parts([(dense, stacked(dense)), (conv, modules)])
-
-
-class Parts:
-    """A population made of populations, each holding some of the nets (by index): the
-    mixer sees one population of all of them, in the members' order."""
-
-    def __init__(self, parts: list[tuple[list[int], Any]]) -> None:
-        self.parts = parts
-        self.local = {i: (p, j) for p, (index, _) in enumerate(parts) for j, i in enumerate(index)}
-
-    def _split(self, live: list[int]) -> list[list[int]]:
-        split: list[list[int]] = [[] for _ in self.parts]
-        for i in live:
-            p, j = self.local[i]
-            split[p].append(j)
-        return split
-
-    def _merge(self, live: list[int], pieces: list[torch.Tensor | None]) -> torch.Tensor:
-        rows, taken = [], [0] * len(self.parts)
-        for i in live:
-            p, _ = self.local[i]
-            rows.append(pieces[p][taken[p]])
-            taken[p] += 1
-        return torch.stack(rows)
-
-    def train_step(self, x, y, live, keep_outputs):
-        results = [
-            pop.train_step(x, y, part, keep_outputs) if part else (None, None)
-            for (_, pop), part in zip(self.parts, self._split(live))
-        ]
-        losses = self._merge(live, [r[0] for r in results])
-        outputs = self._merge(live, [r[1] for r in results]) if keep_outputs else None
-        return losses, outputs
-
-    @torch.no_grad()
-    def predict(self, x, live):
-        pieces = [
-            pop.predict(x, part) if part else None
-            for (_, pop), part in zip(self.parts, self._split(live))
-        ]
-        return self._merge(live, pieces)
-
-    def retire(self, index):
-        for (_, pop), part in zip(self.parts, self._split(index)):
-            if part:
-                pop.retire(part)
-
-    def n_parameters(self):
-        return self._in_order([pop.n_parameters() for _, pop in self.parts])
-
-    def states(self) -> list[State]:
-        return self._in_order([pop.states() for _, pop in self.parts])
-
-    def _in_order(self, per_part: list[list[Any]]) -> list[Any]:
-        return [per_part[p][j] for p, j in (self.local[i] for i in range(len(self.local)))]
 
 
 def loop(members: Sequence[Member], **settings: Any) -> EngineResult:
@@ -257,7 +187,7 @@ def device(name: str) -> torch.device:
 
 def choose(name: str) -> Engine:
     """The engine ``mixer.engine`` names; ``auto`` is the batched engine, which covers every
-    dense genome on every device."""
+    genome, dense or with convolutions, on every device."""
     if name == "auto":
         return batched
     try:

@@ -46,7 +46,7 @@ import networkx as nx
 import torch
 
 from neuroevo.genome import graph as G
-from neuroevo.training import kinds
+from neuroevo.training import adam, kinds, spatial
 from neuroevo.training.network import ACTIVATION_FUNCTIONS, State, edge_key
 
 #: The cost model's constants, measured on one CPU thread with torch 2.13 (per training step
@@ -62,9 +62,6 @@ SELECT_SECONDS = 0.8e-9
 #: activations per forward pass when predicting: large sets go through in chunks of rows
 #: that keep a group's hidden values this small (fast in cache, bounded in memory)
 PREDICT_VALUES = 1 << 20
-
-_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, as the loop uses them
-_EPS = 1e-8
 
 
 @dataclass(frozen=True)
@@ -177,7 +174,7 @@ def plan(layouts: Sequence[Layout], batch: int) -> list[list[int]]:
 # --------------------------------------------------------------------------- one group
 
 
-class _Group:
+class _Group(adam.PerNet):
     """Nets of one group, stacked: weights, moments, masks and per-net Adam views."""
 
     def __init__(
@@ -198,6 +195,7 @@ class _Group:
         self.depth = shape.depth
         out = shape.depth + 1
         self.width = width = shape.width
+        self.values = max(width)  # per row and net, for predict
         self.edges = shape.edges
         self._edge_pos = {e: i for i, e in enumerate(self.edges)}
         acts = shape.activations
@@ -250,26 +248,6 @@ class _Group:
             t = lay.slot(b, depth)
             name = f"bias.{lay.nodes[b]}"
             yield name, len(self.edges) + t - 1, (slice(0, lay.widths[b]),)
-
-    def _adam_views(self) -> None:
-        """The fused Adam calls of a step: one per learning rate among the group's nets, on
-        the whole tensors where all nets share one, else on the nets' views."""
-        lists = (self.tensors, self.grads, self.exp_avg, self.exp_avg_sq)
-        steps = [self.step] * len(self.tensors)
-        by_lr: dict[float, list[int]] = {}
-        for n, lr in enumerate(self.lrs):
-            by_lr.setdefault(lr, []).append(n)
-        if len(by_lr) == 1:
-            self.calls = [(self.lrs[0], (*lists, steps))]
-        else:
-            self.calls = [(lr, self._views(nets)) for lr, nets in by_lr.items()]
-
-    def _views(self, nets: list[int]) -> tuple[list[torch.Tensor], ...]:
-        out = tuple(
-            [t[n] for n in nets for t in ts]
-            for ts in (self.tensors, self.grads, self.exp_avg, self.exp_avg_sq)
-        )
-        return (*out, [self.step] * len(out[0]))
 
     def unpack(self, n: int, source: list[torch.Tensor] | None = None) -> State:
         """Net ``n``'s tensors (weights, or moments with ``source``) as a state dict."""
@@ -332,19 +310,6 @@ class _Group:
             if m is not None:
                 t.mul_(m)
 
-    def adam_step(self, trained: list[bool] | None) -> None:
-        """One Adam step of every net of the group (``trained``: only of those flagged; the
-        others leave the run now, so the one step count stays every live net's)."""
-        with torch.no_grad():
-            self.step += 1.0
-        if trained is None:
-            for lr, tensors in self.calls:
-                _fused_adam(*tensors, lr=lr)
-            return
-        for n, ok in enumerate(trained):
-            if ok:
-                _fused_adam(*self._views([n]), lr=self.lrs[n])
-
 
 #: activation name -> its backward: (gradient in the output, output, input) -> gradient in the
 #: input, by the kernels autograd uses for it
@@ -355,53 +320,6 @@ _BACKWARD = {
     "gelu": lambda grad, h, z: torch.ops.aten.gelu_backward(grad, z),
     "identity": lambda grad, h, z: grad,
 }
-
-
-def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:
-    """One Adam step of each tensor: torch's fused kernel (private, CPU float32 from torch
-    2.4), else :func:`_plain_adam`, the same update written out (an older torch, or a device
-    or dtype without the kernel)."""
-    global _FUSED
-    if _FUSED:
-        try:
-            _fused_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr)
-            return
-        except (AttributeError, RuntimeError, NotImplementedError):
-            _FUSED = False
-    _plain_adam(params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr)
-
-
-def _plain_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:
-    """Adam's update as ``torch.optim.Adam``'s single-tensor implementation writes it."""
-    beta1, beta2 = _BETAS
-    for p, g, m, v, s in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
-        step = float(s)
-        m.lerp_(g, 1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(_EPS)
-        p.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
-
-
-#: whether this torch has the fused Adam kernel (set to False on its first failure)
-_FUSED = hasattr(torch, "_fused_adam_")
-
-
-def _fused_step(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:
-    torch._fused_adam_(
-        params,
-        grads,
-        exp_avgs,
-        exp_avg_sqs,
-        [],
-        steps,
-        lr=lr,
-        beta1=_BETAS[0],
-        beta2=_BETAS[1],
-        weight_decay=0.0,
-        eps=_EPS,
-        amsgrad=False,
-        maximize=False,
-    )
 
 
 # --------------------------------------------------------------------------- the population
@@ -430,11 +348,13 @@ class Stack:
         self.device = torch.device(device)
         self.batch = batch
         self.genomes = list(genomes)
-        self.layouts = [Layout.of(g) for g in genomes]
+        self.layouts: list[Layout | spatial.SpatialLayout] = [
+            spatial.SpatialLayout.of(g) if G.conv_nodes(g) else Layout.of(g) for g in genomes
+        ]
         self.lrs = [float(g.graph["lr"]) for g in genomes]
         self._params = [G.n_parameters(g) for g in genomes]
         self._final: dict[int, State] = {}
-        self.groups: list[_Group] = []
+        self.groups: list[_Group | spatial.SpatialGroup] = []
         self._pack(
             list(range(len(genomes))),
             {i: {k: v.detach() for k, v in s.items()} for i, s in enumerate(states)},
@@ -449,22 +369,33 @@ class Stack:
         return self._live
 
     def _pack(self, index, states, moments, step: float, groups=None) -> None:
+        """Stack the nets ``index`` into groups: the dense nets as :func:`plan` splits them
+        (or as ``groups`` pins them), the nets with convolutions by their convolutions' key
+        (:func:`neuroevo.training.spatial.groups`)."""
+        dense = [i for i in index if isinstance(self.layouts[i], Layout)]
+        convs = [i for i in index if not isinstance(self.layouts[i], Layout)]
         if groups is None:
-            groups = plan([self.layouts[i] for i in index], self.batch)
-        self.groups = []
-        for members in groups:
-            ids = [index[j] for j in members]
-            self.groups.append(
-                _Group(
-                    ids,
-                    [self.layouts[i] for i in ids],
-                    [states[i] for i in ids],
-                    [moments[i] for i in ids] if moments is not None else None,
-                    step,
-                    [self.lrs[i] for i in ids],
-                    self.device,
-                )
+            groups = [
+                [dense[j] for j in grp]
+                for grp in plan([self.layouts[i] for i in dense], self.batch)
+            ]
+        split = [(_Group, grp) for grp in groups]
+        split += [
+            (spatial.SpatialGroup, [convs[j] for j in grp])
+            for grp in spatial.groups([self.layouts[i] for i in convs], self.batch)
+        ]
+        self.groups = [
+            kind(
+                ids,
+                [self.layouts[i] for i in ids],
+                [states[i] for i in ids],
+                [moments[i] for i in ids] if moments is not None else None,
+                step,
+                [self.lrs[i] for i in ids],
+                self.device,
             )
+            for kind, ids in split
+        ]
         order = [i for grp in self.groups for i in grp.index]
         self._live = sorted(order)
         position = {i: p for p, i in enumerate(order)}
@@ -503,7 +434,7 @@ class Stack:
             ).predict(x, list(range(len(live))))
         outs = []
         for grp in self.groups:
-            rows = max(16, PREDICT_VALUES // (len(grp.index) * max(grp.width)))
+            rows = max(16, PREDICT_VALUES // (len(grp.index) * grp.values))
             chunks = [grp.forward(x[i : i + rows]) for i in range(0, x.shape[0], rows)]
             outs.append(torch.cat(chunks, dim=1))
         return torch.cat(outs)[self._to_sorted]

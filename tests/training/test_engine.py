@@ -13,7 +13,7 @@ from neuroevo.genome import graph as G
 from neuroevo.genome import mutations
 from neuroevo.genome.space import ACTIVATIONS, SearchSpace
 from neuroevo.storage import rundir
-from neuroevo.training import engine, kinds, mixer, network, stack
+from neuroevo.training import adam, engine, kinds, mixer, network, stack
 from neuroevo.training.alone import train_alone
 
 ENGINES = ["loop", "batched"]
@@ -132,8 +132,8 @@ def test_without_the_fused_adam_kernel_the_stack_still_trains_as_the_loop(monkey
     def no_kernel(*args, **kwargs):
         raise RuntimeError("_fused_adam_: no kernel for this device or dtype")
 
-    monkeypatch.setattr(stack, "_fused_step", no_kernel)
-    monkeypatch.setattr(stack, "_FUSED", True)  # found, but the first call has no kernel
+    monkeypatch.setattr(adam, "_fused_step", no_kernel)
+    monkeypatch.setattr(adam, "_FUSED", True)  # found, but the first call has no kernel
     genomes = population(7, 5)
     states = starting_states(genomes, 7)
     nets = [network.build(g) for g in genomes]
@@ -146,7 +146,7 @@ def test_without_the_fused_adam_kernel_the_stack_still_trains_as_the_loop(monkey
         x, y = x_all[16 * step : 16 * (step + 1)], y_all[16 * step : 16 * (step + 1)]
         loop.train_step(x, y, list(range(5)), False)
         stacked.train_step(x, y, list(range(5)), False)
-    assert not stack._FUSED
+    assert not adam._FUSED
     for i, net in enumerate(nets):
         assert_states_close(net.state_dict(), stacked.state(i), rtol=1e-4, atol=1e-5)
     moved = [
