@@ -240,13 +240,8 @@ class SpatialGroup(adam.PerNet):
         names_sorted = sorted(names)
         chosen: list[tuple[str, torch.Tensor | None]] = [(names_sorted[-1], None)]
         for name in names_sorted[:-1]:
-            use = []
-            for lay in self.layouts:
-                hit = any(
-                    lay.slot(i, self.depth) == t and lay.activations[i] == name
-                    for i in range(1, len(lay.nodes) - 1)
-                )
-                use.append(hit)
+            # a hidden node's slot is its position: net n has one in slot t below its out
+            use = [t < len(lay.nodes) - 1 and lay.activations[t] == name for lay in self.layouts]
             mask = torch.tensor(use, device=device)
             if t <= self.n_conv:
                 dims = len(self.size[t]) - 1

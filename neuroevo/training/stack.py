@@ -1,6 +1,8 @@
 """Stacked nets: a population packed into a few tensors, trained by batched matrix products.
 
 The batched engine's population (:class:`Stack`, a :class:`neuroevo.training.mixer.Population`).
+Dense nets are stacked as below; nets with convolutions go to groups of their own kind
+(:mod:`neuroevo.training.spatial`), side by side with the dense groups in one population.
 
 Layout
     A net's nodes take *slots*: ``in`` is slot 0, its hidden nodes slots 1, 2, ... in the
@@ -25,9 +27,9 @@ Groups (the cost model)
     constants are fixed, not measured at run time, so the split and with it every result
     depend only on the population and the batch size.
 Adam
-    One fused Adam call per net, on its views of the stacked tensors and moments with its own
-    learning rate: the kernel ``torch.optim.Adam(fused=True)`` runs in the loop, so Adam's
-    semantics (and per-net step counts) are the loop's.
+    One fused Adam call per learning rate, on the stacked tensors or the nets' views of them
+    (:mod:`neuroevo.training.adam`): the kernel ``torch.optim.Adam(fused=True)`` runs in the
+    loop, so Adam's semantics (and per-net step counts) are the loop's.
 Retirement
     :meth:`Stack.retire` takes the leaving nets' weights out and repacks the others (with
     their Adam moments), so their compute stops.
