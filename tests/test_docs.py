@@ -111,3 +111,21 @@ def test_the_cli_reference_has_every_command():
         for action in sub._actions:
             for flag in action.option_strings:
                 assert flag in text, (name, flag)
+
+
+def test_every_benchmark_table_is_a_results_file_that_names_its_command():
+    """The benchmarks page writes no table of its own: each is included from a file under
+    ``bench/results/`` (written by its script, or under ``earlier/`` copied from an earlier
+    run's printed output), and each such file opens with the command that made it. So is
+    every results file the page includes."""
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert not [line for line in page.splitlines() if line.startswith("|")]
+    included = re.findall(r'^--8<-- "(.+?)"$', page, flags=re.M)
+    on_disk = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench/results").rglob("*.md"))
+    assert sorted(included) == on_disk
+    scripts = {p.stem for p in (ROOT / "bench").glob("*.py")} - {"record"}
+    assert {Path(f).stem for f in included if "/earlier/" not in f} == scripts
+    for name in included:
+        first = (ROOT / name).read_text().splitlines()[0]
+        assert re.search(r"`\.venv/bin/python bench/\w+\.py[^`]*`", first), (name, first)
+        assert "|" in (ROOT / name).read_text(), f"{name} holds no table"
