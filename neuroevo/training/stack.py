@@ -332,8 +332,8 @@ class Stack:
 
     ``genomes`` give the architectures and learning rates, ``states`` the weights to start
     from (as :func:`neuroevo.training.network.inherit` made them), ``batch`` the training batch size
-    (for the cost model); ``groups`` pins the first split (lists of net indices) instead of
-    the cost model's.
+    (for the cost models); ``groups`` pins the first split of the dense nets (lists of net
+    indices) instead of the cost model's.
     """
 
     def __init__(
