@@ -27,6 +27,7 @@ import json
 import random
 import time
 
+import tomllib
 import torch
 from conv import SIGNAL, signals
 from record import Record, add_arguments
@@ -83,8 +84,6 @@ def digits_conv(count: int, seed: int) -> list:
 
 
 def signal_space() -> SearchSpace:
-    import tomllib
-
     return SearchSpace(**tomllib.loads(SIGNAL)["space"])
 
 

@@ -1,5 +1,6 @@
-"""Adam over stacked nets: each net's tensors are the rows (first axis) of stacked tensors,
-each net takes the update ``torch.optim.Adam`` would give it, with its own learning rate.
+"""Stacked nets' tensors and Adam over them: each net's tensors are the rows (first axis) of
+stacked tensors, and each net takes the update ``torch.optim.Adam`` would give it, with its own
+learning rate.
 
 :class:`PerNet` is what a stacked group (:mod:`neuroevo.training.stack`,
 :mod:`neuroevo.training.spatial`) mixes in for its Adam steps: torch's fused kernel (private,
@@ -19,16 +20,63 @@ EPS = 1e-8
 
 
 class PerNet:
-    """Per-net Adam steps of a group: the group sets ``tensors``, ``grads``, ``exp_avg``,
-    ``exp_avg_sq`` (lists of stacked tensors, the net first), ``step`` (a scalar tensor, the
-    one step count of every net) and ``lrs`` (one per net), then calls :meth:`_adam_views`."""
+    """The stacked tensors of a group of nets and their per-net Adam steps.
 
+    A group sets ``layouts`` and ``lrs`` (one per net) and defines ``_blocks(layout)`` (the
+    state-dict name, tensor position and block of each of a net's tensors) and, where its
+    stacked orientation differs from the state dict's, ``_orient``; :meth:`_stack_tensors`
+    then makes ``tensors``, ``grads``, ``exp_avg``, ``exp_avg_sq`` (the net first), ``masks``
+    (None where nothing is padded) and ``step`` (the one step count of every net), and
+    :meth:`unpack` reads a net back."""
+
+    layouts: list
     tensors: list[torch.Tensor]
     grads: list[torch.Tensor]
     exp_avg: list[torch.Tensor]
     exp_avg_sq: list[torch.Tensor]
+    masks: list[torch.Tensor | None]
     step: torch.Tensor
     lrs: list[float]
+
+    def _blocks(self, layout):
+        raise NotImplementedError
+
+    @staticmethod
+    def _orient(name: str, value: torch.Tensor) -> torch.Tensor:
+        """A state-dict tensor as the group stacks it (and back): as it is."""
+        return value
+
+    def _stack_tensors(self, shapes, states, moments, step: float, device) -> None:
+        """Zero tensors of ``shapes`` (the net first) holding each net's ``states`` (and Adam
+        ``moments``, where given) in its blocks, the masks of those blocks, and the Adam
+        views."""
+        dtype = next(iter(states[0].values())).dtype  # the nets' own (float32 as built)
+        self.tensors = [torch.zeros(shape, device=device, dtype=dtype) for shape in shapes]
+        masks = [torch.zeros(shape, device=device, dtype=dtype) for shape in shapes]
+        self.exp_avg = [torch.zeros_like(t) for t in self.tensors]
+        self.exp_avg_sq = [torch.zeros_like(t) for t in self.tensors]
+        self.step = torch.tensor(step, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            for n, layout in enumerate(self.layouts):
+                sources = [(self.tensors, states[n])]
+                if moments is not None:
+                    sources += [(self.exp_avg, moments[n][0]), (self.exp_avg_sq, moments[n][1])]
+                for name, position, block in self._blocks(layout):
+                    masks[position][(n, *block)] = 1.0
+                    for target, source in sources:
+                        value = self._orient(name, source[name])
+                        target[position][(n, *block)] = value.to(dtype)
+        self.masks = [m if not bool(m.all()) else None for m in masks]
+        self.grads = [torch.zeros_like(t) for t in self.tensors]
+        self._adam_views()
+
+    def unpack(self, n: int, source: list[torch.Tensor] | None = None) -> dict:
+        """Net ``n``'s tensors (weights, or moments with ``source``) as a state dict."""
+        source = self.tensors if source is None else source
+        return {
+            name: self._orient(name, source[position].detach()[(n, *block)]).clone()
+            for name, position, block in self._blocks(self.layouts[n])
+        }
 
     def _adam_views(self) -> None:
         """The fused Adam calls of a step: one per learning rate among the group's nets, on

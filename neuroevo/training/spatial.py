@@ -200,28 +200,11 @@ class SpatialGroup(adam.PerNet):
         self.values = max(math.prod(s) for s in size[1:])  # per row and net, for predict
         shapes = [(g, *self._edge_shape(s, t)) for s, t in self.edges]
         shapes += [(g, size[t][0]) for t in range(1, out + 1)]
-        dtype = next(iter(states[0].values())).dtype
-        self.tensors = [torch.zeros(s, device=device, dtype=dtype) for s in shapes]
-        masks = [torch.zeros(s, device=device, dtype=dtype) for s in shapes]
-        self.exp_avg = [torch.zeros_like(t) for t in self.tensors]
-        self.exp_avg_sq = [torch.zeros_like(t) for t in self.tensors]
-        self.step = torch.tensor(step, dtype=torch.float32, device=device)
-        with torch.no_grad():
-            for n, lay in enumerate(layouts):
-                sources = [(self.tensors, states[n])]
-                if moments is not None:
-                    sources += [(self.exp_avg, moments[n][0]), (self.exp_avg_sq, moments[n][1])]
-                for name, position, block in self._blocks(lay):
-                    masks[position][(n, *block)] = 1.0
-                    for target, source in sources:
-                        target[position][(n, *block)] = source[name].to(dtype)
-        self.masks = [m if not bool(m.all()) else None for m in masks]
-        self.grads = [torch.zeros_like(t) for t in self.tensors]
+        self._stack_tensors(shapes, states, moments, step, device)
         self.incoming: list[list[int]] = [[] for _ in range(out + 1)]
         for e, (_, t) in enumerate(self.edges):
             self.incoming[t].append(e)
         self.activation = [self._activations(t, acts[t], device) for t in range(out)]
-        self._adam_views()
 
     def _edge_shape(self, s: int, t: int) -> tuple[int, ...]:
         """An edge's stacked weight (less the net axis), as the state dict has it."""
@@ -270,14 +253,6 @@ class SpatialGroup(adam.PerNet):
         for b in range(1, len(lay.nodes)):
             t = lay.slot(b, depth)
             yield f"bias.{lay.nodes[b]}", len(self.edges) + t - 1, (slice(0, lay.sizes[b][0]),)
-
-    def unpack(self, n: int, source: list[torch.Tensor] | None = None) -> State:
-        """Net ``n``'s tensors (weights, or moments with ``source``) as a state dict."""
-        source = self.tensors if source is None else source
-        return {
-            name: source[position].detach()[(n, *block)].clone()
-            for name, position, block in self._blocks(self.layouts[n])
-        }
 
     def _activate(self, t: int, z: torch.Tensor) -> torch.Tensor:
         (name, _), *others = self.activation[t]

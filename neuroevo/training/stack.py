@@ -204,26 +204,7 @@ class _Group(adam.PerNet):
         # tensors: one weight per edge, then one bias per slot 1..out
         shapes = [(g, width[s], width[t]) for s, t in self.edges]
         shapes += [(g, width[t]) for t in range(1, out + 1)]
-        dtype = next(iter(states[0].values())).dtype  # the nets' own (float32 as built)
-        self.tensors = [torch.zeros(shape, device=device, dtype=dtype) for shape in shapes]
-        masks = [torch.zeros(shape, device=device, dtype=dtype) for shape in shapes]
-        self.exp_avg = [torch.zeros_like(t) for t in self.tensors]
-        self.exp_avg_sq = [torch.zeros_like(t) for t in self.tensors]
-        self.step = torch.tensor(step, dtype=torch.float32, device=device)
-        with torch.no_grad():
-            for n, lay in enumerate(layouts):
-                sources = [(self.tensors, states[n])]
-                if moments is not None:
-                    sources += [(self.exp_avg, moments[n][0]), (self.exp_avg_sq, moments[n][1])]
-                for name, position, block in self._blocks(lay):
-                    masks[position][(n, *block)] = 1.0
-                    for target, source in sources:
-                        value = source[name]
-                        if name.startswith("weight."):
-                            value = value.t()
-                        target[position][(n, *block)] = value.to(target[position].dtype)
-        self.masks = [m if not bool(m.all()) else None for m in masks]
-        self.grads = [torch.zeros_like(t) for t in self.tensors]
+        self._stack_tensors(shapes, states, moments, step, device)
         # activations: one function per slot, or (function, where-mask) pairs
         self.activation: list[list[tuple[str, torch.Tensor | None]]] = [[] for _ in range(out)]
         for t in range(1, out):
@@ -237,7 +218,6 @@ class _Group(adam.PerNet):
         self.incoming: list[list[int]] = [[] for _ in range(out + 1)]
         for e, (_, t) in enumerate(self.edges):
             self.incoming[t].append(e)
-        self._adam_views()
 
     def _blocks(self, lay: Layout):
         """(state-dict name, tensor position, block) of every tensor of one net."""
@@ -251,14 +231,10 @@ class _Group(adam.PerNet):
             name = f"bias.{lay.nodes[b]}"
             yield name, len(self.edges) + t - 1, (slice(0, lay.widths[b]),)
 
-    def unpack(self, n: int, source: list[torch.Tensor] | None = None) -> State:
-        """Net ``n``'s tensors (weights, or moments with ``source``) as a state dict."""
-        source = self.tensors if source is None else source
-        out: State = {}
-        for name, position, block in self._blocks(self.layouts[n]):
-            value = source[position].detach()[(n, *block)]
-            out[name] = (value.t() if name.startswith("weight.") else value).clone()
-        return out
+    @staticmethod
+    def _orient(name: str, value: torch.Tensor) -> torch.Tensor:
+        """A weight is stacked as ``(width_u, width_v)``, the state dict's transposed."""
+        return value.t() if name.startswith("weight.") else value
 
     def forward(self, x: torch.Tensor, *, keep: bool = False) -> torch.Tensor:
         """Raw outputs ``(g, B, m)`` of the group's nets for inputs ``x`` ``(B, n_in)``; with

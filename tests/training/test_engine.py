@@ -213,9 +213,10 @@ def six_members(lrs=(1e-2,) * 6):
     return members
 
 
-def race_six(name, lrs=(1e-2,) * 6):
+def race_six(name, lrs=(1e-2,) * 6, members=six_members):
+    """A 120-step mixer run of ``members(lrs)`` (six nets, the planted one at index 3)."""
     return engine.ENGINES[name](
-        six_members(lrs),
+        members(lrs),
         kind="regression",
         train=linear_data(1000, 1),
         valid=linear_data(300, 2),
@@ -233,10 +234,10 @@ def test_planted_winner_has_the_highest_fitness_for_both_engines(name):
     assert result.nets[3].validation_metric == pytest.approx(1.0)
 
 
-def _six_after_a_mixer_run(run_engine, mix_on):
+def _six_after_a_mixer_run(run_engine, mix_on, members=six_members):
     """Six members (one planted at the target map), their training data, and one 60-step
     mixer run of them by ``run_engine`` on batches drawn from seed 4, with no race."""
-    members = six_members(lrs=(1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3))
+    members = members(lrs=(1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3))
     train = linear_data(640, 5)
     run = run_engine(
         members,
@@ -271,7 +272,11 @@ def test_the_batched_engine_lets_no_mixer_train_a_net(mix_on):
     """The batched engine's nets after a mixer run are, bit for bit, the same stack stepped
     alone on the same batches with no mixer at all (the same code path, so exact on any CPU;
     the stack against the loop is compared, within float rounding, by the tests above)."""
-    members, train, run = _six_after_a_mixer_run(engine.batched, mix_on)
+    assert_no_mixer_trains_a_stacked_net(mix_on, six_members)
+
+
+def assert_no_mixer_trains_a_stacked_net(mix_on, members):
+    members, train, run = _six_after_a_mixer_run(engine.batched, mix_on, members)
     alone = stack.Stack(
         [m.genome for m in members],
         [n.state_dict() for n in engine.start(members, torch.device("cpu"))],

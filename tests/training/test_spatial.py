@@ -6,10 +6,15 @@ import random
 import numpy as np
 import pytest
 import torch
-from helpers import A, B, linear_data
+from helpers import A, B
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_engine import assert_states_close, data
+from test_engine import (
+    assert_no_mixer_trains_a_stacked_net,
+    assert_states_close,
+    data,
+    race_six,
+)
 
 from neuroevo.genome import graph as G
 from neuroevo.genome import mutations
@@ -141,37 +146,6 @@ def test_retired_conv_nets_leave_the_stack_and_keep_their_weights():
         assert_states_close(kept[i], stacked.state(i), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("shape", [[2, 9], [1, 7, 6]])
-def test_the_engines_rank_a_conv_population_alike(shape):
-    """Whole engine calls in float32, race on: the same fitness (to 1e-4) and retirements.
-    The weights agree to 1e-3: where a gradient is near zero, Adam turns the last-bit
-    differences of float32 kernels into visible ones (the float64 test above holds them to
-    1e-9)."""
-    genomes = family(11, shape, 5)
-    members = [engine.Member(g, None, 20 + i) for i, g in enumerate(genomes)]
-    n_in = int(np.prod(shape))
-    x, y = data("classes", 400, 4, n_in=n_in)
-    runs = {
-        name: engine.ENGINES[name](
-            members,
-            kind="classes",
-            train=(x[:300], y[:300]),
-            valid=(x[300:], y[300:]),
-            steps=40,
-            seed=1,
-            config=mixer.MixerConfig(batch_size=16),
-        )
-        for name in ("loop", "batched")
-    }
-    loop, batched = runs["loop"], runs["batched"]
-    torch.testing.assert_close(
-        torch.tensor(batched.mixer.fitness), torch.tensor(loop.mixer.fitness), rtol=0, atol=1e-4
-    )
-    assert [n.retired_at for n in batched.mixer.nets] == [n.retired_at for n in loop.mixer.nets]
-    for want, got in zip(loop.states, batched.states):
-        assert_states_close(want, got, rtol=1e-3, atol=1e-3)
-
-
 # --------------------------------------------------------------------------- as the mixer's tests
 
 
@@ -191,18 +165,6 @@ def six_conv_members(lrs=(1e-2,) * 6):
     return members
 
 
-def race_six_conv(name, lrs=(1e-2,) * 6):
-    return engine.ENGINES[name](
-        six_conv_members(lrs),
-        kind="regression",
-        train=linear_data(1000, 1),
-        valid=linear_data(300, 2),
-        steps=120,
-        seed=0,
-        config=mixer.MixerConfig(),
-    ).mixer
-
-
 def test_the_six_conv_nets_train_as_one_group():
     members = six_conv_members()
     nets = engine.start(members, torch.device("cpu"))
@@ -214,7 +176,7 @@ def test_the_six_conv_nets_train_as_one_group():
 
 @pytest.mark.parametrize("name", ["loop", "batched"])
 def test_a_planted_conv_winner_has_the_highest_fitness_for_both_engines(name):
-    result = race_six_conv(name)
+    result = race_six(name, members=six_conv_members)
     assert result.ranking()[0] == 3
     assert result.nets[3].retired_at is None and result.nets[3].steps_trained == 120
     assert result.nets[3].validation_metric == pytest.approx(1.0)
@@ -222,7 +184,7 @@ def test_a_planted_conv_winner_has_the_highest_fitness_for_both_engines(name):
 
 @pytest.mark.parametrize("name", ["loop", "batched"])
 def test_a_diverging_conv_net_ranks_last_and_the_others_go_on(name):
-    result = race_six_conv(name, lrs=(1e-2, 1e30, 1e-2, 1e-2, 1e-2, 1e-2))
+    result = race_six(name, (1e-2, 1e30, 1e-2, 1e-2, 1e-2, 1e-2), six_conv_members)
     assert result.nets[1].diverged and result.ranking()[-1] == 1
     assert result.ranking()[0] == 3
     assert all(n.fitness > -1 for n in result.nets if not n.diverged)
@@ -232,25 +194,4 @@ def test_a_diverging_conv_net_ranks_last_and_the_others_go_on(name):
 def test_the_batched_engine_lets_no_mixer_train_a_conv_net(mix_on):
     """After a mixer run, bit for bit, the same stack stepped alone on the same batches with
     no mixer at all (the same code path, so exact on any CPU)."""
-    members = six_conv_members(lrs=(1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3))
-    train = linear_data(640, 5)
-    run = engine.batched(
-        members,
-        kind="regression",
-        train=train,
-        valid=linear_data(320, 6),
-        steps=60,
-        seed=4,
-        config=mixer.MixerConfig(race=None, mix_on=mix_on, batch_size=32),
-    )
-    alone = stack.Stack(
-        [m.genome for m in members],
-        [n.state_dict() for n in engine.start(members, torch.device("cpu"))],
-        kind="regression",
-        batch=32,
-    )
-    batches = mixer.batches(*train, 32, torch.Generator().manual_seed(4))
-    for _ in range(60):
-        alone.train_step(*next(batches), list(range(len(members))), False)
-    for i, state in enumerate(run.states):
-        assert_states_close(alone.state(i), state, rtol=0, atol=0)
+    assert_no_mixer_trains_a_stacked_net(mix_on, six_conv_members)
