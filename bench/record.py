@@ -19,6 +19,7 @@ as they were measured (unformatted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -27,7 +28,7 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,21 @@ RESULTS = ROOT / "bench" / "results"
 DIRTY_PATHS = ["neuroevo", "bench", "recipes", ":(exclude)bench/results"]
 
 Format = str | Callable[[Any], str] | None
+
+
+@contextlib.contextmanager
+def busy_core(on: bool = True) -> Iterator[None]:
+    """With ``on``, one more CPU-bound process (a Python busy loop) runs until the block ends:
+    a user's machine where something else uses a core."""
+    if not on:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

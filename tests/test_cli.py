@@ -153,7 +153,7 @@ def test_console_script_runs_as_a_subprocess(tiny_recipe, tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("neuroevo: error:")
 
 
-def test_each_bagged_copy_gets_its_own_progress_bar_even_when_it_stops_early():
+def test_each_phase_of_the_end_of_a_run_gets_its_own_progress_bar_even_when_it_stops_early():
     from neuroevo.callbacks.progress import Progress
 
     class Bar:
@@ -169,13 +169,16 @@ def test_each_bagged_copy_gets_its_own_progress_bar_even_when_it_stops_early():
     progress = Progress(quiet=False)
     progress.bars, made = True, []
     progress._bar = lambda **kw: made.append(Bar(**kw)) or made[-1]
-    for step in range(1, 11):  # the final training, to the end
-        progress.on_final_step(step=step, steps=10, member=0)
-    for fold, stop in ((0, 4), (1, 10)):  # a copy that stopped early, then one to the end
+    for step in range(1, 5):  # the final training of three nets, stopped early
+        progress.on_final_step(step=step, steps=10, nets=3)
+    for step in range(1, 11):  # the bagged copies, to the end
+        progress.on_final_step(step=step, steps=10, nets=6, refit=True, folds=2)
+    for stop in (4, 10):  # the loop engine: one net after another (the first stopped early)
         for step in range(1, stop + 1):
-            progress.on_final_step(step=step, steps=10, refit=True, fold=fold, folds=2, member=0)
+            progress.on_final_step(step=step, steps=10, nets=2, refit=True)
     assert [(b.desc, b.n, b.closed) for b in made] == [
-        ("final training", 10, True),
-        ("refit (fold 1/2)", 4, True),
-        ("refit (fold 2/2)", 10, True),
+        ("final training (3 nets)", 4, True),
+        ("bagged refit (2 folds x 3 net(s))", 10, True),
+        ("refit (2 nets)", 4, True),
+        ("refit (2 nets)", 10, True),
     ]

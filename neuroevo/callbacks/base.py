@@ -19,8 +19,9 @@ the driver as on the ``local`` backend. The hooks and what else each gets:
     after each mixer step.
 ``on_generation_end(summary, logbook, islands)``
     after a generation is checkpointed.
-``on_final_step(step, steps, ...)``
-    during final training (``refit``, ``fold``, ``folds``, ``member`` where they apply).
+``on_final_step(step, steps, nets, ...)``
+    after each step of the end of the run's training of ``nets`` nets together (``steps``:
+    the longest's; ``refit``, and ``folds`` for a bagged refit, where they apply).
 ``on_run_end(result)``
     once, with the :class:`~neuroevo.runner.RunResult`.
 """

@@ -92,15 +92,18 @@ class Progress(Callback):
             self.generation_bar.close()
             self.generation_bar = None
         if self.bars:
-            member, fold = kwargs.get("member"), kwargs.get("fold")
-            phase = (bool(kwargs.get("refit")), member, fold)
-            if self.step_bar is not None and phase != self.step_phase:
-                self.step_bar.close()  # the last one stopped early (a bagged refit's copy)
+            phase = (bool(kwargs.get("refit")), kwargs.get("folds"))
+            restarted = self.step_bar is not None and step <= self.step_bar.n
+            if self.step_bar is not None and (phase != self.step_phase or restarted):
+                self.step_bar.close()  # the last phase's nets stopped early, or the next net
                 self.step_bar = None
             if self.step_bar is None:
                 desc = "refit" if kwargs.get("refit") else "final training"
-                desc += f" (net {member + 1})" if member else ""
-                desc += f" (fold {fold + 1}/{kwargs.get('folds')})" if fold is not None else ""
+                nets, folds = kwargs.get("nets", 1), kwargs.get("folds")
+                if folds:
+                    desc = f"bagged refit ({folds} folds x {nets // folds} net(s))"
+                elif nets > 1:
+                    desc += f" ({nets} nets)"
                 self.step_bar = self._bar(total=steps, desc=desc, unit="step", leave=False)
                 self.step_phase = phase
             self.step_bar.update(1)

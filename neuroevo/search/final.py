@@ -20,25 +20,29 @@ metric. On more rows (or ``folds = 0``) each net trains again from its search we
 steps that were best on validation (the same learning-rate schedule, stopped there). Either way
 the validation metric reported is the one measured before the refit (the refit has seen the
 validation rows).
+
+Each of these trainings (the final training of every kept net, the refit, all folds x nets
+bagged copies) is one population of nets trained alone, together
+(:mod:`neuroevo.training.cohort`): in the batched engine one stack whose nets leave as they
+stop; with ``mixer.engine = "loop"`` one net after another, the reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 import torch
-from torch import nn
 
 from neuroevo.search import seeds
 from neuroevo.search.individuals import Champion
 from neuroevo.search.protocol import Search
-from neuroevo.training import alone as training
-from neuroevo.training import engine, ensemble, kinds, mixer, network
+from neuroevo.training import cohort, engine, ensemble, kinds, network
 from neuroevo.training.network import State
 
+#: final training measures the validation metric this many times over ``final_steps``
+FINAL_CHECKS = 20
 #: a bagged refit's copy measures its held-out fold this many times over ``final_steps``, and
 #: stops after ``FOLD_PATIENCE`` measurements in a row without a better metric
 FOLD_CHECKS = 200
@@ -94,10 +98,7 @@ def finish(evo: Search) -> Finished:
     """Train, choose and (with ``final.refit``) refit the run's final model."""
     section = evo.recipe.final
     wanted = section.ensemble_size if section.final == "ensemble" else 1
-    members = [
-        _train(evo, champion, label=n)
-        for n, champion in enumerate(distinct(evo.hall_of_fame, wanted))
-    ]
+    members = _train(evo, distinct(evo.hall_of_fame, wanted))
     # the best net first (the hall of fame ranks by the search's metric, this by the final one)
     members.sort(key=lambda m: -_or_low(m.validation_metric))
     kind = evo.task.kind
@@ -118,7 +119,7 @@ def finish(evo: Search) -> Finished:
     if section.refit and bag:
         chosen, weights, refit = _bag(evo, chosen, weights, section.folds)
     elif section.refit:
-        chosen = [_refit(evo, m) for m in chosen]
+        chosen = _refit(evo, chosen)
         refit = {"rows": rows, "steps": [m.best_step for m in chosen]}
     test = score(chosen, weights, engine.on(evo.device, evo.task.test), evo)
     return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit)
@@ -140,58 +141,63 @@ def _or_low(value: float | None) -> float:
     return float("-inf") if value is None else value
 
 
-def _batches(evo: Search, data: tuple[torch.Tensor, torch.Tensor]):
-    return mixer.batches(
-        *engine.on(evo.device, data),
-        evo.recipe.mixer.batch_size,
-        torch.Generator().manual_seed(seeds.final_batches(evo.recipe.run.seed)),
-    )
+def _rows(evo: Search) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training and validation rows as one ``(x, y)``, and the indices of each."""
+    (x_train, y_train), (x_valid, y_valid) = evo.task.train, evo.task.valid
+    n, m = len(y_train), len(y_valid)
+    x, y = torch.cat([x_train, x_valid]), torch.cat([y_train, y_valid])
+    return x, y, torch.arange(n), torch.arange(n, n + m)
 
 
-def _train(evo: Search, champion: Champion, *, label: int) -> Member:
-    # every weight is inherited; the generator only keeps the global torch state untouched
-    net = network.inherit(champion.genome, champion.state, generator=torch.Generator())
-    net = net.to(evo.device)
-    steps = evo.recipe.final.final_steps
-    result = training.train_alone(
-        net,
-        champion.genome.graph["lr"],
+def _cohort(evo: Search, jobs: list[cohort.Job], *, checks: int, patience: int, **about: Any):
+    """``jobs`` trained, each alone: in the batched engine as one population, with the
+    ``loop`` engine one after another (the reference); ``about`` goes to the progress
+    callbacks."""
+    x, y, _, _ = _rows(evo)
+    return cohort.train(
+        jobs,
         kind=evo.task.kind,
-        train=_batches(evo, evo.task.train),
-        steps=steps,
-        schedule="cosine",
-        valid=engine.on(evo.device, evo.task.valid),
-        checks=20,
-        on_step=lambda step, total: evo.notify(
-            "on_final_step", step=step, steps=total, member=label
+        data=(x, y),
+        batch_size=evo.recipe.mixer.batch_size,
+        schedule_steps=evo.recipe.final.final_steps,
+        checks=checks,
+        patience=patience,
+        stacked=evo.recipe.mixer.engine != "loop",
+        device=evo.device,
+        on_step=lambda step, steps: evo.notify(
+            "on_final_step", step=step, steps=steps, nets=len(jobs), **about
         ),
     )
-    return Member(
-        champion=champion,
-        state={k: v.to("cpu") for k, v in result.state.items()},
-        validation_metric=result.validation_metric,
-        best_step=result.best_step,
-    )
 
 
-def _refit(evo: Search, member: Member) -> Member:
-    """``member`` trained again from its search weights on training and validation rows, for
-    the steps that were best on validation, on the same schedule (stopped there)."""
-    net = network.inherit(member.genome, member.champion.state, generator=torch.Generator())
-    net = net.to(evo.device)
-    rows = tuple(torch.cat([a, b]) for a, b in zip(evo.task.train, evo.task.valid))
-    result = training.train_alone(
-        net,
-        member.genome.graph["lr"],
-        kind=evo.task.kind,
-        train=_batches(evo, rows),
-        steps=member.best_step,
-        schedule="cosine",
-        schedule_steps=evo.recipe.final.final_steps,
-        on_step=lambda step, n: evo.notify("on_final_step", step=step, steps=n, refit=True),
-    )
-    state = {k: v.to("cpu") for k, v in result.state.items()}
-    return Member(member.champion, state, member.validation_metric, member.best_step)
+def _train(evo: Search, champions: list[Champion]) -> list[Member]:
+    """Final training of ``champions``, each from its search weights on the training rows
+    (one batch order, from the run's seed), the weights best on validation kept."""
+    _, _, train, valid = _rows(evo)
+    steps, seed = evo.recipe.final.final_steps, seeds.final_batches(evo.recipe.run.seed)
+    jobs = [cohort.Job(c.genome, c.state, train, seed, steps, valid) for c in champions]
+    results = _cohort(evo, jobs, checks=FINAL_CHECKS, patience=0)
+    return [
+        Member(c, _cpu(r.state), r.validation_metric, r.best_step)
+        for c, r in zip(champions, results)
+    ]
+
+
+def _refit(evo: Search, chosen: list[Member]) -> list[Member]:
+    """Each of ``chosen`` trained again from its search weights on training and validation
+    rows, for the steps that were best on validation, on the same schedule (stopped there)."""
+    _, _, train, valid = _rows(evo)
+    rows, seed = torch.cat([train, valid]), seeds.final_batches(evo.recipe.run.seed)
+    jobs = [cohort.Job(m.genome, m.champion.state, rows, seed, m.best_step) for m in chosen]
+    results = _cohort(evo, jobs, checks=0, patience=0, refit=True)
+    return [
+        Member(m.champion, _cpu(r.state), m.validation_metric, m.best_step)
+        for m, r in zip(chosen, results)
+    ]
+
+
+def _cpu(state: State) -> State:
+    return {k: v.to("cpu") for k, v in state.items()}
 
 
 def fold_of(y: torch.Tensor, k: int, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -215,39 +221,32 @@ def _bag(
     evo: Search, chosen: list[Member], weights: torch.Tensor | None, k: int
 ) -> tuple[list[Member], torch.Tensor, dict[str, Any]]:
     """The bagged refit (see the module): the copies, their mixing weights, and its record."""
-    x, y = (torch.cat([a, b]) for a, b in zip(evo.task.train, evo.task.valid))
+    x, y, _, _ = _rows(evo)
     k = min(k, len(y))
     generator = torch.Generator().manual_seed(seeds.bagging(evo.recipe.run.seed))
     fold = fold_of(y, k, evo.task.kind, generator)
     steps = evo.recipe.final.final_steps
-    copies, stopped, fold_metrics, held_out = [], [], [], []
-    for j, member in enumerate(chosen):
+    jobs = []
+    for member in chosen:  # each copy's fresh weights, then its batch seed, in turn
+        for i in range(k):
+            net = network.build(member.genome, generator=generator)
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            held, rest = torch.nonzero(fold == i).flatten(), torch.nonzero(fold != i).flatten()
+            jobs.append(cohort.Job(member.genome, net.state_dict(), rest, seed, steps, held))
+    results = _cohort(evo, jobs, checks=FOLD_CHECKS, patience=FOLD_PATIENCE, refit=True, folds=k)
+    copies = [
+        Member(m.champion, _cpu(r.state), m.validation_metric, r.best_step)
+        for m, r in zip((m for m in chosen for _ in range(k)), results)
+    ]
+    held_out = []  # per net: every row's output from the copy that never trained on it
+    for j in range(len(chosen)):
         out_of_fold = None
         for i in range(k):
-            hold = fold == i
-            held = engine.on(evo.device, (x[hold], y[hold]))
-            net, result = _fold_copy(
-                evo,
-                member,
-                (x[~hold], y[~hold]),
-                held,
-                generator,
-                steps,
-                on_step=lambda step, n, i=i, j=j: evo.notify(
-                    "on_final_step", step=step, steps=n, refit=True, fold=i, folds=k, member=j
-                ),
-            )
-            with torch.no_grad():
-                out = net(held[0]).cpu()
+            copy, hold = copies[j * k + i], fold == i
+            out = _outputs([copy], x[hold].to(evo.device), evo)[0].to(x.dtype).cpu()
             if out_of_fold is None:
                 out_of_fold = torch.empty((len(y), *out.shape[1:]), dtype=out.dtype)
             out_of_fold[hold] = out
-            state = {key: v.to("cpu") for key, v in result.state.items()}
-            copies.append(
-                Member(member.champion, state, member.validation_metric, result.best_step)
-            )
-            stopped.append(result.best_step)
-            fold_metrics.append(result.validation_metric)
         held_out.append(out_of_fold)
     outputs = held_out[0].shape[-1]  # a net's outputs are (rows, outputs)
     per_net = torch.ones((1, outputs), dtype=torch.float64) if weights is None else weights
@@ -259,43 +258,11 @@ def _bag(
     record = {
         "rows": len(y),
         "folds": k,
-        "steps": stopped,  # each copy's: the step whose weights it kept
-        "fold_metrics": fold_metrics,  # each copy's on its held-out fold
+        "steps": [r.best_step for r in results],  # each copy's: the step whose weights it kept
+        "fold_metrics": [r.validation_metric for r in results],  # each on its held-out fold
         "out_of_fold_metric": metric,
     }
     return copies, per_net.repeat_interleave(k, dim=0) / k, record
-
-
-def _fold_copy(
-    evo: Search,
-    member: Member,
-    train: tuple[torch.Tensor, torch.Tensor],
-    held: tuple[torch.Tensor, torch.Tensor],
-    generator: torch.Generator,
-    steps: int,
-    on_step: Callable[[int, int], None],
-) -> tuple[nn.Module, training.AloneResult]:
-    """One copy of ``member`` for a bagged refit: fresh weights (from ``generator``) trained on
-    the ``train`` rows, stopped where the ``held`` fold's metric stopped improving."""
-    net = network.build(member.genome, generator=generator).to(evo.device)
-    seed = int(torch.randint(2**62, (1,), generator=generator))
-    result = training.train_alone(
-        net,
-        member.genome.graph["lr"],
-        kind=evo.task.kind,
-        train=mixer.batches(
-            *engine.on(evo.device, train),
-            evo.recipe.mixer.batch_size,
-            torch.Generator().manual_seed(seed),
-        ),
-        steps=steps,
-        schedule="cosine",
-        valid=held,
-        checks=min(FOLD_CHECKS, steps),
-        patience=FOLD_PATIENCE,
-        on_step=on_step,
-    )
-    return net, result
 
 
 @torch.no_grad()

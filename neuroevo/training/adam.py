@@ -98,18 +98,19 @@ class PerNet:
         )
         return (*out, [self.step] * len(out[0]))
 
-    def adam_step(self, trained: list[bool] | None) -> None:
+    def adam_step(self, trained: list[bool] | None, scale: float = 1.0) -> None:
         """One Adam step of every net of the group (``trained``: only of those flagged; the
-        others leave the run now, so the one step count stays every live net's)."""
+        others leave the run now, so the one step count stays every live net's), each at its
+        learning rate times ``scale`` (a schedule's factor, as ``LambdaLR`` applies it)."""
         with torch.no_grad():
             self.step += 1.0
         if trained is None:
             for lr, tensors in self.calls:
-                fused(*tensors, lr=lr)
+                fused(*tensors, lr=lr * scale)
             return
         for n, ok in enumerate(trained):
             if ok:
-                fused(*self._views([n]), lr=self.lrs[n])
+                fused(*self._views([n]), lr=self.lrs[n] * scale)
 
 
 def fused(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr: float) -> None:

@@ -43,7 +43,7 @@ class AloneResult:
 
 
 @dataclass
-class _Best:
+class Best:
     """The weights with the best validation metric so far, their step, and the checks since."""
 
     state: State | None
@@ -102,7 +102,7 @@ def train_alone(
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     task = kinds.get(kind)
     started = time.perf_counter()
-    best = _Best(_snapshot(net), _metric(net, task, valid)) if checks else _Best(None, None)
+    best = Best(_snapshot(net), _metric(net, task, valid)) if checks else Best(None, None)
     batches = iter(train)
     trained, diverged_at = 0, None
     if steps:
@@ -123,7 +123,7 @@ def train_alone(
     if checks:
         net.load_state_dict(best.state)
     else:
-        best = _Best(_snapshot(net), _metric(net, task, valid), trained)
+        best = Best(_snapshot(net), _metric(net, task, valid), trained)
     return AloneResult(
         state=best.state,
         validation_metric=best.metric,

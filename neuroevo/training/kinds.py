@@ -97,7 +97,7 @@ def _bce_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _cross_entropy_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     k, b, m = out.shape
-    each = F.cross_entropy(out.reshape(k * b, m), y.repeat(k), reduction="none")
+    each = F.cross_entropy(out.reshape(k * b, m), y.expand(k, b).reshape(-1), reduction="none")
     return each.view(k, b).mean(dim=1)
 
 
@@ -113,7 +113,7 @@ def _bce_each_grad(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _cross_entropy_each_grad(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     grad = torch.softmax(out, dim=-1)
     grad.scatter_add_(
-        -1, y.view(1, -1, 1).expand(out.shape[0], -1, 1), torch.full_like(grad[..., :1], -1.0)
+        -1, y.expand(out.shape[:2]).unsqueeze(-1), torch.full_like(grad[..., :1], -1.0)
     )
     return grad.div_(out.shape[1])
 
@@ -150,7 +150,7 @@ class Kind:
     metric: Callable[[torch.Tensor, torch.Tensor], float]
     metric_name: str
     #: the own losses of stacked nets: raw outputs ``(k, B, m)`` -> ``(k,)``, each what
-    #: ``loss`` gives for that net
+    #: ``loss`` gives for that net; the targets are one batch's, or each net's (``k`` first)
     losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: the gradient of the sum of ``losses`` in the raw outputs ``(k, B, m)``
     losses_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -262,8 +262,9 @@ class SpatialGroup(adam.PerNet):
         return h
 
     def forward(self, x: torch.Tensor, *, keep: bool = False) -> torch.Tensor:
-        """Raw outputs ``(g, B, m)`` of the group's nets for inputs ``x`` ``(B, n_in)``; with
-        ``keep``, the graph :meth:`backward` needs is kept."""
+        """Raw outputs ``(g, B, m)`` of the group's nets for inputs ``x`` ``(B, n_in)`` (or
+        each net its own, ``(g, B, n_in)``); with ``keep``, the graph :meth:`backward` needs
+        is kept."""
         if not keep:
             with torch.no_grad():
                 return self._forward(x, self.tensors)
@@ -276,10 +277,18 @@ class SpatialGroup(adam.PerNet):
         return out.detach()
 
     def _forward(self, x: torch.Tensor, tensors: list[torch.Tensor]) -> torch.Tensor:
-        g, rows = len(self.index), x.shape[0]
+        g, rows = len(self.index), x.shape[-2]
         n_edges = len(self.edges)
-        spatial = {0: x.reshape(rows, *self.in_shape)}
-        dense: dict[int, torch.Tensor] = {0: x.expand(g, *x.shape)}
+        if x.dim() == 2:  # one input for all nets
+            spatial = {0: x.reshape(rows, *self.in_shape)}
+            dense: dict[int, torch.Tensor] = {0: x.expand(g, *x.shape)}
+            shared = True
+        else:  # each net its own: the nets' channels side by side, convolved in groups
+            channels, *positions = self.in_shape
+            side = x.reshape(g, rows, channels, *positions).transpose(0, 1)
+            spatial = {0: side.reshape(rows, g * channels, *positions)}
+            dense = {0: x}
+            shared = False
         for t in range(1, self.n_conv + 1):
             stride, pool, positions = self.conv[t]
             dims, channels, kernel = len(positions), self.size[t][0], self.kernel[t]
@@ -289,7 +298,11 @@ class SpatialGroup(adam.PerNet):
                 w = tensors[e]
                 w = w.reshape(g * channels, w.shape[2], *w.shape[3:])
                 h = _CONV[dims](
-                    spatial[s], w, stride=stride, padding=kernel // 2, groups=1 if s == 0 else g
+                    spatial[s],
+                    w,
+                    stride=stride,
+                    padding=kernel // 2,
+                    groups=1 if s == 0 and shared else g,
                 )
                 if tuple(h.shape[2:]) != positions:
                     h = _POOL[dims](h, positions)

@@ -237,10 +237,11 @@ class _Group(adam.PerNet):
         return value.t() if name.startswith("weight.") else value
 
     def forward(self, x: torch.Tensor, *, keep: bool = False) -> torch.Tensor:
-        """Raw outputs ``(g, B, m)`` of the group's nets for inputs ``x`` ``(B, n_in)``; with
-        ``keep``, what :meth:`backward` needs is kept."""
+        """Raw outputs ``(g, B, m)`` of the group's nets for inputs ``x`` ``(B, n_in)`` (or
+        each net its own, ``(g, B, n_in)``); with ``keep``, what :meth:`backward` needs is
+        kept."""
         g = len(self.index)
-        nodes: list[torch.Tensor] = [x.expand(g, *x.shape)]
+        nodes: list[torch.Tensor] = [x.expand(g, *x.shape) if x.dim() == 2 else x]
         before: list[torch.Tensor | None] = [None]  # values before the activation
         n_edges = len(self.edges)
         for t in range(1, self.depth + 2):
@@ -378,12 +379,25 @@ class Stack:
         self._live = sorted(order)
         position = {i: p for p, i in enumerate(order)}
         self._to_sorted = torch.tensor([position[i] for i in sorted(order)], device=self.device)
+        # where each group's nets are among the live ones (for inputs given per net)
+        rank = {i: r for r, i in enumerate(self._live)}
+        self._rows = [
+            torch.tensor([rank[i] for i in grp.index], device=self.device) for grp in self.groups
+        ]
+        self._from_sorted = torch.tensor([rank[i] for i in order], device=self.device)
 
     # the Population protocol
 
     @torch.no_grad()
-    def train_step(self, x, y, live, keep_outputs):
-        outs = [grp.forward(x, keep=True) for grp in self.groups]
+    def train_step(self, x, y, live, keep_outputs, *, scale: float = 1.0, each: bool = False):
+        """One step of every live net (the mixer's call). ``each``: ``x`` and ``y`` hold one
+        batch per live net (the first axis, in ``live``'s order), else one batch for all;
+        ``scale`` multiplies every net's learning rate for this step."""
+        if each:
+            outs = [grp.forward(x[rows], keep=True) for grp, rows in zip(self.groups, self._rows)]
+            y = y[self._from_sorted]
+        else:
+            outs = [grp.forward(x, keep=True) for grp in self.groups]
         out = torch.cat(outs) if len(outs) > 1 else outs[0]
         if len(live) != out.shape[0]:
             raise RuntimeError(f"the mixer's {len(live)} live nets are not the stack's")
@@ -395,7 +409,7 @@ class Stack:
         for grp, part in zip(self.groups, grad.split([len(grp.index) for grp in self.groups])):
             end = start + len(grp.index)
             grp.backward(part)
-            grp.adam_step(None if trained is None else trained[start:end])
+            grp.adam_step(None if trained is None else trained[start:end], scale)
             start = end
         outputs = out[self._to_sorted] if keep_outputs else None
         return losses[self._to_sorted], outputs

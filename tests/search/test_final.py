@@ -93,11 +93,7 @@ def test_an_ensemble_no_better_on_validation_is_dropped():
 
 def test_refit_trains_on_training_and_validation_rows_never_test(monkeypatch):
     task = _bits_task()
-    seen = []
-    real_batches = final._batches
-    monkeypatch.setattr(
-        final, "_batches", lambda evo, data: seen.append(data) or real_batches(evo, data)
-    )
+    seen = _recording_batches(monkeypatch)
     genome, state = _sign_reader([(0, 0)], lr=1e-2)
     done = final.finish(
         _evolution(task, [(genome, state)], final="best", refit=True, final_steps=40)
@@ -173,12 +169,16 @@ def test_an_ensemble_run_directory_loads_predicts_exports_and_resumes(tmp_path, 
 
 
 def _recording_batches(monkeypatch):
-    """Every ``(x, y)`` the end of a run draws training batches from, in order."""
+    """Every ``(x, y)`` the end of a run draws training batches from, one per net trained, in
+    order."""
     seen = []
-    real = final.mixer.batches
-    monkeypatch.setattr(
-        final.mixer, "batches", lambda x, y, *a: seen.append((x, y)) or real(x, y, *a)
-    )
+    real = final.cohort.train
+
+    def train(jobs, *, data, **settings):
+        seen.extend((data[0][job.rows], data[1][job.rows]) for job in jobs)
+        return real(jobs, data=data, **settings)
+
+    monkeypatch.setattr(final.cohort, "train", train)
     return seen
 
 

@@ -367,8 +367,8 @@ LEGACY = Path(__file__).parent.parent / "data" / "run-0.1.0"
 def test_a_run_written_by_0_1_0_resumes_and_where_the_kernels_match_bit_for_bit(tmp_path):
     """A run directory kept from before the package's modules moved into wings: it resumes,
     keeps its generations byte for byte, and, on a CPU whose kernels wrote it, gives the very
-    run the old code gave (float32 results differ in the last bits between SIMD kernels, so
-    elsewhere only the resume itself is checked)."""
+    search the old code gave and the final weights recorded (float32 results differ in the last
+    bits between SIMD kernels, so elsewhere only the resume itself is checked)."""
     import hashlib
     import shutil
 
