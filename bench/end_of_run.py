@@ -5,18 +5,19 @@ One search of a recipe (``recipes/logbits.toml`` by default, for its own ``time_
 trained alone one after another (``mixer.engine = "loop"``: the reference, and how every run
 ended before the end of the run moved into the engine), and the nets of each phase stacked
 as one population (the batched engine: the final training of the kept nets, the refit, the
-bagged copies). Printed: each one's seconds, choice, validation and test metric and the
+bagged copies); ``--variants`` compares other ends too (an engine and ``[final]`` keys).
+Printed: each one's seconds, choice, validation and test metric and the
 steps the refit took, and the ratio of the times; written to ``bench/results/end_of_run.md``
 and ``.json`` (``--results DIR`` for another folder).
 
-    .venv/bin/python bench/end_of_run.py --busy     # the logbits quick start, about 10 minutes
+    .venv/bin/python bench/end_of_run.py --busy     # the logbits quick start, about 17 minutes
     .venv/bin/python bench/end_of_run.py --recipe recipes/digits.toml --search-seconds 60
+    .venv/bin/python bench/end_of_run.py --variants batched "batched final.patience=5"
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def main() -> None:
     parser.add_argument(
         "--busy", action="store_true", help="keep one more CPU-bound process running meanwhile"
     )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["loop", "batched"],
+        metavar="VARIANT",
+        help="ends to compare: an engine, then any KEY=VALUE of the recipe's [final] "
+        "(e.g. 'batched final.patience=5'); the first is the baseline of the ratios",
+    )
     add_arguments(parser)
     args = parser.parse_args()
     recipe = R.load(args.recipe, args.set)
@@ -61,7 +70,7 @@ def main() -> None:
             f"The end of one {recipe.task.name} run ({evo.generation} generations, "
             f"{searched:.0f} s of search), from the same hall of fame",
             [
-                "engine",
+                "variant",
                 ("seconds", ".1f"),
                 "choice",
                 ("validation", ".4f"),
@@ -70,26 +79,31 @@ def main() -> None:
             ],
         )
         seconds = {}
-        for name in ("loop", "batched"):
-            evo.recipe = dataclasses.replace(
-                recipe, mixer=dataclasses.replace(recipe.mixer, engine=name)
-            )
+        for variant in args.variants:
+            engine_name, *keys = variant.split()
+            evo.recipe = R.load(args.recipe, [*args.set, f"mixer.engine={engine_name}", *keys])
             began = time.perf_counter()
             done = final.finish(evo)
-            seconds[name] = time.perf_counter() - began
+            seconds[variant] = time.perf_counter() - began
             steps = (done.refit or {}).get("steps")
             table.add(
-                name, seconds[name], done.choice, done.validation_metric, done.test_metric, steps
+                variant,
+                seconds[variant],
+                done.choice,
+                done.validation_metric,
+                done.test_metric,
+                steps,
             )
             print(
-                f"{name:8s} {seconds[name]:7.1f} s  {done.choice}  validation "
+                f"{variant}: {seconds[variant]:.1f} s  {done.choice}  validation "
                 f"{done.validation_metric:.4f}  test {done.test_metric:.4f}  refit steps {steps}",
                 flush=True,
             )
-    ratio = seconds["loop"] / seconds["batched"]
-    line = f"the end of the run in the engine: {ratio:.2f}x faster than one net after another"
-    print(line)
-    record.note(line + (" (with one more CPU-bound process running)" if args.busy else ""))
+    base = args.variants[0]
+    for variant in args.variants[1:]:
+        line = f"{variant}: {seconds[base] / seconds[variant]:.2f}x faster than {base}"
+        print(line)
+        record.note(line + (" (with one more CPU-bound process running)" if args.busy else ""))
     record.write()
 
 

@@ -92,6 +92,8 @@ class EvolutionSection:
 
 #: how a run ends (``final.final``; :mod:`neuroevo.search.final`)
 FINAL_CHOICES = ("best", "ensemble")
+#: how long a refit from the search weights trains (``final.refit_steps``)
+REFIT_STEPS = ("best", "settled")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ class FinalSection:
     final_steps: int = setting(
         20_000, low=0, high=10_000_000, was="evolution",
         help="training steps of the best net, alone, after the search",
+    )  # fmt: skip
+    patience: int = setting(
+        0, low=0, high=1000, resume=True,
+        help="final training stops a net after this many of its 20 validation checks in a row "
+        "without a better metric (0: never)",
     )  # fmt: skip
     final: str = setting(
         "best", choices=FINAL_CHOICES, resume=True, was="evolution",
@@ -114,6 +121,12 @@ class FinalSection:
     refit: bool = setting(
         True, resume=True, was="evolution",
         help="train the kept model again on the training and validation rows",
+    )  # fmt: skip
+    refit_steps: str = setting(
+        "best", choices=REFIT_STEPS, resume=True,
+        help="a refit from the search weights trains for the steps of final training's best "
+        "validation check (best), or of its last check within one standard error of the best "
+        "(settled)",
     )  # fmt: skip
     folds: int = setting(
         5, low=0, high=20, resume=True, was="evolution",

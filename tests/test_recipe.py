@@ -266,7 +266,10 @@ def test_a_task_with_a_label_of_a_million_fails_before_any_net_is_built(
 
 # --------------------------------------------------------------------------- the schema and [final]
 
-FINAL_KEYS = ("final_steps", "final", "ensemble_size", "refit", "folds", "folds_max_rows")
+FINAL_KEYS = (
+    "final_steps", "patience", "final", "ensemble_size", "refit", "refit_steps", "folds",
+    "folds_max_rows",
+)  # fmt: skip
 
 
 def test_the_end_of_run_keys_live_in_final_and_the_resolved_recipe_writes_them_there(tmp_path):
@@ -317,7 +320,10 @@ def test_a_key_given_at_both_places_is_refused(tmp_path):
 def test_a_checkpoint_s_old_recipe_upgrades_to_the_recipe_of_now(tmp_path):
     r = R.load(write(tmp_path, MINIMAL + "[final]\nfinal_steps = 7\n"))
     old = r.to_dict()
-    old["evolution"].update(old.pop("final"))  # as 0.1.0 recorded it
+    from neuroevo.sections import MOVED
+
+    for (section, name), now in MOVED.items():  # as 0.1.0 recorded the keys it had
+        old[section][name] = old[now].pop(name)
     assert R.upgrade(old) == r.to_dict()
     assert R.upgrade(r.to_dict()) == r.to_dict()
 

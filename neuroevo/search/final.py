@@ -57,6 +57,7 @@ class Member:
     state: State  # after final training (or refit)
     validation_metric: float | None  # after final training
     best_step: int  # the final-training step whose weights were kept
+    settled_step: int = 0  # its last check within one standard error of the best
 
     @property
     def id(self) -> int:
@@ -119,8 +120,8 @@ def finish(evo: Search) -> Finished:
     if section.refit and bag:
         chosen, weights, refit = _bag(evo, chosen, weights, section.folds)
     elif section.refit:
+        refit = {"rows": rows, "steps": [refit_steps(evo, m) for m in chosen]}
         chosen = _refit(evo, chosen)
-        refit = {"rows": rows, "steps": [m.best_step for m in chosen]}
     test = score(chosen, weights, engine.on(evo.device, evo.task.test), evo)
     return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit)
 
@@ -176,24 +177,29 @@ def _train(evo: Search, champions: list[Champion]) -> list[Member]:
     _, _, train, valid = _rows(evo)
     steps, seed = evo.recipe.final.final_steps, seeds.final_batches(evo.recipe.run.seed)
     jobs = [cohort.Job(c.genome, c.state, train, seed, steps, valid) for c in champions]
-    results = _cohort(evo, jobs, checks=FINAL_CHECKS, patience=0)
+    results = _cohort(evo, jobs, checks=FINAL_CHECKS, patience=evo.recipe.final.patience)
     return [
-        Member(c, _cpu(r.state), r.validation_metric, r.best_step)
+        Member(c, _cpu(r.state), r.validation_metric, r.best_step, r.settled_step)
         for c, r in zip(champions, results)
     ]
 
 
 def _refit(evo: Search, chosen: list[Member]) -> list[Member]:
     """Each of ``chosen`` trained again from its search weights on training and validation
-    rows, for the steps that were best on validation, on the same schedule (stopped there)."""
+    rows, for the steps ``final.refit_steps`` names, on the same schedule (stopped there)."""
     _, _, train, valid = _rows(evo)
     rows, seed = torch.cat([train, valid]), seeds.final_batches(evo.recipe.run.seed)
-    jobs = [cohort.Job(m.genome, m.champion.state, rows, seed, m.best_step) for m in chosen]
+    jobs = [cohort.Job(m.genome, m.champion.state, rows, seed, refit_steps(evo, m)) for m in chosen]
     results = _cohort(evo, jobs, checks=0, patience=0, refit=True)
     return [
-        Member(m.champion, _cpu(r.state), m.validation_metric, m.best_step)
+        Member(m.champion, _cpu(r.state), m.validation_metric, m.best_step, m.settled_step)
         for m, r in zip(chosen, results)
     ]
+
+
+def refit_steps(evo: Search, member: Member) -> int:
+    """The steps a refit of ``member`` from its search weights trains (``final.refit_steps``)."""
+    return member.settled_step if evo.recipe.final.refit_steps == "settled" else member.best_step
 
 
 def _cpu(state: State) -> State:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -31,8 +31,9 @@ SCHEDULES = ("constant", "cosine")
 class AloneResult:
     """What training one net alone gave: the weights kept, their validation metric (None
     without validation data, or where it is not finite), the steps taken, the step whose loss
-    was not finite (None: none), the seconds it took, and the step the kept weights are from
-    (0: the start)."""
+    was not finite (None: none), the seconds it took, the step the kept weights are from
+    (0: the start), and the last checked step whose metric was within one standard error of
+    the best (:attr:`Best.settled_step`)."""
 
     state: State
     validation_metric: float | None
@@ -40,24 +41,50 @@ class AloneResult:
     diverged_at: int | None
     seconds: float
     best_step: int = 0
+    settled_step: int = 0
+
+
+Measure = tuple[float | None, float | None]  # a validation metric and its standard error
 
 
 @dataclass
 class Best:
-    """The weights with the best validation metric so far, their step, and the checks since."""
+    """The weights with the best validation metric so far, their step, the checks since, and
+    every check's (step, metric, standard error)."""
 
     state: State | None
     metric: float | None
     step: int = 0
     since: int = 0
+    checks: list[tuple[int, float, float | None]] = field(default_factory=list)
 
-    def offer(self, value: float | None, snapshot: Callable[[], State], step: int) -> None:
-        """Keep ``snapshot()`` where ``value`` beats the best (ties: the earliest is kept)."""
+    @classmethod
+    def start(cls, state: State, measured: Measure) -> Best:
+        """The weights a training starts from, checked at step 0."""
+        value, error = measured
+        return cls(state, value, checks=[] if value is None else [(0, value, error)])
+
+    def offer(self, measured: Measure, snapshot: Callable[[], State], step: int) -> None:
+        """Keep ``snapshot()`` where the metric of ``measured`` beats the best (ties: the
+        earliest is kept)."""
+        value, error = measured
+        if value is not None:
+            self.checks.append((step, value, error))
         if value is not None and (self.metric is None or value > self.metric):
             self.metric, self.state, self.step = value, snapshot(), step
             self.since = 0
         else:
             self.since += 1
+
+    @property
+    def settled_step(self) -> int:
+        """The last checked step whose metric was within one standard error of the best (the
+        best's own step where its error is unknown): where a validation curve is flat within
+        its noise, the most training that was no worse."""
+        at_best = next((e for s, v, e in self.checks if s == self.step), None)
+        if self.metric is None or at_best is None:
+            return self.step
+        return max(s for s, v, _ in self.checks if v >= self.metric - at_best)
 
 
 def _optimizer(
@@ -102,7 +129,7 @@ def train_alone(
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     task = kinds.get(kind)
     started = time.perf_counter()
-    best = Best(_snapshot(net), _metric(net, task, valid)) if checks else Best(None, None)
+    best = Best.start(_snapshot(net), _measure(net, task, valid)) if checks else Best(None, None)
     batches = iter(train)
     trained, diverged_at = 0, None
     if steps:
@@ -115,7 +142,7 @@ def train_alone(
                 break
             trained = step
             if checks and (step % check_every == 0 or step == steps):
-                best.offer(_metric(net, task, valid), lambda: _snapshot(net), step)
+                best.offer(_measure(net, task, valid), lambda: _snapshot(net), step)
             if on_step is not None:
                 on_step(step, steps)
             if patience and best.since >= patience:
@@ -123,7 +150,7 @@ def train_alone(
     if checks:
         net.load_state_dict(best.state)
     else:
-        best = Best(_snapshot(net), _metric(net, task, valid), trained)
+        best = Best(_snapshot(net), _measure(net, task, valid)[0], trained)
     return AloneResult(
         state=best.state,
         validation_metric=best.metric,
@@ -131,6 +158,7 @@ def train_alone(
         diverged_at=diverged_at,
         seconds=time.perf_counter() - started,
         best_step=best.step,
+        settled_step=best.settled_step,
     )
 
 
@@ -139,8 +167,11 @@ def _snapshot(net: nn.Module) -> State:
 
 
 @torch.no_grad()
-def _metric(net: nn.Module, task: kinds.Kind, valid: Batch | None) -> float | None:
-    return task.score(net(valid[0]), valid[1]) if valid is not None else None
+def _measure(net: nn.Module, task: kinds.Kind, valid: Batch | None) -> Measure:
+    if valid is None:
+        return None, None
+    out = net(valid[0])
+    return task.score(out, valid[1]), task.standard_error(out, valid[1])
 
 
 def _step(

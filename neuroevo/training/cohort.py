@@ -27,7 +27,7 @@ import networkx as nx
 import torch
 
 from neuroevo.training import kinds, mixer, network, stack
-from neuroevo.training.alone import AloneResult, Best, train_alone
+from neuroevo.training.alone import AloneResult, Best, Measure, train_alone
 from neuroevo.training.network import State
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -157,8 +157,8 @@ class _Stacked:
         n = len(jobs)
         best = [Best(None, None) for _ in jobs]
         if checks:
-            metrics = self._metrics(list(range(n)))
-            best = [Best(stack_.state(i), metrics[i]) for i in range(n)]
+            measured = self._measure(list(range(n)))
+            best = [Best.start(stack_.state(i), measured[i]) for i in range(n)]
         every = [max(1, job.steps // checks) if checks else 0 for job in jobs]
         trained, diverged = [0] * n, [None] * n
         last = max((job.steps for job in jobs), default=0)
@@ -182,9 +182,9 @@ class _Stacked:
                 if ok and checks and (step % every[i] == 0 or step == jobs[i].steps)
             ]
             if checking:
-                metrics = self._metrics(checking)
+                measured = self._measure(checking)
                 for i in checking:
-                    best[i].offer(metrics[i], lambda i=i: stack_.state(i), step)
+                    best[i].offer(measured[i], lambda i=i: stack_.state(i), step)
             if on_step is not None:
                 on_step(step, last)
             leaving += [
@@ -194,8 +194,8 @@ class _Stacked:
             ]
             stack_.retire(leaving)
         if not checks:
-            metrics = self._metrics(list(range(n)))
-            best = [Best(stack_.state(i), metrics[i], trained[i]) for i in range(n)]
+            measured = self._measure(list(range(n)))
+            best = [Best(stack_.state(i), measured[i][0], trained[i]) for i in range(n)]
         seconds = time.perf_counter() - started
         return [
             AloneResult(
@@ -205,6 +205,7 @@ class _Stacked:
                 diverged_at=diverged[i],
                 seconds=seconds,
                 best_step=best[i].step,
+                settled_step=best[i].settled_step,
             )
             for i in range(n)
         ]
@@ -225,12 +226,12 @@ class _Stacked:
         losses, _ = self.stack.train_step(x, y, live, False, scale=scale, each=each)
         return losses
 
-    def _metrics(self, nets: list[int]) -> dict[int, float | None]:
-        """The validation metric of each of ``nets`` (every live net is predicted; a net
-        that left the stack is read from its last weights)."""
-        out: dict[int, float | None] = {}
+    def _measure(self, nets: list[int]) -> dict[int, Measure]:
+        """The validation metric of each of ``nets``, and its standard error (every live net
+        is predicted; a net that left the stack is read from its last weights)."""
+        out: dict[int, Measure] = {}
         wanted = [i for i in nets if self.jobs[i].valid is not None]
-        out.update({i: None for i in nets if self.jobs[i].valid is None})
+        out.update({i: (None, None) for i in nets if self.jobs[i].valid is None})
         if not wanted:
             return out
         live = self.stack.live
@@ -246,11 +247,14 @@ class _Stacked:
                 valid = self.jobs[i].valid.to(self.device)
                 same = len(valid) == len(rows) and torch.equal(valid, rows)
                 mine = slice(None) if same else torch.searchsorted(rows, valid)
-                out[i] = self.task.score(predicted[live.index(i)][mine], self.y[rows][mine])
+                out[i] = self._scored(predicted[live.index(i)][mine], self.y[rows][mine])
         for i in wanted:
             if i not in live:
                 net = _module(self.jobs[i].genome, self.stack.state(i), self.device)
                 with torch.no_grad():
                     valid = self.jobs[i].valid.to(self.device)
-                    out[i] = self.task.score(net(self.x[valid]), self.y[valid])
+                    out[i] = self._scored(net(self.x[valid]), self.y[valid])
         return out
+
+    def _scored(self, out: torch.Tensor, y: torch.Tensor) -> Measure:
+        return self.task.score(out, y), self.task.standard_error(out, y)

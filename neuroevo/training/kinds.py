@@ -90,6 +90,21 @@ def _r2(out: torch.Tensor, y: torch.Tensor) -> float:
     return (1 - ss_res / ss_tot).mean().item()
 
 
+# each row's share of the metric: (B, m) -> (B,), whose mean is the metric
+def _bit_accuracy_rows(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((out > 0) == (y > 0.5)).double().mean(dim=-1)
+
+
+def _accuracy_rows(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (out.argmax(dim=-1) == y).double()
+
+
+def _r2_rows(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    y, out = y.double(), out.double()
+    ss_tot = ((y - y.mean(dim=0)) ** 2).sum(dim=0).clamp_min(1e-12)
+    return 1 - len(y) * ((y - out) ** 2 / ss_tot).mean(dim=-1)
+
+
 def _bce_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     each = F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none")
     return each.mean(dim=(1, 2))
@@ -154,6 +169,8 @@ class Kind:
     losses: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: the gradient of the sum of ``losses`` in the raw outputs ``(k, B, m)``
     losses_grad: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: each row's share of the metric, ``(B,)``: their mean is the metric
+    row_metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     #: a mixture of mixable values -> raw outputs: log-probabilities, log-odds or values
     unmix: Callable[[torch.Tensor], torch.Tensor] = lambda mixed: mixed
     #: raw outputs -> decisions: class indices, 0/1 bits, or the values themselves
@@ -172,6 +189,15 @@ class Kind:
         value = self.metric(out, y)
         return value if math.isfinite(value) else None
 
+    def standard_error(self, out: torch.Tensor, y: torch.Tensor) -> float | None:
+        """The standard error of the metric of ``out`` over its rows (the spread of the rows'
+        shares of it over the square root of their number): how much of a difference between
+        two metrics on these rows is noise. None where it is not finite or one row."""
+        if len(y) < 2 or not torch.isfinite(out).all():
+            return None
+        value = (self.row_metric(out, y).std() / math.sqrt(len(y))).item()
+        return value if math.isfinite(value) else None
+
 
 KINDS: dict[str, Kind] = {
     "bits": Kind(
@@ -185,6 +211,7 @@ KINDS: dict[str, Kind] = {
         metric_name="bit_accuracy",
         losses=_bce_each,
         losses_grad=_bce_each_grad,
+        row_metric=_bit_accuracy_rows,
         unmix=_log_odds,
         decide=lambda out: (out > 0).long(),
     ),
@@ -199,6 +226,7 @@ KINDS: dict[str, Kind] = {
         metric_name="accuracy",
         losses=_cross_entropy_each,
         losses_grad=_cross_entropy_each_grad,
+        row_metric=_accuracy_rows,
         unmix=_log_of_renormalised,
         decide=lambda out: out.argmax(dim=-1),
         labelled=True,
@@ -214,6 +242,7 @@ KINDS: dict[str, Kind] = {
         metric_name="r2",
         losses=_mse_each,
         losses_grad=_mse_each_grad,
+        row_metric=_r2_rows,
         standardised=True,
     ),
 }

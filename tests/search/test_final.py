@@ -267,3 +267,24 @@ def test_no_final_steps_no_bagged_copies():
     done = final.finish(_evolution(task, [(genome, state)], final="best", folds=5))
     assert done.weights is None and done.refit["steps"] == [0]  # the search weights, kept
     assert torch.equal(done.members[0].state["weight.h1__out"], state["weight.h1__out"])
+
+
+@pytest.mark.parametrize(
+    ("patience", "rule", "steps"),
+    [(0, "best", 0), (0, "settled", 100), (2, "settled", 10)],
+)
+def test_a_flat_final_training_stops_on_patience_and_the_refit_takes_its_settled_steps(
+    patience, rule, steps
+):
+    """A net whose validation metric never moves (its learning rate is tiny): the best check
+    is the start, so ``refit_steps = "best"`` refits for 0 steps; ``"settled"`` takes the last
+    check within noise of it, which is the end of final training, or, with patience, the
+    check where patience ran out (two checks of 20 over 100 steps: step 10)."""
+    task = _bits_task()
+    genome, state = _sign_reader([(0, 0), (1, 1)], lr=1e-6)  # every bit right, and stays so
+    evo = _evolution(
+        task, [(genome, state)], final="best", refit=True, folds=0, final_steps=100,
+        patience=patience, refit_steps=rule,
+    )  # fmt: skip
+    done = final.finish(evo)
+    assert done.refit["steps"] == [steps]

@@ -14,6 +14,7 @@ from test_spatial import family, starting
 from neuroevo.genome import graph as G
 from neuroevo.genome.space import SearchSpace
 from neuroevo.training import cohort, kinds
+from neuroevo.training.alone import Best
 
 DENSE = SearchSpace(width_min=2, width_max=24, layers_min=0, layers_max=3, lr_min=1e-3,
                     lr_max=3e-2)  # fmt: skip
@@ -43,8 +44,8 @@ def both(jobs, **settings):
 
 def assert_same_training(alone, stacked, rtol=1e-9, atol=1e-10):
     for a, s in zip(alone, stacked, strict=True):
-        assert (s.steps_trained, s.best_step, s.diverged_at) == (
-            a.steps_trained, a.best_step, a.diverged_at,
+        assert (s.steps_trained, s.best_step, s.settled_step, s.diverged_at) == (
+            a.steps_trained, a.best_step, a.settled_step, a.diverged_at,
         )  # fmt: skip
         assert s.validation_metric == pytest.approx(a.validation_metric, rel=1e-9, abs=1e-12)
         assert_states_close(a.state, s.state, rtol=rtol, atol=atol)
@@ -122,3 +123,39 @@ def test_patience_stops_a_net_that_stopped_improving_and_keeps_its_best_weights(
     assert frozen.steps_trained == 3 * 10 and frozen.best_step == 0
     assert_states_close(jobs[0].state, frozen.state, rtol=0, atol=0)
     assert learning.steps_trained > frozen.steps_trained and learning.best_step > 0
+
+
+@pytest.mark.parametrize("kind", sorted(kinds.KINDS))
+def test_each_rows_share_of_the_metric_averages_to_the_metric(kind):
+    x, y = data(kind, 200, 4)
+    out = torch.randn(200, 3, generator=torch.Generator().manual_seed(4)) + x[:, :3]
+    task = kinds.get(kind)
+    assert task.row_metric(out, y).mean().item() == pytest.approx(task.metric(out, y), abs=1e-6)
+
+
+def test_the_standard_error_of_an_accuracy_is_the_binomial_one():
+    y = torch.zeros(400, dtype=torch.long)
+    out = torch.zeros(400, 2)
+    out[:, 1], out[:100, 0] = 1.0, 2.0  # a quarter of the rows right
+    error = kinds.get("classes").standard_error(out, y)
+    assert error == pytest.approx((0.25 * 0.75 * 400 / 399) ** 0.5 / 20, rel=1e-9)
+    assert kinds.get("classes").standard_error(out[:1], y[:1]) is None  # one row: unknown
+
+
+def checked(curve):
+    """A :class:`Best` offered ``curve``: (step, metric, standard error) per check."""
+    best = Best.start({"w": torch.zeros(1)}, curve[0][1:])
+    for step, value, error in curve[1:]:
+        best.offer((value, error), lambda: {"w": torch.ones(1)}, step)
+    return best
+
+
+def test_the_settled_step_is_the_last_check_within_noise_of_the_best():
+    flat = checked(
+        [(0, 0.960, 0.001), (10, 0.9602, 0.001), (20, 0.9597, 0.001), (30, 0.9601, 0.001)]
+    )
+    assert (flat.step, flat.settled_step) == (10, 30)  # a flat curve: the most training
+    peaked = checked([(0, 0.80, 0.01), (10, 0.90, 0.01), (20, 0.895, 0.01), (30, 0.85, 0.01)])
+    assert (peaked.step, peaked.settled_step) == (10, 20)  # past the peak by more: not taken
+    unknown = checked([(0, 0.5, None), (10, 0.6, None), (20, 0.6, None)])
+    assert unknown.settled_step == unknown.step == 10  # no error known: the best step
