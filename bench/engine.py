@@ -257,6 +257,7 @@ def main() -> None:
         figures["conv_speedup"] = min(convs)
     if "wide64_every1" in figures:
         figures["wide_pct_of_matmul"] = figures["wide64_every1"]["batched_pct_of_matmul"]
+    record.figures.update({k: v for k, v in figures.items() if not isinstance(v, dict)})
     record.write()
     if args.json:
         print(json.dumps(figures))

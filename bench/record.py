@@ -139,6 +139,8 @@ class Record:
             self.stamp["options"] = options
         self.tables: list[Table] = []
         self.notes: list[str] = []
+        #: headline figures by name, for the JSON (what a reader or a test looks up)
+        self.figures: dict[str, Any] = {}
 
     def table(self, title: str, columns: Sequence[str | tuple[str, Format]], note: str = ""):
         """A new table, in the order made; a column is a name, or (name, format): a format
@@ -164,10 +166,12 @@ class Record:
         return "\n\n".join(parts) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
+        figures = {k: _plain(v) for k, v in self.figures.items()}
         return {
             "stamp": self.stamp,
             "tables": [t.to_dict() for t in self.tables],
             "notes": list(self.notes),
+            **({"figures": figures} if figures else {}),
         }
 
     def write(self) -> tuple[Path, Path]:
