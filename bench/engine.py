@@ -18,6 +18,7 @@ unpadded nets: forward and backward of training, forward of validation) as a per
     .venv/bin/python bench/engine.py                  # about 5 minutes on 1 thread
     .venv/bin/python bench/engine.py --device cuda    # on a GPU
     .venv/bin/python bench/engine.py --json           # last line: one JSON object
+    .venv/bin/python bench/engine.py --busy           # with one more CPU-bound process
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 import tomllib
 import torch
 from conv import SIGNAL, signals
-from record import Record, add_arguments
+from record import Record, add_arguments, busy_core
 
 from neuroevo import recipe, tasks
 from neuroevo.genome import graph as G
@@ -171,8 +172,16 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", help="population names to run (demo18 random18 random64 ...)"
     )
+    parser.add_argument(
+        "--busy", action="store_true", help="keep one more CPU-bound process running meanwhile"
+    )
     add_arguments(parser)
     args = parser.parse_args()
+    with busy_core(args.busy):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     record = Record(__file__, args)
     device = torch.device(args.device)
