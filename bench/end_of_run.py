@@ -1,18 +1,20 @@
-"""The end of a run in the engine against one net after another, side by side on one search.
+"""The end of a run, side by side on one search: one net after another, in the engine, and
+with the end-of-run policy of before and of now.
 
-One search of a recipe (``recipes/logbits.toml`` by default, for its own ``time_budget`` or
-``--search-seconds``), then the end of that run twice from the same hall of fame: each net
-trained alone one after another (``mixer.engine = "loop"``: the reference, and how every run
-ended before the end of the run moved into the engine), and the nets of each phase stacked
-as one population (the batched engine: the final training of the kept nets, the refit, the
-bagged copies); ``--variants`` compares other ends too (an engine and ``[final]`` keys).
-Printed: each one's seconds, choice, validation and test metric and the
-steps the refit took, and the ratio of the times; written to ``bench/results/end_of_run.md``
-and ``.json`` (``--results DIR`` for another folder).
+Per recipe (``--recipes``; ``recipes/logbits.toml`` by default), one search (its own
+``time_budget`` or ``--search-seconds``), then the end of that run once per variant from the
+same hall of fame. A variant is an engine and any ``[final]`` keys: by default the end as runs
+had it before (``final.patience=0 final.refit_steps=best``) trained one net after another
+(``loop``, the reference) and in the engine (``batched``: the final training of the kept nets,
+the refit, the bagged copies each one population), and the end of now (the batched engine with
+the recipe's own keys). Printed: each one's seconds, choice, validation and test metric and
+the steps of the refit, and the ratio of the times to the first variant; written to
+``bench/results/end_of_run.md`` and ``.json`` (``--results DIR`` for another folder).
 
     .venv/bin/python bench/end_of_run.py --busy     # the logbits quick start, about 17 minutes
-    .venv/bin/python bench/end_of_run.py --recipe recipes/digits.toml --search-seconds 60
-    .venv/bin/python bench/end_of_run.py --variants batched "batched final.patience=5"
+    .venv/bin/python bench/end_of_run.py --busy --recipes recipes/logbits.toml \
+        recipes/digits.toml recipes/digits_conv.toml --search-seconds 300 60 60   # 30 minutes
+    .venv/bin/python bench/end_of_run.py --variants batched "batched final.patience=0"
 """
 
 from __future__ import annotations
@@ -32,12 +34,22 @@ from neuroevo.training import engine
 ROOT = Path(__file__).resolve().parent.parent
 
 
+OLD = "final.patience=0 final.refit_steps=best"  # the end of a run before patience and settled
+DEFAULT_VARIANTS = [f"loop {OLD}", f"batched {OLD}", "batched"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default=str(ROOT / "recipes" / "logbits.toml"))
+    parser.add_argument(
+        "--recipes", nargs="+", default=[str(ROOT / "recipes" / "logbits.toml")], metavar="TOML"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument(
-        "--search-seconds", type=float, default=None, help="default: the recipe's time_budget"
+        "--search-seconds",
+        type=float,
+        nargs="+",
+        default=None,
+        help="per recipe (one value: for all); default: each recipe's time_budget",
     )
     parser.add_argument(
         "--busy", action="store_true", help="keep one more CPU-bound process running meanwhile"
@@ -45,19 +57,31 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["loop", "batched"],
+        default=DEFAULT_VARIANTS,
         metavar="VARIANT",
         help="ends to compare: an engine, then any KEY=VALUE of the recipe's [final] "
-        "(e.g. 'batched final.patience=5'); the first is the baseline of the ratios",
+        "(e.g. 'batched final.patience=0'); the first is the baseline of the ratios "
+        f"(default: {' | '.join(DEFAULT_VARIANTS)})",
     )
     add_arguments(parser)
     args = parser.parse_args()
-    recipe = R.load(args.recipe, args.set)
-    budget = args.search_seconds or recipe.evolution.time_budget
     record = Record(__file__, args)
+    seconds = args.search_seconds or [None]
+    if len(seconds) not in (1, len(args.recipes)):
+        parser.error("--search-seconds takes one value, or one per recipe")
+    with busy_core(args.busy):
+        for i, path in enumerate(args.recipes):
+            case(args, record, path, seconds[i if len(seconds) > 1 else 0])
+    record.write()
+
+
+def case(args: argparse.Namespace, record: Record, path: str, search_seconds: float | None):
+    """One recipe: its search, then each variant's end from the same hall of fame."""
+    recipe = R.load(path, args.set)
+    budget = search_seconds or recipe.evolution.time_budget
     record.threads(recipe.run.threads)
     task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
-    with busy_core(args.busy), engine.threads(recipe.run.threads):
+    with engine.threads(recipe.run.threads):
         evo = islands.build(recipe, task, callbacks=[], device=torch.device("cpu"))
         started = time.perf_counter()
         while evo.generation < recipe.evolution.generations and (
@@ -65,10 +89,11 @@ def main() -> None:
         ):
             evo.step()
         searched = time.perf_counter() - started
-        print(f"search: {evo.generation} generations in {searched:.0f} s", flush=True)
+        name = Path(path).name
+        print(f"{name}: {evo.generation} generations in {searched:.0f} s of search", flush=True)
         table = record.table(
-            f"The end of one {recipe.task.name} run ({evo.generation} generations, "
-            f"{searched:.0f} s of search), from the same hall of fame",
+            f"The end of one {name} run ({evo.generation} generations, {searched:.0f} s of "
+            "search), from the same hall of fame",
             [
                 "variant",
                 ("seconds", ".1f"),
@@ -81,7 +106,7 @@ def main() -> None:
         seconds = {}
         for variant in args.variants:
             engine_name, *keys = variant.split()
-            evo.recipe = R.load(args.recipe, [*args.set, f"mixer.engine={engine_name}", *keys])
+            evo.recipe = R.load(path, [*args.set, f"mixer.engine={engine_name}", *keys])
             began = time.perf_counter()
             done = final.finish(evo)
             seconds[variant] = time.perf_counter() - began
@@ -100,11 +125,11 @@ def main() -> None:
                 flush=True,
             )
     base = args.variants[0]
+    busy = " (with one more CPU-bound process running)" if args.busy else ""
     for variant in args.variants[1:]:
-        line = f"{variant}: {seconds[base] / seconds[variant]:.2f}x faster than {base}"
+        line = f"{name}, {variant}: {seconds[base] / seconds[variant]:.2f}x faster than {base}"
         print(line)
-        record.note(line + (" (with one more CPU-bound process running)" if args.busy else ""))
-    record.write()
+        record.note(line + busy)
 
 
 if __name__ == "__main__":

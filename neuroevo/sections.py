@@ -106,7 +106,7 @@ class FinalSection:
         help="training steps of the best net, alone, after the search",
     )  # fmt: skip
     patience: int = setting(
-        0, low=0, high=1000, resume=True,
+        5, low=0, high=1000, resume=True,
         help="final training stops a net after this many of its 20 validation checks in a row "
         "without a better metric (0: never)",
     )  # fmt: skip
@@ -123,7 +123,7 @@ class FinalSection:
         help="train the kept model again on the training and validation rows",
     )  # fmt: skip
     refit_steps: str = setting(
-        "best", choices=REFIT_STEPS, resume=True,
+        "settled", choices=REFIT_STEPS, resume=True,
         help="a refit from the search weights trains for the steps of final training's best "
         "validation check (best), or of its last check within one standard error of the best "
         "(settled)",

@@ -96,7 +96,9 @@ def test_refit_trains_on_training_and_validation_rows_never_test(monkeypatch):
     seen = _recording_batches(monkeypatch)
     genome, state = _sign_reader([(0, 0)], lr=1e-2)
     done = final.finish(
-        _evolution(task, [(genome, state)], final="best", refit=True, final_steps=40)
+        _evolution(
+            task, [(genome, state)], final="best", refit=True, final_steps=40, refit_steps="best"
+        )
     )
     (trained, train_y), (refit, refit_y) = seen
     assert torch.equal(trained, task.x_train)
