@@ -1,8 +1,9 @@
 """The end of a run: final training, the choice between the best net and an ensemble, refit.
 
-``final.final = "best"`` (default): the hall of fame's best net trains alone for
+``final.final = "best"`` (default): the hall of fame's best net trains alone for up to
 ``final.final_steps`` steps (Adam at its learning rate, cosine decay to zero, the weights
-with the best validation metric kept) and is scored once on the test split.
+with the best validation metric kept, stopped after ``final.patience`` checks without a better
+one) and is scored once on the test split.
 
 ``final.final = "ensemble"``: the best ``final.ensemble_size`` distinct nets of the hall
 of fame each have that final training; their mixing weights are fitted on the validation split
@@ -17,7 +18,8 @@ fold, on the other folds, stopped where the held-out fold's metric stopped impro
 is the equal-weight mixture of those copies (an ensemble's weights shared among each net's
 copies), and every row's prediction by the copy that never trained on it gives the out-of-fold
 metric. On more rows (or ``folds = 0``) each net trains again from its search weights for the
-steps that were best on validation (the same learning-rate schedule, stopped there). Either way
+steps ``final.refit_steps`` names (the best validation check's, or the last within one standard
+error of it; the same learning-rate schedule, stopped there). Either way
 the validation metric reported is the one measured before the refit (the refit has seen the
 validation rows).
 
@@ -150,15 +152,22 @@ def _rows(evo: Search) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
     return x, y, torch.arange(n), torch.arange(n, n + m)
 
 
-def _cohort(evo: Search, jobs: list[cohort.Job], *, checks: int, patience: int, **about: Any):
-    """``jobs`` trained, each alone: in the batched engine as one population, with the
-    ``loop`` engine one after another (the reference); ``about`` goes to the progress
-    callbacks."""
-    x, y, _, _ = _rows(evo)
+def _cohort(
+    evo: Search,
+    jobs: list[cohort.Job],
+    data: tuple[torch.Tensor, torch.Tensor],
+    *,
+    checks: int,
+    patience: int,
+    **about: Any,
+):
+    """``jobs`` trained, each alone on its rows of ``data`` (:func:`_rows`): in the batched
+    engine as one population, with the ``loop`` engine one after another (the reference);
+    ``about`` goes to the progress callbacks."""
     return cohort.train(
         jobs,
         kind=evo.task.kind,
-        data=(x, y),
+        data=data,
         batch_size=evo.recipe.mixer.batch_size,
         schedule_steps=evo.recipe.final.final_steps,
         checks=checks,
@@ -174,10 +183,11 @@ def _cohort(evo: Search, jobs: list[cohort.Job], *, checks: int, patience: int, 
 def _train(evo: Search, champions: list[Champion]) -> list[Member]:
     """Final training of ``champions``, each from its search weights on the training rows
     (one batch order, from the run's seed), the weights best on validation kept."""
-    _, _, train, valid = _rows(evo)
+    x, y, train, valid = _rows(evo)
     steps, seed = evo.recipe.final.final_steps, seeds.final_batches(evo.recipe.run.seed)
     jobs = [cohort.Job(c.genome, c.state, train, seed, steps, valid) for c in champions]
-    results = _cohort(evo, jobs, checks=FINAL_CHECKS, patience=evo.recipe.final.patience)
+    patience = evo.recipe.final.patience
+    results = _cohort(evo, jobs, (x, y), checks=FINAL_CHECKS, patience=patience)
     return [
         Member(c, _cpu(r.state), r.validation_metric, r.best_step, r.settled_step)
         for c, r in zip(champions, results)
@@ -187,10 +197,10 @@ def _train(evo: Search, champions: list[Champion]) -> list[Member]:
 def _refit(evo: Search, chosen: list[Member]) -> list[Member]:
     """Each of ``chosen`` trained again from its search weights on training and validation
     rows, for the steps ``final.refit_steps`` names, on the same schedule (stopped there)."""
-    _, _, train, valid = _rows(evo)
+    x, y, train, valid = _rows(evo)
     rows, seed = torch.cat([train, valid]), seeds.final_batches(evo.recipe.run.seed)
     jobs = [cohort.Job(m.genome, m.champion.state, rows, seed, refit_steps(evo, m)) for m in chosen]
-    results = _cohort(evo, jobs, checks=0, patience=0, refit=True)
+    results = _cohort(evo, jobs, (x, y), checks=0, patience=0, refit=True)
     return [
         Member(m.champion, _cpu(r.state), m.validation_metric, m.best_step, m.settled_step)
         for m, r in zip(chosen, results)
@@ -239,7 +249,9 @@ def _bag(
             seed = int(torch.randint(2**62, (1,), generator=generator))
             held, rest = torch.nonzero(fold == i).flatten(), torch.nonzero(fold != i).flatten()
             jobs.append(cohort.Job(member.genome, net.state_dict(), rest, seed, steps, held))
-    results = _cohort(evo, jobs, checks=FOLD_CHECKS, patience=FOLD_PATIENCE, refit=True, folds=k)
+    results = _cohort(
+        evo, jobs, (x, y), checks=FOLD_CHECKS, patience=FOLD_PATIENCE, refit=True, folds=k
+    )
     copies = [
         Member(m.champion, _cpu(r.state), m.validation_metric, r.best_step)
         for m, r in zip((m for m in chosen for _ in range(k)), results)

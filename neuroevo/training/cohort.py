@@ -127,6 +127,10 @@ class _Stacked:
     def __init__(self, jobs, kind, x, y, batch_size, device) -> None:
         self.jobs, self.x, self.y, self.device = list(jobs), x, y, device
         self.task = kinds.get(kind)
+        # each net's validation rows on the device, and whether they are every net's
+        self.valid = [None if j.valid is None else j.valid.to(device) for j in jobs]
+        given = [v for v in self.valid if v is not None]
+        self.one_valid = all(torch.equal(v, given[0]) for v in given[1:]) if given else True
         self.stack = stack.Stack(
             [j.genome for j in jobs],
             [j.state for j in jobs],
@@ -230,29 +234,26 @@ class _Stacked:
         """The validation metric of each of ``nets``, and its standard error (every live net
         is predicted; a net that left the stack is read from its last weights)."""
         out: dict[int, Measure] = {}
-        wanted = [i for i in nets if self.jobs[i].valid is not None]
-        out.update({i: (None, None) for i in nets if self.jobs[i].valid is None})
+        wanted = [i for i in nets if self.valid[i] is not None]
+        out.update({i: (None, None) for i in nets if self.valid[i] is None})
         if not wanted:
             return out
         live = self.stack.live
         inside = [i for i in wanted if i in live]
         if inside:
-            valids = [self.jobs[i].valid for i in inside]
-            if all(v is valids[0] or torch.equal(v, valids[0]) for v in valids):
-                rows = valids[0].to(self.device)
-            else:
-                rows = torch.unique(torch.cat(valids)).to(self.device)
-            predicted = self.stack.predict(self.x[rows], live)
+            if self.one_valid:
+                rows = self.valid[inside[0]]
+            else:  # every live net on the union of their rows, each scored on its own
+                rows = torch.unique(torch.cat([self.valid[i] for i in inside]))
+            predicted, y = self.stack.predict(self.x[rows], live), self.y[rows]
             for i in inside:
-                valid = self.jobs[i].valid.to(self.device)
-                same = len(valid) == len(rows) and torch.equal(valid, rows)
-                mine = slice(None) if same else torch.searchsorted(rows, valid)
-                out[i] = self._scored(predicted[live.index(i)][mine], self.y[rows][mine])
+                mine = slice(None) if self.one_valid else torch.searchsorted(rows, self.valid[i])
+                out[i] = self._scored(predicted[live.index(i)][mine], y[mine])
         for i in wanted:
             if i not in live:
                 net = _module(self.jobs[i].genome, self.stack.state(i), self.device)
                 with torch.no_grad():
-                    valid = self.jobs[i].valid.to(self.device)
+                    valid = self.valid[i]
                     out[i] = self._scored(net(self.x[valid]), self.y[valid])
         return out
 
