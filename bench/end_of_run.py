@@ -1,11 +1,12 @@
 """The end of a run, side by side on one search: one net after another, in the engine, and
 with the end-of-run policy of before and of now.
 
-Per recipe (``--recipes``; ``recipes/logbits.toml`` by default), one search (its own
-``time_budget`` or ``--search-seconds``), then the end of that run once per variant from the
-same hall of fame. A variant is an engine and any ``[final]`` keys: by default the end as runs
-had it before (``final.patience=0 final.refit_steps=best``) trained one net after another
-(``loop``, the reference) and in the engine (``batched``: the final training of the kept nets,
+Per recipe (``--recipes``; ``recipes/logbits.toml`` by default), one search
+(``--search-seconds``; else its ``evolution.time_budget``, else half its ``run.time_limit``),
+then the end of that run once per variant from the same hall of fame (without a deadline).
+A variant is an engine and any ``[final]`` keys: by default the end as runs had it before
+(``final.patience=0 final.refit_steps=best``) trained one net after another (``loop``, the
+reference) and in the engine (``batched``: the final training of the kept nets,
 the refit, the bagged copies each one population), and the end of now (the batched engine with
 the recipe's own keys). Printed: each one's seconds, choice, validation and test metric and
 the steps of the refit, and the ratio of the times to the first variant; written to
@@ -49,7 +50,8 @@ def main() -> None:
         type=float,
         nargs="+",
         default=None,
-        help="per recipe (one value: for all); default: each recipe's time_budget",
+        help="per recipe (one value: for all); default: each recipe's time_budget, else half its "
+        "time_limit",
     )
     parser.add_argument(
         "--busy", action="store_true", help="keep one more CPU-bound process running meanwhile"
@@ -78,7 +80,7 @@ def main() -> None:
 def case(args: argparse.Namespace, record: Record, path: str, search_seconds: float | None):
     """One recipe: its search, then each variant's end from the same hall of fame."""
     recipe = R.load(path, args.set)
-    budget = search_seconds or recipe.evolution.time_budget
+    budget = search_seconds or recipe.evolution.time_budget or recipe.run.time_limit / 2
     record.threads(recipe.run.threads)
     task = tasks.build(recipe.task.name, recipe.run.seed, **recipe.task.options)
     with engine.threads(recipe.run.threads):

@@ -45,7 +45,10 @@ RUNS = {
 
 
 def run(out: Path, seconds: float, seed: int, extra: list[str]) -> tuple[dict, float]:
-    sets = [f"evolution.time_budget={seconds}", f"run.seed={seed}", "run.report=false", *extra]
+    sets = [
+        f"evolution.time_budget={seconds}", "run.time_limit=0", f"run.seed={seed}",
+        "run.report=false", *extra,
+    ]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "neuroevo.cli", "evolve", str(ROOT / "recipes" / "logbits.toml"),

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +167,7 @@ def _start(
 ) -> RunResult:
     """Build the task, take the lock, check the resume, run. ``snapshot``: the verified
     checkpoint to go on from (None: a fresh run, or a resume with nothing completed)."""
-    started = time.perf_counter()
+    started = stopping.now()  # the whole run's time counts from here (run.time_limit)
     recipe = _as_written(recipe, snapshot)
     device = engine.device(recipe.run.device)  # a missing GPU stops the run before it starts
     with engine.threads(recipe.run.threads):
@@ -244,6 +243,8 @@ class _Run:
     fingerprint: str  # the data's (tasks.Task.fingerprint)
     device: torch.device
     clock: stopping.Clock = field(default_factory=stopping.Clock)
+    stoppers: list[stopping.Stopper] = field(default_factory=list)
+    since: float | None = None  # the clock where the last generation's training ended
 
     def restore(self, snapshot: Snapshot | None) -> None:
         """Put the search where ``snapshot`` left it (None: a fresh run), cut the history
@@ -276,20 +277,25 @@ class _Run:
         """Generations until a stopping rule answers (at least one in all); its reason."""
         if not self.clock.durations:
             self.generation()
-        stoppers = stopping.rules(self.recipe)
-        while not (reason := stopping.first_reason(stoppers, self.search, self.clock)):
+        self.stoppers = stopping.rules(self.recipe)
+        while not (reason := stopping.first_reason(self.stoppers, self.search, self.clock)):
             self.generation()
         return reason
 
     def generation(self) -> None:
-        """One generation: its history and mixing records, then its checkpoint."""
+        """One generation: its history and mixing records, then its checkpoint. Its duration
+        counts from the end of the training of the one before (its records, callbacks and the
+        stopping rules included), where this process ran that one."""
+        began = self.clock.now() if self.since is None else self.since
         summary = self.search.step()
+        self.since = self.clock.now()
+        took = self.since - began
         parts = summary.islands or [summary]  # one population: the summary is its own
         self.run_dir.append_history(summary.records)
         for part in parts:
             if part.mixing is not None:
                 self.run_dir.write_mixing(*part.mixing)
-        self.clock.durations.append(summary.elapsed)
+        self.clock.durations.append(took)
         saved = self.search.state_dict()
         saved.state.update(
             recipe=self.recipe.to_dict(),
@@ -315,9 +321,10 @@ class _Run:
                 "generation(s) (lower space.lr_max, or check the data's scale); the run's "
                 "checkpoints are kept"
             )
-        final_started = time.perf_counter()
-        finished = final.finish(self.search)
-        final_seconds = time.perf_counter() - final_started
+        limit = self.recipe.run.time_limit
+        final_started = self.clock.now()
+        finished = final.finish(self.search, self.clock.deadline(limit) if limit else None)
+        final_seconds = self.clock.now() - final_started
         champion, state = finished.members[0].champion, finished.members[0].state
         if finished.weights is not None:  # before model.json, which names the ensemble
             self.run_dir.write_ensemble(
@@ -376,7 +383,23 @@ class _Run:
             wall_seconds=round(searched + final_seconds, 3),
             search_seconds=round(searched, 3),
             final_seconds=round(final_seconds, 3),
+            time=self._time(finished),
         )
+
+    def _time(self, finished: final.Finished) -> dict[str, Any] | None:
+        """``summary.json``'s ``time``: the run's limit and how it was planned (None: no
+        limit)."""
+        limit = self.recipe.run.time_limit
+        if not limit:
+            return None
+        rule = next((s for s in self.stoppers if isinstance(s, stopping.TimeLimit)), None)
+        reserved = rule.reserved if rule is not None else None
+        return {
+            "limit": limit,
+            "end_share": self.recipe.final.time_share,
+            "end_reserved": None if reserved is None else round(reserved, 3),
+            **(finished.plan or {}),
+        }
 
 
 def _without_out(recipe_dict: dict[str, Any]) -> dict[str, Any]:
@@ -443,9 +466,17 @@ def _check_resumable(
             return False  # the final training of an extension was stopped: it goes on
         if recipe.run.report and not os.path.lexists(path / "report.html"):
             return True  # stopped while the report was drawn
+        longer = [
+            f"a longer {key} (now {value:g} s)"
+            for key, value in (
+                ("run.time_limit", recipe.run.time_limit),
+                ("evolution.time_budget", recipe.evolution.time_budget),
+            )
+            if value
+        ]
         raise CheckpointError(
             f"{path}: the run is already complete ({completed} generations); extend it with "
-            f"--set evolution.generations={completed + 5} or a longer evolution.time_budget"
+            f"--set evolution.generations={completed + 5}{''.join(f' and {t}' for t in longer)}"
         )
     return False
 

@@ -86,8 +86,9 @@ class EvolutionSection:
     tournament_size: int = setting(3, low=1, help="DEAP tournament size (at most population.size)")
     elites: int = setting(2, low=0, help="best nets that survive unchanged (below population.size)")
     time_budget: float = setting(
-        60.0, low=0, high=1e9, resume=True, help="seconds for the search (0: no limit)"
-    )
+        0.0, low=0, high=1e9, resume=True,
+        help="seconds for the search alone (0: no limit; run.time_limit bounds the whole run)",
+    )  # fmt: skip
 
 
 #: how a run ends (``final.final``; :mod:`neuroevo.search.final`)
@@ -135,6 +136,11 @@ class FinalSection:
     folds_max_rows: int = setting(
         5_000, low=0, high=10**9, resume=True, was="evolution",
         help="bag only where training and validation hold at most this many rows",
+    )  # fmt: skip
+    time_share: float = setting(
+        0.3, above=0, below=1, resume=True,
+        help="the most of run.time_limit the end of the run takes (less where it measures "
+        "that it needs less); its trainings are shortened to fit",
     )  # fmt: skip
 
 
@@ -193,6 +199,11 @@ TOPOLOGIES = ("ring",)
 @dataclass(frozen=True)
 class RunSection:
     seed: int = setting(0, low=0, high=2**32 - 1, help="seeds every random draw")
+    time_limit: float = setting(
+        120.0, low=0, high=1e9, resume=True,
+        help="seconds for the whole run: search, end of run, results (0: no limit; the "
+        "report is drawn after it)",
+    )  # fmt: skip
     out: str = setting("", resume=True, help="the run directory; empty: runs/<recipe file stem>")
     threads: int = setting(
         1, low=1, high=256, help="torch threads; recorded, since results depend on it"

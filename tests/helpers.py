@@ -12,13 +12,21 @@ from neuroevo.storage import rundir
 # --------------------------------------------------------------------------- runs
 
 
+def without_times(summary):
+    """``summary.json``'s data without what the clock measured (the plan it led to is kept)."""
+    for key in ("wall_seconds", "search_seconds", "final_seconds"):
+        summary.pop(key)
+    if summary.get("time"):
+        summary["time"].pop("seconds_per_step")
+        summary["time"].pop("end_reserved")
+    return summary
+
+
 def outputs(run):
     """What must be identical between an interrupted-and-resumed run and an uninterrupted one
     (or two runs of one recipe): the summary (times left out), the history, the best weights
     and every island's mixing records."""
-    summary = rundir.read_summary(run)
-    for key in ("wall_seconds", "search_seconds", "final_seconds"):
-        summary.pop(key)
+    summary = without_times(rundir.read_summary(run))
     mixing = {}
     for island in range(summary.get("islands", 1)):
         for generation in rundir.mixing_generations(run, island):

@@ -1068,7 +1068,7 @@ def test_an_extension_stopped_in_its_final_training_resumes(run_copy, monkeypatc
 
     real = final.finish
 
-    def interrupted(evo):
+    def interrupted(evo, deadline=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(final, "finish", interrupted)

@@ -38,12 +38,13 @@ class Progress(Callback):
             print(line, flush=True)
 
     def on_run_begin(self, *, recipe, task, out, engine, device, **kwargs: Any) -> None:
-        budget = recipe.evolution.time_budget
-        # a search that ends on its time budget counts generations without a total
-        self.total = None if budget else recipe.evolution.generations
+        budget, limit = recipe.evolution.time_budget, recipe.run.time_limit
+        # a search that ends on a time budget counts generations without a total
+        self.total = None if budget or limit else recipe.evolution.generations
         self.metric = task.metric_name
         length = f"up to {recipe.evolution.generations} generations"
         length += f" or {budget:g} s of search" if budget else ""
+        length += f", the whole run within {limit:g} s" if limit else ""
         self._say(
             f"neuroevo: {recipe.task.name} ({task.kind}, {task.n_inputs} inputs, "
             f"{task.n_outputs} outputs), population {recipe.population.size}, {length}, "

@@ -360,13 +360,7 @@ def _summary_rows(summary: Summary | None, metric: str, generations: int) -> lis
             "generations",
             _e(f"{summary.generations_completed} (stopped by {summary.stopped_by})"),
         ),
-        (
-            "time",
-            _e(
-                f"{summary.wall_seconds:.0f} s ({summary.search_seconds:.0f} s "
-                f"search, {summary.final_seconds:.0f} s final training)"
-            ),
-        ),
+        ("time", _e(summary.timing())),
         ("seed", _e(summary.seed)),
         ("engine, device", _e(f"{summary.engine}, {summary.device}")),
     ]

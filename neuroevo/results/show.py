@@ -91,9 +91,8 @@ def _finished(summary: Summary) -> list[str]:
     task = "?" if summary.task is None else summary.task
     lines = [
         f"  finished: {summary.generations_completed} generations, stopped by "
-        f"{summary.stopped_by}; {_duration(summary.wall_seconds)} "
-        f"({summary.search_seconds:.0f} s search, {summary.final_seconds:.0f} s final "
-        f"training); seed {summary.seed}, {summary.engine} engine on {summary.device}",
+        f"{summary.stopped_by}; {summary.timing()}; seed {summary.seed}, "
+        f"{summary.engine} engine on {summary.device}",
         f"  task {task}: test {metric} {num(best.test_metric)}, "
         f"validation {num(best.validation_metric)}",
         f"  best #{best.id} (generation {best.generation + 1}, {best.params:,} "
@@ -120,8 +119,3 @@ def _top(scored: list[dict[str, Any]], metric: str) -> list[str]:
             f"{r['params']:>9,}  {r['signature']}"
         )
     return lines
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"

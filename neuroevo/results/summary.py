@@ -34,7 +34,9 @@ SUMMARY_FIELDS = {
     "device?": "text|null",
     "islands?": "count",
     "final?": "object|null",
+    "time?": "object|null",
 }
+TIME_FIELDS = {"limit": "number", "end_reserved?": "number|null"}
 BEST_FIELDS = {
     "id": "count",
     "generation": "count",
@@ -121,6 +123,22 @@ class Summary:
     device: str | None = None
     engine: str | None = None
     torch: str | None = None
+    # within run.time_limit: the limit, the share of it the end may take and the seconds the
+    # search left it, and neuroevo.search.final.Finished.plan (None: no limit)
+    time: dict[str, Any] | None = None
+
+    def timing(self) -> str:
+        """The run's time by phase, and its limit where it had one, as a line says it."""
+        minutes, rest = divmod(round(self.wall_seconds), 60)
+        line = (
+            f"{f'{minutes} min {rest} s' if minutes else f'{rest} s'} "
+            f"({self.search_seconds:.0f} s search, "
+            f"{self.final_seconds:.0f} s end of run"
+        )
+        limit = (self.time or {}).get("limit")
+        if isinstance(limit, (int, float)) and limit:
+            line += f"; limit {limit:g} s, the report drawn after it"
+        return line + ")"
 
     def to_dict(self) -> dict[str, Any]:
         """The plain data ``summary.json`` holds."""
@@ -140,6 +158,7 @@ class Summary:
             "wall_seconds": self.wall_seconds,
             "search_seconds": self.search_seconds,
             "final_seconds": self.final_seconds,
+            "time": self.time,
         }
 
     @classmethod
@@ -152,6 +171,8 @@ class Summary:
             check(final, FINAL_FIELDS, where, "final")
             if final.get("refit"):
                 check(final["refit"], REFIT_FIELDS, where, "final.refit")
+        if data.get("time"):
+            check(data["time"], TIME_FIELDS, where, "time")
         best = Best.from_dict(data["best"])
         return cls(
             metric=data["metric"],
@@ -169,6 +190,7 @@ class Summary:
             device=data.get("device"),
             engine=data.get("engine"),
             torch=data.get("torch"),
+            time=data.get("time"),
         )
 
 

@@ -27,10 +27,19 @@ Each of these trainings (the final training of every kept net, the refit, all fo
 bagged copies) is one population of nets trained alone, together
 (:mod:`neuroevo.training.cohort`): in the batched engine one stack whose nets leave as they
 stop; with ``mixer.engine = "loop"`` one net after another, the reference.
+
+Within ``run.time_limit`` the end of the run has a deadline (:func:`finish`'s): it measures
+how long a step of each training takes (:func:`estimate`, a few steps of the same nets,
+thrown away), gives final training and the refit each its share of the time left in
+proportion, and shortens either to the steps that fit, its cosine schedule with it (the
+learning rate still decays to zero); the deadline stops whatever is still training as a
+backstop (its best weights kept). Without a deadline nothing here reads a clock.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +50,7 @@ from neuroevo.search import seeds
 from neuroevo.search.individuals import Champion
 from neuroevo.search.protocol import Search
 from neuroevo.training import cohort, engine, ensemble, kinds, network
+from neuroevo.training.alone import Deadline
 from neuroevo.training.network import State
 
 #: final training measures the validation metric this many times over ``final_steps``
@@ -49,6 +59,11 @@ FINAL_CHECKS = 20
 #: stops after ``FOLD_PATIENCE`` measurements in a row without a better metric
 FOLD_CHECKS = 200
 FOLD_PATIENCE = 20
+#: steps of each training :func:`estimate` times
+MEASURED_STEPS = 20
+#: the share of a phase's time its planned steps may fill (the rest: its validation checks,
+#: and a machine that slows down)
+FILL = 0.85
 
 
 @dataclass
@@ -82,6 +97,7 @@ class Finished:
     test_metric: float | None
     candidates: dict[str, float | None] = field(default_factory=dict)
     refit: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None  # within a deadline: what was measured and planned
 
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` records of the end of the run, under ``final``."""
@@ -97,11 +113,57 @@ class Finished:
         }
 
 
-def finish(evo: Search) -> Finished:
-    """Train, choose and (with ``final.refit``) refit the run's final model."""
+@dataclass(frozen=True)
+class Estimate:
+    """What the end of a run would take now: seconds per step of final training (all the
+    nets it would train, together) and of the refit (all its copies; 0 without a refit)."""
+
+    final: float
+    refit: float
+
+    def seconds(self, steps: int) -> float:
+        """The end's seconds at ``steps`` steps each (the most final training takes)."""
+        return (self.final + self.refit) * steps
+
+
+@dataclass
+class _Phases:
+    """The end of a run within a deadline: the steps of each training and its schedule."""
+
+    deadline: Deadline
+    estimate: Estimate
+    final_steps: int = 0
+    refit_steps: int | None = None  # the most a refit trains (None: no refit yet)
+    final_rate: float = 0.0  # seconds per step final training took, its checks included
+    cut: list[str] = field(default_factory=list)  # trainings the deadline stopped
+
+    def fit(self, seconds_per_step: float, share: float, most: int) -> int:
+        """The steps (at most ``most``, at least 1) that fill ``share`` of the time left."""
+        room = max(0.0, self.deadline.remaining()) * share * FILL
+        return max(1, min(most, math.floor(room / max(seconds_per_step, 1e-9))))
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "seconds_per_step": {
+                "final": round(self.estimate.final, 6), "refit": round(self.estimate.refit, 6)
+            },
+            "final_steps": self.final_steps,
+            "refit_steps": self.refit_steps,
+            "cut": self.cut,
+        }  # fmt: skip
+
+
+def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
+    """Train, choose and (with ``final.refit``) refit the run's final model; within
+    ``deadline`` where given (see the module)."""
     section = evo.recipe.final
     wanted = section.ensemble_size if section.final == "ensemble" else 1
-    members = _train(evo, distinct(evo.hall_of_fame, wanted))
+    phases = None
+    if deadline is not None:
+        phases = _Phases(deadline, estimate(evo, deadline.now))
+        e = phases.estimate
+        phases.final_steps = phases.fit(e.final, e.final / (e.final + e.refit), section.final_steps)
+    members = _train(evo, distinct(evo.hall_of_fame, wanted), phases)
     # the best net first (the hall of fame ranks by the search's metric, this by the final one)
     members.sort(key=lambda m: -_or_low(m.validation_metric))
     kind = evo.task.kind
@@ -120,12 +182,73 @@ def finish(evo: Search) -> Finished:
     rows = len(evo.task.x_train) + len(evo.task.x_valid)
     bag = section.folds >= 2 and rows <= section.folds_max_rows and section.final_steps > 0
     if section.refit and bag:
-        chosen, weights, refit = _bag(evo, chosen, weights, section.folds)
+        chosen, weights, refit = _bag(evo, chosen, weights, section.folds, phases)
     elif section.refit:
-        refit = {"rows": rows, "steps": [refit_steps(evo, m) for m in chosen]}
-        chosen = _refit(evo, chosen)
+        if phases is not None:  # at the speed final training had
+            phases.refit_steps = phases.fit(phases.final_rate, 1.0, phases.final_steps)
+        refit = {"rows": rows, "steps": [refit_steps(evo, m, phases) for m in chosen]}
+        chosen = _refit(evo, chosen, phases)
     test = score(chosen, weights, engine.on(evo.device, evo.task.test), evo)
-    return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit)
+    plan = phases.record() if phases is not None else None
+    return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit, plan)
+
+
+def bagged(evo: Search) -> bool:
+    """Whether the refit is bagged (see the module)."""
+    section = evo.recipe.final
+    rows = len(evo.task.x_train) + len(evo.task.x_valid)
+    return (
+        section.refit
+        and section.folds >= 2
+        and rows <= section.folds_max_rows
+        and section.final_steps > 0
+    )
+
+
+def estimate(evo: Search, now: Callable[[], float]) -> Estimate:
+    """The end of the run's speed if the search stopped now, on clock ``now``: a few steps of
+    final training of the nets it would keep, and of their refit (bagged: every copy),
+    measured and thrown away (the search's nets and generators are left as they are)."""
+    section = evo.recipe.final
+    if section.final_steps == 0:
+        return Estimate(0.0, 0.0)
+    wanted = section.ensemble_size if section.final == "ensemble" else 1
+    champions = distinct(evo.hall_of_fame, wanted)
+    x, y, train, valid = _rows(evo)
+    jobs = [_job(c.genome, c.state, train, 0, None) for c in champions]
+    rate = _rate(evo, jobs, (x, y), now)
+    if not section.refit:
+        return Estimate(rate, 0.0)
+    if not bagged(evo):
+        return Estimate(rate, rate)  # the same nets (or fewer), the same batches
+    generator = torch.Generator().manual_seed(0)  # weights thrown away: any will do
+    copies, _ = _bag_jobs(evo, [c.genome for c in champions], section.folds, generator)
+    return Estimate(rate, _rate(evo, copies, (x, y), now))
+
+
+def _job(genome, state: State, rows: torch.Tensor, seed: int, valid) -> cohort.Job:
+    return cohort.Job(genome, state, rows, seed, MEASURED_STEPS, valid)
+
+
+def _rate(evo: Search, jobs: list[cohort.Job], data, now: Callable[[], float]) -> float:
+    """Seconds per step of ``jobs`` trained together (:data:`MEASURED_STEPS` steps, on copies
+    of their weights, without validation)."""
+    copies = [
+        cohort.Job(j.genome, {k: v.clone() for k, v in j.state.items()}, j.rows, j.seed, j.steps)
+        for j in jobs
+    ]
+    started = now()
+    cohort.train(
+        copies,
+        kind=evo.task.kind,
+        data=data,
+        batch_size=evo.recipe.mixer.batch_size,
+        schedule_steps=MEASURED_STEPS,
+        stacked=evo.recipe.mixer.engine != "loop",
+        device=evo.device,
+        deadline=Deadline(math.inf, now),  # read at every step, as the end's own deadline is
+    )
+    return (now() - started) / MEASURED_STEPS
 
 
 def distinct(hall_of_fame: Any, n: int) -> list[Champion]:
@@ -159,17 +282,20 @@ def _cohort(
     *,
     checks: int,
     patience: int,
+    phases: _Phases | None,
+    schedule: int,
     **about: Any,
 ):
-    """``jobs`` trained, each alone on its rows of ``data`` (:func:`_rows`): in the batched
-    engine as one population, with the ``loop`` engine one after another (the reference);
-    ``about`` goes to the progress callbacks."""
-    return cohort.train(
+    """``jobs`` trained, each alone on its rows of ``data`` (:func:`_rows`), on a cosine
+    schedule of ``schedule`` steps: in the batched engine as one population, with the
+    ``loop`` engine one after another (the reference); ``about`` goes to the progress
+    callbacks."""
+    results = cohort.train(
         jobs,
         kind=evo.task.kind,
         data=data,
         batch_size=evo.recipe.mixer.batch_size,
-        schedule_steps=evo.recipe.final.final_steps,
+        schedule_steps=schedule,
         checks=checks,
         patience=patience,
         stacked=evo.recipe.mixer.engine != "loop",
@@ -177,39 +303,60 @@ def _cohort(
         on_step=lambda step, steps: evo.notify(
             "on_final_step", step=step, steps=steps, nets=len(jobs), **about
         ),
+        deadline=phases.deadline if phases is not None else None,
     )
+    if phases is not None and any(r.out_of_time for r in results):
+        phases.cut.append("refit" if about.get("refit") else "final")
+    return results
 
 
-def _train(evo: Search, champions: list[Champion]) -> list[Member]:
+def _train(evo: Search, champions: list[Champion], phases: _Phases | None) -> list[Member]:
     """Final training of ``champions``, each from its search weights on the training rows
     (one batch order, from the run's seed), the weights best on validation kept."""
     x, y, train, valid = _rows(evo)
-    steps, seed = evo.recipe.final.final_steps, seeds.final_batches(evo.recipe.run.seed)
+    steps = evo.recipe.final.final_steps if phases is None else phases.final_steps
+    seed = seeds.final_batches(evo.recipe.run.seed)
     jobs = [cohort.Job(c.genome, c.state, train, seed, steps, valid) for c in champions]
     patience = evo.recipe.final.patience
-    results = _cohort(evo, jobs, (x, y), checks=FINAL_CHECKS, patience=patience)
+    started = phases.deadline.now() if phases is not None else 0.0
+    results = _cohort(
+        evo, jobs, (x, y), checks=FINAL_CHECKS, patience=patience, phases=phases, schedule=steps
+    )
+    if phases is not None:  # the speed it had, checks included, for the refit's plan
+        took = max((r.steps_trained for r in results), default=0)
+        phases.final_rate = (phases.deadline.now() - started) / max(took, 1)
     return [
         Member(c, _cpu(r.state), r.validation_metric, r.best_step, r.settled_step)
         for c, r in zip(champions, results)
     ]
 
 
-def _refit(evo: Search, chosen: list[Member]) -> list[Member]:
+def _refit(evo: Search, chosen: list[Member], phases: _Phases | None) -> list[Member]:
     """Each of ``chosen`` trained again from its search weights on training and validation
     rows, for the steps ``final.refit_steps`` names, on the same schedule (stopped there)."""
     x, y, train, valid = _rows(evo)
     rows, seed = torch.cat([train, valid]), seeds.final_batches(evo.recipe.run.seed)
-    jobs = [cohort.Job(m.genome, m.champion.state, rows, seed, refit_steps(evo, m)) for m in chosen]
-    results = _cohort(evo, jobs, (x, y), checks=0, patience=0, refit=True)
+    jobs = [
+        cohort.Job(m.genome, m.champion.state, rows, seed, refit_steps(evo, m, phases))
+        for m in chosen
+    ]
+    schedule = evo.recipe.final.final_steps if phases is None else phases.final_steps
+    results = _cohort(
+        evo, jobs, (x, y), checks=0, patience=0, phases=phases, schedule=schedule, refit=True
+    )
     return [
         Member(m.champion, _cpu(r.state), m.validation_metric, m.best_step, m.settled_step)
         for m, r in zip(chosen, results)
     ]
 
 
-def refit_steps(evo: Search, member: Member) -> int:
-    """The steps a refit of ``member`` from its search weights trains (``final.refit_steps``)."""
-    return member.settled_step if evo.recipe.final.refit_steps == "settled" else member.best_step
+def refit_steps(evo: Search, member: Member, phases: _Phases | None = None) -> int:
+    """The steps a refit of ``member`` from its search weights trains (``final.refit_steps``;
+    within a deadline, at most the steps that fit)."""
+    steps = member.settled_step if evo.recipe.final.refit_steps == "settled" else member.best_step
+    if phases is not None and phases.refit_steps is not None:
+        steps = min(steps, phases.refit_steps)
+    return steps
 
 
 def _cpu(state: State) -> State:
@@ -233,24 +380,51 @@ def fold_of(y: torch.Tensor, k: int, kind: str, generator: torch.Generator) -> t
     return fold
 
 
+def _bag_jobs(
+    evo: Search, genomes: list[nx.DiGraph], k: int, generator: torch.Generator, steps: int = 0
+) -> tuple[list[cohort.Job], torch.Tensor]:
+    """The copies of a bagged refit of ``genomes`` over ``k`` folds (at most one per row),
+    each from fresh weights for ``steps`` steps (0: ``final.final_steps``), and each row's
+    fold; ``generator`` deals the folds, then each copy's weights and batch seed in turn."""
+    y = evo.task.y_train
+    k = min(k, len(y) + len(evo.task.y_valid))
+    fold = fold_of(torch.cat([y, evo.task.y_valid]), k, evo.task.kind, generator)
+    steps = steps or evo.recipe.final.final_steps
+    jobs = []
+    for genome in genomes:
+        for i in range(k):
+            net = network.build(genome, generator=generator)
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            held, rest = torch.nonzero(fold == i).flatten(), torch.nonzero(fold != i).flatten()
+            jobs.append(cohort.Job(genome, net.state_dict(), rest, seed, steps, held))
+    return jobs, fold
+
+
 def _bag(
-    evo: Search, chosen: list[Member], weights: torch.Tensor | None, k: int
+    evo: Search,
+    chosen: list[Member],
+    weights: torch.Tensor | None,
+    k: int,
+    phases: _Phases | None,
 ) -> tuple[list[Member], torch.Tensor, dict[str, Any]]:
     """The bagged refit (see the module): the copies, their mixing weights, and its record."""
     x, y, _, _ = _rows(evo)
-    k = min(k, len(y))
     generator = torch.Generator().manual_seed(seeds.bagging(evo.recipe.run.seed))
-    fold = fold_of(y, k, evo.task.kind, generator)
     steps = evo.recipe.final.final_steps
-    jobs = []
-    for member in chosen:  # each copy's fresh weights, then its batch seed, in turn
-        for i in range(k):
-            net = network.build(member.genome, generator=generator)
-            seed = int(torch.randint(2**62, (1,), generator=generator))
-            held, rest = torch.nonzero(fold == i).flatten(), torch.nonzero(fold != i).flatten()
-            jobs.append(cohort.Job(member.genome, net.state_dict(), rest, seed, steps, held))
+    if phases is not None:
+        steps = phases.refit_steps = phases.fit(phases.estimate.refit, 1.0, steps)
+    jobs, fold = _bag_jobs(evo, [m.genome for m in chosen], k, generator, steps)
+    k = min(k, len(y))
     results = _cohort(
-        evo, jobs, (x, y), checks=FOLD_CHECKS, patience=FOLD_PATIENCE, refit=True, folds=k
+        evo,
+        jobs,
+        (x, y),
+        checks=FOLD_CHECKS,
+        patience=FOLD_PATIENCE,
+        phases=phases,
+        schedule=steps,
+        refit=True,
+        folds=k,
     )
     copies = [
         Member(m.champion, _cpu(r.state), m.validation_metric, r.best_step)

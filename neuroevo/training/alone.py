@@ -32,8 +32,8 @@ class AloneResult:
     """What training one net alone gave: the weights kept, their validation metric (None
     without validation data, or where it is not finite), the steps taken, the step whose loss
     was not finite (None: none), the seconds it took, the step the kept weights are from
-    (0: the start), and the last checked step whose metric was within one standard error of
-    the best (:attr:`Best.settled_step`)."""
+    (0: the start), the last checked step whose metric was within one standard error of
+    the best (:attr:`Best.settled_step`), and whether its deadline stopped it."""
 
     state: State
     validation_metric: float | None
@@ -42,9 +42,25 @@ class AloneResult:
     seconds: float
     best_step: int = 0
     settled_step: int = 0
+    out_of_time: bool = False  # stopped by its deadline before its steps were done
 
 
 Measure = tuple[float | None, float | None]  # a validation metric and its standard error
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The time by which a training ends: ``at`` seconds on the clock ``now`` (a run's clock,
+    :class:`neuroevo.search.stopping.Clock`, or a test's own)."""
+
+    at: float
+    now: Callable[[], float] = time.perf_counter
+
+    def remaining(self) -> float:
+        return self.at - self.now()
+
+    def passed(self) -> bool:
+        return self.now() >= self.at
 
 
 @dataclass
@@ -113,6 +129,7 @@ def train_alone(
     on_step: Callable[[int, int], None] | None = None,
     schedule_steps: int | None = None,
     patience: int = 0,
+    deadline: Deadline | None = None,
 ) -> AloneResult:
     """Train ``net`` in place for ``steps`` steps on batches from ``train``.
 
@@ -122,8 +139,9 @@ def train_alone(
     start), and the weights with the best one are kept and loaded back (ties: the earliest);
     otherwise the last weights are kept and measured once. With ``patience`` > 0 (and checks)
     training stops after that many checks in a row without a better metric. A loss that is
-    not finite stops training (the best weights so far are kept). ``on_step(step, steps)`` is
-    called after every step (progress bars).
+    not finite stops training (the best weights so far are kept). Past ``deadline`` (read
+    after every step) training stops as if that step were its last: checked, and the best
+    weights kept. ``on_step(step, steps)`` is called after every step (progress bars).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -131,7 +149,7 @@ def train_alone(
     started = time.perf_counter()
     best = Best.start(_snapshot(net), _measure(net, task, valid)) if checks else Best(None, None)
     batches = iter(train)
-    trained, diverged_at = 0, None
+    trained, diverged_at, out_of_time = 0, None, False
     if steps:
         optimizer, decay = _optimizer(net, lr, schedule, schedule_steps or steps)
         check_every = max(1, steps // checks) if checks else 0
@@ -141,11 +159,12 @@ def train_alone(
                 log.warning("training alone diverged at step %d; keeping the best weights", step)
                 break
             trained = step
-            if checks and (step % check_every == 0 or step == steps):
+            out_of_time = deadline is not None and step < steps and deadline.passed()
+            if checks and (step % check_every == 0 or step == steps or out_of_time):
                 best.offer(_measure(net, task, valid), lambda: _snapshot(net), step)
             if on_step is not None:
                 on_step(step, steps)
-            if patience and best.since >= patience:
+            if out_of_time or (patience and best.since >= patience):
                 break
     if checks:
         net.load_state_dict(best.state)
@@ -159,6 +178,7 @@ def train_alone(
         seconds=time.perf_counter() - started,
         best_step=best.step,
         settled_step=best.settled_step,
+        out_of_time=out_of_time,
     )
 
 

@@ -27,7 +27,7 @@ import networkx as nx
 import torch
 
 from neuroevo.training import kinds, mixer, network, stack
-from neuroevo.training.alone import AloneResult, Best, Measure, train_alone
+from neuroevo.training.alone import AloneResult, Best, Deadline, Measure, train_alone
 from neuroevo.training.network import State
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -66,21 +66,24 @@ def train(
     stacked: bool = True,
     device: torch.device | str = "cpu",
     on_step: Callable[[int, int], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> list[AloneResult]:
     """Train every job's net alone on its rows of ``data`` (``(x, y)``, all the rows any job
     reads), each for its ``steps`` with Adam at its learning rate on a cosine decay to zero at
     ``schedule_steps`` (a job with fewer steps stops part way along it). ``checks``,
     ``patience``: as :func:`neuroevo.training.alone.train_alone` takes them, for each net
-    (the weights with the best validation metric kept). ``on_step(step, steps)`` after every
-    step, ``steps`` the longest job's. The results are in the jobs' order, their weights on
-    ``device``."""
+    (the weights with the best validation metric kept). Past ``deadline`` every net still
+    training stops as if that step were its last (checked, its best weights kept).
+    ``on_step(step, steps)`` after every step, ``steps`` the longest job's. The results are in
+    the jobs' order, their weights on ``device``."""
     device = torch.device(device)
     x, y = data[0].to(device), data[1].to(device)
     if not stacked:
         return [
-            _alone(job, kind, x, y, batch_size, schedule_steps, checks, patience, device, on_step)
+            _alone(job, kind, x, y, batch_size, schedule_steps, checks, patience, device, on_step,
+                   deadline)
             for job in jobs
-        ]
+        ]  # fmt: skip
     # nets whose batches are of different sizes (few rows) cannot share a step
     by_size: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -88,12 +91,15 @@ def train(
     results: list[AloneResult | None] = [None] * len(jobs)
     for index in by_size.values():
         part = _Stacked([jobs[i] for i in index], kind, x, y, batch_size, device)
-        for i, result in zip(index, part.run(schedule_steps, checks, patience, on_step)):
+        ran = part.run(schedule_steps, checks, patience, on_step, deadline)
+        for i, result in zip(index, ran):
             results[i] = result
     return results  # type: ignore[return-value]
 
 
-def _alone(job, kind, x, y, batch_size, schedule_steps, checks, patience, device, on_step):
+def _alone(
+    job, kind, x, y, batch_size, schedule_steps, checks, patience, device, on_step, deadline
+):
     net = _module(job.genome, job.state, device)
     rows = job.rows.to(device)
     return train_alone(
@@ -108,6 +114,7 @@ def _alone(job, kind, x, y, batch_size, schedule_steps, checks, patience, device
         checks=checks,
         patience=patience,
         on_step=on_step,
+        deadline=deadline,
     )
 
 
@@ -155,7 +162,7 @@ class _Stacked:
                 gen = torch.Generator().manual_seed(job.seed)
                 self.streams.append(mixer.batches(rows, rows, batch_size, gen))
 
-    def run(self, schedule_steps, checks, patience, on_step) -> list[AloneResult]:
+    def run(self, schedule_steps, checks, patience, on_step, deadline) -> list[AloneResult]:
         started = time.perf_counter()
         jobs, stack_ = self.jobs, self.stack
         n = len(jobs)
@@ -164,7 +171,7 @@ class _Stacked:
             measured = self._measure(list(range(n)))
             best = [Best.start(stack_.state(i), measured[i]) for i in range(n)]
         every = [max(1, job.steps // checks) if checks else 0 for job in jobs]
-        trained, diverged = [0] * n, [None] * n
+        trained, diverged, cut = [0] * n, [None] * n, [False] * n
         last = max((job.steps for job in jobs), default=0)
         stack_.retire([i for i in range(n) if jobs[i].steps == 0])
         for step in range(1, last + 1):
@@ -173,17 +180,19 @@ class _Stacked:
                 break
             losses = self._step(live, cosine(step - 1, schedule_steps))
             finite = torch.isfinite(losses).tolist()
+            late = deadline is not None and step < last and deadline.passed()
             leaving = []
             for i, ok in zip(live, finite):
                 if ok:
                     trained[i] = step
+                    cut[i] = late and step < jobs[i].steps
                 else:
                     diverged[i] = step
                     leaving.append(i)
             checking = [
                 i
                 for i, ok in zip(live, finite)
-                if ok and checks and (step % every[i] == 0 or step == jobs[i].steps)
+                if ok and checks and (step % every[i] == 0 or step == jobs[i].steps or cut[i])
             ]
             if checking:
                 measured = self._measure(checking)
@@ -194,7 +203,8 @@ class _Stacked:
             leaving += [
                 i
                 for i, ok in zip(live, finite)
-                if ok and (step == jobs[i].steps or (patience and best[i].since >= patience))
+                if ok
+                and (step == jobs[i].steps or cut[i] or (patience and best[i].since >= patience))
             ]
             stack_.retire(leaving)
         if not checks:
@@ -210,6 +220,7 @@ class _Stacked:
                 seconds=seconds,
                 best_step=best[i].step,
                 settled_step=best[i].settled_step,
+                out_of_time=cut[i],
             )
             for i in range(n)
         ]

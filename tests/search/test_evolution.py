@@ -4,6 +4,7 @@ import time
 
 import pytest
 import torch
+from helpers import without_times
 
 from neuroevo import Callback, evolve
 from neuroevo import recipe as R
@@ -39,9 +40,7 @@ def test_generations_train_elites_on_and_children_from_their_parents(tiny_recipe
 def test_same_seed_same_run(tiny_recipe, tmp_path):
     def once(name):
         evolve(load(tiny_recipe()), out=tmp_path / name)
-        summary = rundir.read_summary(tmp_path / name)
-        for key in ("wall_seconds", "search_seconds", "final_seconds"):
-            summary.pop(key)
+        summary = without_times(rundir.read_summary(tmp_path / name))
         history = (tmp_path / name / "history.jsonl").read_text()
         weights = (tmp_path / name / "best" / "weights.safetensors").read_bytes()
         return summary, history, weights

@@ -14,7 +14,7 @@ from test_spatial import family, starting
 from neuroevo.genome import graph as G
 from neuroevo.genome.space import SearchSpace
 from neuroevo.training import cohort, kinds
-from neuroevo.training.alone import Best
+from neuroevo.training.alone import Best, Deadline
 
 DENSE = SearchSpace(width_min=2, width_max=24, layers_min=0, layers_max=3, lr_min=1e-3,
                     lr_max=3e-2)  # fmt: skip
@@ -159,3 +159,49 @@ def test_the_settled_step_is_the_last_check_within_noise_of_the_best():
     assert (peaked.step, peaked.settled_step) == (10, 20)  # past the peak by more: not taken
     unknown = checked([(0, 0.5, None), (10, 0.6, None), (20, 0.6, None)])
     assert unknown.settled_step == unknown.step == 10  # no error known: the best step
+
+
+class Counting:
+    """A clock that reads 1 more at every reading: a cohort reads its deadline once a step."""
+
+    def __init__(self):
+        self.readings = 0
+
+    def __call__(self):
+        self.readings += 1
+        return float(self.readings)
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_a_deadline_stops_every_net_at_that_step_as_if_it_were_its_last(stacked):
+    """The deadline passes at the 23rd reading of a clock read once a step: the nets stop
+    there with the weights jobs of 23 steps (on the same 40-step schedule) end with; checked,
+    each keeps its best weights of the checks at 0, 10, 20 and the cut. In the loop the nets
+    train one after another, so the first uses the time up and the second stops after one
+    step."""
+    rng = random.Random(5)
+    genomes = [G.random_genome(5, 3, DENSE, rng) for _ in range(2)]
+    _, states = starting(genomes, torch.float64, 5)
+    x, y = data("regression", 80, 5)
+    x, y = x.double(), y.double()
+    jobs = jobs_of(genomes, states, 80, folds=0, steps=[40], seed=5)
+    settings = dict(kind="regression", data=(x, y), batch_size=8, schedule_steps=40)
+    cut = cohort.train(jobs, stacked=stacked, deadline=Deadline(23, Counting()), **settings)
+    steps = [23, 23] if stacked else [23, 1]
+    assert [r.out_of_time for r in cut] == [True, True]
+    assert [r.steps_trained for r in cut] == steps
+    shorter = [cohort.Job(j.genome, j.state, j.rows, j.seed, n) for j, n in zip(jobs, steps)]
+    for a, b in zip(cut, cohort.train(shorter, stacked=stacked, **settings)):
+        assert_states_close(a.state, b.state, rtol=0, atol=0)
+    checked = cohort.train(
+        jobs, stacked=stacked, deadline=Deadline(23, Counting()), checks=4, **settings
+    )
+    task = kinds.get("regression")
+    for job, result, n in zip(jobs, checked, steps):
+        assert result.best_step in {0, 10, 20, n} and result.steps_trained == n
+        net = cohort._module(job.genome, result.state, torch.device("cpu"))
+        with torch.no_grad():
+            kept = task.score(net(x[job.valid]), y[job.valid])
+        assert result.validation_metric == pytest.approx(kept, rel=1e-12)
+    roomy = cohort.train(jobs, stacked=stacked, deadline=Deadline(1e9, Counting()), **settings)
+    assert [(r.out_of_time, r.steps_trained) for r in roomy] == [(False, 40), (False, 40)]
