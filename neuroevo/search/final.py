@@ -138,9 +138,10 @@ class _Phases:
     cut: list[str] = field(default_factory=list)  # trainings the deadline stopped
 
     def fit(self, seconds_per_step: float, share: float, most: int) -> int:
-        """The steps (at most ``most``, at least 1) that fill ``share`` of the time left."""
+        """The steps that fill ``share`` of the time left: at most ``most``, and at least one
+        where ``most`` asks for any."""
         room = max(0.0, self.deadline.remaining()) * share * FILL
-        return max(1, min(most, math.floor(room / max(seconds_per_step, 1e-9))))
+        return min(most, max(1, math.floor(room / max(seconds_per_step, 1e-9))))
 
     def record(self) -> dict[str, Any]:
         return {
@@ -162,7 +163,8 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
     if deadline is not None:
         phases = _Phases(deadline, estimate(evo, deadline.now))
         e = phases.estimate
-        phases.final_steps = phases.fit(e.final, e.final / (e.final + e.refit), section.final_steps)
+        share = e.final / (e.final + e.refit) if e.final > 0 else 1.0
+        phases.final_steps = phases.fit(e.final, share, section.final_steps)
     members = _train(evo, distinct(evo.hall_of_fame, wanted), phases)
     # the best net first (the hall of fame ranks by the search's metric, this by the final one)
     members.sort(key=lambda m: -_or_low(m.validation_metric))
@@ -180,8 +182,7 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
             choice, chosen, weights = "ensemble", members, fitted
     refit = None
     rows = len(evo.task.x_train) + len(evo.task.x_valid)
-    bag = section.folds >= 2 and rows <= section.folds_max_rows and section.final_steps > 0
-    if section.refit and bag:
+    if bagged(evo):
         chosen, weights, refit = _bag(evo, chosen, weights, section.folds, phases)
     elif section.refit:
         if phases is not None:  # at the speed final training had

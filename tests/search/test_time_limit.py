@@ -137,3 +137,13 @@ def test_the_time_limit_measures_the_end_only_near_the_limit_and_keeps_its_share
     clock.before = 86.0  # 86 + 10 + 5 > 100
     assert rule.check(_Search(), clock) == "time_limit"
     assert len(measured) == 3
+
+
+def test_a_run_without_final_training_keeps_its_search_weights_within_a_limit(
+    tiny_recipe, tmp_path, fake_time
+):
+    clock = fake_time(0.05, 10.0)
+    recipe = load(tiny_recipe(), "run.time_limit=100", "final.final_steps=0")
+    summary = evolve(recipe, out=tmp_path / "r", callbacks=[clock]).summary
+    assert summary.time["final_steps"] == 0 and summary.time["refit_steps"] == 0
+    assert summary.final.refit["steps"] == [0]
