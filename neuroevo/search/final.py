@@ -158,14 +158,13 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
     """Train, choose and (with ``final.refit``) refit the run's final model; within
     ``deadline`` where given (see the module)."""
     section = evo.recipe.final
-    wanted = section.ensemble_size if section.final == "ensemble" else 1
     phases = None
     if deadline is not None:
         phases = _Phases(deadline, estimate(evo, deadline.now))
         e = phases.estimate
         share = e.final / (e.final + e.refit) if e.final > 0 else 1.0
         phases.final_steps = phases.fit(e.final, share, section.final_steps)
-    members = _train(evo, distinct(evo.hall_of_fame, wanted), phases)
+    members = _train(evo, distinct(evo.hall_of_fame, wanted(evo)), phases)
     # the best net first (the hall of fame ranks by the search's metric, this by the final one)
     members.sort(key=lambda m: -_or_low(m.validation_metric))
     kind = evo.task.kind
@@ -194,6 +193,12 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
     return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit, plan)
 
 
+def wanted(evo: Search) -> int:
+    """The nets final training trains: the ensemble's size, or one."""
+    section = evo.recipe.final
+    return section.ensemble_size if section.final == "ensemble" else 1
+
+
 def bagged(evo: Search) -> bool:
     """Whether the refit is bagged (see the module)."""
     section = evo.recipe.final
@@ -213,8 +218,7 @@ def estimate(evo: Search, now: Callable[[], float]) -> Estimate:
     section = evo.recipe.final
     if section.final_steps == 0:
         return Estimate(0.0, 0.0)
-    wanted = section.ensemble_size if section.final == "ensemble" else 1
-    champions = distinct(evo.hall_of_fame, wanted)
+    champions = distinct(evo.hall_of_fame, wanted(evo))
     x, y, train, valid = _rows(evo)
     jobs = [_job(c.genome, c.state, train, 0, None) for c in champions]
     rate = _rate(evo, jobs, (x, y), now)

@@ -8,8 +8,9 @@ The rules, asked in this order (the first that answers stops the run):
 :class:`Generations` ``evolution.generations`` are completed: ``"generations"``
 :class:`TimeBudget`  the next generation, as long as the mean one so far, would end past
                      ``evolution.time_budget`` seconds of search: ``"time_budget"``
-:class:`TimeLimit`   the next generation would leave the end of the run less time than it
-                     needs within ``run.time_limit`` seconds of the whole run: ``"time_limit"``
+:class:`TimeLimit`   the next generation (as long as the mean one so far, or the last three's
+                     where longer) would leave the end of the run less time than it needs
+                     within ``run.time_limit`` seconds of the whole run: ``"time_limit"``
 
 Every time here is read from :func:`now`, one clock for the whole run (the search, the end of
 the run's deadline, the phases recorded in ``summary.json``); the tests put a deterministic
@@ -37,6 +38,7 @@ __all__ = [
     "Stopper",
     "TimeBudget",
     "TimeLimit",
+    "EndSeconds",
     "first_reason",
     "now",
     "rules",
@@ -107,7 +109,8 @@ class TimeBudget:
 
 @dataclass
 class TimeLimit:
-    """The next generation (as long as the mean one so far) would leave the end of the run
+    """The next generation (as long as the mean one so far, or of the last three where
+    longer) would leave the end of the run
     less than it needs of the run's ``seconds``. The end needs at most ``share`` of them, less
     where ``measure(search, clock)`` says it needs less; that measurement (a few steps of the
     end's trainings) is taken only once the search is within ``share`` of the limit, and the
@@ -119,7 +122,9 @@ class TimeLimit:
     reserved: float | None = None
 
     def check(self, search: Search, clock: Clock) -> str | None:
-        mean = sum(clock.durations) / len(clock.durations)
+        # nets grow and machines get busier: the last generations, where they took longer
+        recent = clock.durations[-3:]
+        mean = max(sum(clock.durations) / len(clock.durations), sum(recent) / len(recent))
         most = self.share * self.seconds
         if clock.seconds() + mean + most <= self.seconds:
             return None  # room for a generation and the longest end there may be
@@ -127,15 +132,26 @@ class TimeLimit:
         return "time_limit" if clock.seconds() + mean + self.reserved > self.seconds else None
 
 
-def end_seconds(search: Search, clock: Clock) -> float:
+@dataclass
+class EndSeconds:
     """The seconds the end of the run would take if the search stopped now: its trainings'
-    measured speed over ``final.final_steps`` steps each (the most it trains), with the
-    room :data:`neuroevo.search.final.FILL` leaves, and the time of this measurement (the end
-    takes it again)."""
-    began = clock.now()
-    speed = final.estimate(search, clock.now)
-    took = clock.now() - began
-    return speed.seconds(search.recipe.final.final_steps) / final.FILL + took
+    measured speed (:func:`neuroevo.search.final.estimate`) over ``final.final_steps`` steps
+    each (the most it trains), with the room :data:`neuroevo.search.final.FILL` leaves, and
+    the time of the measurement (the end takes it again). Measured again only when the nets
+    the end would keep change (a few steps of a bagged refit of conv nets take seconds)."""
+
+    kept: list[int] | None = None
+    seconds: float = 0.0
+
+    def __call__(self, search: Search, clock: Clock) -> float:
+        kept = [c.id for c in final.distinct(search.hall_of_fame, final.wanted(search))]
+        if kept != self.kept:
+            began = clock.now()
+            speed = final.estimate(search, clock.now)
+            took = clock.now() - began
+            self.kept = kept
+            self.seconds = speed.seconds(search.recipe.final.final_steps) / final.FILL + took
+        return self.seconds
 
 
 def rules(recipe: Recipe) -> list[Stopper]:
@@ -144,7 +160,7 @@ def rules(recipe: Recipe) -> list[Stopper]:
     if recipe.evolution.time_budget:
         found.append(TimeBudget(recipe.evolution.time_budget))
     if recipe.run.time_limit:
-        found.append(TimeLimit(recipe.run.time_limit, recipe.final.time_share, end_seconds))
+        found.append(TimeLimit(recipe.run.time_limit, recipe.final.time_share, EndSeconds()))
     return found
 
 

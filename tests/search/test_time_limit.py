@@ -147,3 +147,12 @@ def test_a_run_without_final_training_keeps_its_search_weights_within_a_limit(
     summary = evolve(recipe, out=tmp_path / "r", callbacks=[clock]).summary
     assert summary.time["final_steps"] == 0 and summary.time["refit_steps"] == 0
     assert summary.final.refit["steps"] == [0]
+
+
+def test_the_time_limit_expects_the_last_generations_length_where_they_grew():
+    rule = stopping.TimeLimit(100.0, 0.3, lambda search, clock: 5.0)
+    clock = stopping.Clock(started=stopping.now(), durations=[2.0] * 9 + [10.0] * 3)
+    clock.before = 88.0  # the mean generation (4 s) fits before the end's 5 s; the last (10 s) not
+    assert rule.check(_Search(), clock) == "time_limit"
+    clock.durations = [2.0] * 12
+    assert rule.check(_Search(), clock) is None
