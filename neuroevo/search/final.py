@@ -219,8 +219,8 @@ def estimate(evo: Search, now: Callable[[], float]) -> Estimate:
     if section.final_steps == 0:
         return Estimate(0.0, 0.0)
     champions = distinct(evo.hall_of_fame, wanted(evo))
-    x, y, train, valid = _rows(evo)
-    jobs = [_job(c.genome, c.state, train, 0, None) for c in champions]
+    x, y, train, _ = _rows(evo)
+    jobs = [cohort.Job(c.genome, c.state, train, 0, MEASURED_STEPS) for c in champions]
     rate = _rate(evo, jobs, (x, y), now)
     if not section.refit:
         return Estimate(rate, 0.0)
@@ -231,15 +231,13 @@ def estimate(evo: Search, now: Callable[[], float]) -> Estimate:
     return Estimate(rate, _rate(evo, copies, (x, y), now))
 
 
-def _job(genome, state: State, rows: torch.Tensor, seed: int, valid) -> cohort.Job:
-    return cohort.Job(genome, state, rows, seed, MEASURED_STEPS, valid)
-
-
 def _rate(evo: Search, jobs: list[cohort.Job], data, now: Callable[[], float]) -> float:
-    """Seconds per step of ``jobs`` trained together (:data:`MEASURED_STEPS` steps, on copies
-    of their weights, without validation)."""
+    """Seconds per step of ``jobs`` trained together (:data:`MEASURED_STEPS` steps each, on
+    copies of their weights, without validation)."""
     copies = [
-        cohort.Job(j.genome, {k: v.clone() for k, v in j.state.items()}, j.rows, j.seed, j.steps)
+        cohort.Job(
+            j.genome, {k: v.clone() for k, v in j.state.items()}, j.rows, j.seed, MEASURED_STEPS
+        )
         for j in jobs
     ]
     started = now()

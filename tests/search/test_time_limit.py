@@ -156,3 +156,18 @@ def test_the_time_limit_expects_the_last_generations_length_where_they_grew():
     assert rule.check(_Search(), clock) == "time_limit"
     clock.durations = [2.0] * 12
     assert rule.check(_Search(), clock) is None
+
+
+def test_a_bagged_refit_within_the_limit_is_measured_and_fitted_per_step(
+    tiny_recipe, tmp_path, fake_time
+):
+    """Five copies from fresh weights: the end measures a step of all of them (one clock
+    reading a step, as a step of final training) and gives them the steps that fit, not one."""
+    clock = fake_time(0.05, 10.0)
+    recipe = load(tiny_recipe(), "run.time_limit=200", "final.final_steps=600", "final.folds=5")
+    summary = evolve(recipe, out=tmp_path / "r", callbacks=[clock]).summary
+    plan = summary.time
+    assert plan["seconds_per_step"]["refit"] == pytest.approx(0.05, rel=0.2)
+    assert plan["final_steps"] == 600 and plan["refit_steps"] == 600 and plan["cut"] == []
+    assert summary.final.refit["folds"] == 5
+    assert summary.final.refit["out_of_fold_metric"] > 0.6  # trained, not a coin
