@@ -109,12 +109,12 @@ class TimeBudget:
 
 @dataclass
 class TimeLimit:
-    """The next generation (as long as the mean one so far, or of the last three where
-    longer) would leave the end of the run
-    less than it needs of the run's ``seconds``. The end needs at most ``share`` of them, less
-    where ``measure(search, clock)`` says it needs less; that measurement (a few steps of the
-    end's trainings) is taken only once the search is within ``share`` of the limit, and the
-    last one is kept as ``reserved``, the seconds the search left for the end."""
+    """The next generation (as long as the mean one so far, or the last three's mean where
+    longer) would leave the end of the run less than it needs of the run's ``seconds``. The
+    end needs at most ``share`` of them, less where ``measure(search, clock)`` says it needs
+    less; that measurement (a few steps of the end's trainings) is taken only once the search
+    is within ``share`` of the limit, and the last one is kept as ``reserved``, the seconds the
+    search left for the end."""
 
     seconds: float
     share: float
