@@ -227,7 +227,8 @@ def estimate(evo: Search, now: Callable[[], float]) -> Estimate:
     if not bagged(evo):
         return Estimate(rate, rate)  # the same nets (or fewer), the same batches
     generator = torch.Generator().manual_seed(0)  # weights thrown away: any will do
-    copies, _ = _bag_jobs(evo, [c.genome for c in champions], section.folds, generator)
+    genomes = [c.genome for c in champions]
+    copies, _, _ = _bag_jobs(evo, genomes, section.folds, generator, MEASURED_STEPS)
     return Estimate(rate, _rate(evo, copies, (x, y), now))
 
 
@@ -317,8 +318,7 @@ def _train(evo: Search, champions: list[Champion], phases: _Phases | None) -> li
     """Final training of ``champions``, each from its search weights on the training rows
     (one batch order, from the run's seed), the weights best on validation kept."""
     x, y, train, valid = _rows(evo)
-    steps = evo.recipe.final.final_steps if phases is None else phases.final_steps
-    seed = seeds.final_batches(evo.recipe.run.seed)
+    steps, seed = _schedule(evo, phases), seeds.final_batches(evo.recipe.run.seed)
     jobs = [cohort.Job(c.genome, c.state, train, seed, steps, valid) for c in champions]
     patience = evo.recipe.final.patience
     started = phases.deadline.now() if phases is not None else 0.0
@@ -343,14 +343,19 @@ def _refit(evo: Search, chosen: list[Member], phases: _Phases | None) -> list[Me
         cohort.Job(m.genome, m.champion.state, rows, seed, refit_steps(evo, m, phases))
         for m in chosen
     ]
-    schedule = evo.recipe.final.final_steps if phases is None else phases.final_steps
     results = _cohort(
-        evo, jobs, (x, y), checks=0, patience=0, phases=phases, schedule=schedule, refit=True
-    )
+        evo, jobs, (x, y), checks=0, patience=0, phases=phases, schedule=_schedule(evo, phases),
+        refit=True,
+    )  # fmt: skip
     return [
         Member(m.champion, _cpu(r.state), m.validation_metric, m.best_step, m.settled_step)
         for m, r in zip(chosen, results)
     ]
+
+
+def _schedule(evo: Search, phases: _Phases | None) -> int:
+    """The length of final training's cosine schedule (the refit follows it, stopped early)."""
+    return evo.recipe.final.final_steps if phases is None else phases.final_steps
 
 
 def refit_steps(evo: Search, member: Member, phases: _Phases | None = None) -> int:
@@ -384,15 +389,14 @@ def fold_of(y: torch.Tensor, k: int, kind: str, generator: torch.Generator) -> t
 
 
 def _bag_jobs(
-    evo: Search, genomes: list[nx.DiGraph], k: int, generator: torch.Generator, steps: int = 0
-) -> tuple[list[cohort.Job], torch.Tensor]:
+    evo: Search, genomes: list[nx.DiGraph], k: int, generator: torch.Generator, steps: int
+) -> tuple[list[cohort.Job], torch.Tensor, int]:
     """The copies of a bagged refit of ``genomes`` over ``k`` folds (at most one per row),
-    each from fresh weights for ``steps`` steps (0: ``final.final_steps``), and each row's
-    fold; ``generator`` deals the folds, then each copy's weights and batch seed in turn."""
-    y = evo.task.y_train
-    k = min(k, len(y) + len(evo.task.y_valid))
-    fold = fold_of(torch.cat([y, evo.task.y_valid]), k, evo.task.kind, generator)
-    steps = steps or evo.recipe.final.final_steps
+    each from fresh weights for ``steps`` steps, each row's fold and the number of folds;
+    ``generator`` deals the folds, then each copy's weights and batch seed in turn."""
+    y = torch.cat([evo.task.y_train, evo.task.y_valid])
+    k = min(k, len(y))
+    fold = fold_of(y, k, evo.task.kind, generator)
     jobs = []
     for genome in genomes:
         for i in range(k):
@@ -400,7 +404,7 @@ def _bag_jobs(
             seed = int(torch.randint(2**62, (1,), generator=generator))
             held, rest = torch.nonzero(fold == i).flatten(), torch.nonzero(fold != i).flatten()
             jobs.append(cohort.Job(genome, net.state_dict(), rest, seed, steps, held))
-    return jobs, fold
+    return jobs, fold, k
 
 
 def _bag(
@@ -416,8 +420,7 @@ def _bag(
     steps = evo.recipe.final.final_steps
     if phases is not None:
         steps = phases.refit_steps = phases.fit(phases.estimate.refit, 1.0, steps)
-    jobs, fold = _bag_jobs(evo, [m.genome for m in chosen], k, generator, steps)
-    k = min(k, len(y))
+    jobs, fold, k = _bag_jobs(evo, [m.genome for m in chosen], k, generator, steps)
     results = _cohort(
         evo,
         jobs,
