@@ -96,20 +96,6 @@ def signal_nets(count: int, seed: int) -> list:
     return children(parents, count, space, seed)
 
 
-def macs(genome) -> int:
-    """Multiply-adds of one sample's forward pass through the real (unpadded) net."""
-    shapes = G.node_shapes(genome)
-    total = 0
-    for u, v in genome.edges:
-        if G.is_conv(genome, v):
-            positions = G.conv_positions(genome, shapes, v)
-            taps = genome.nodes[v]["kernel"] ** len(positions)
-            total += shapes[v][0] * shapes[u][0] * taps * G.features(positions)
-        else:
-            total += shapes[v][0] * (G.n_inputs(genome) if u == G.IN else G.features(shapes[u]))
-    return total
-
-
 def data(name: str) -> tuple:
     """(train, valid, kind) of a population's task."""
     if name == "digits":
@@ -219,7 +205,7 @@ def run(args: argparse.Namespace) -> None:
     )
     figures = {"matmul_gflops": rate / 1e9, "threads": args.threads, "device": str(device)}
     for label, genomes in populations.items():
-        useful = sum(macs(g) for g in genomes)
+        useful = sum(G.n_macs(g) for g in genomes)
         train, valid, kind = datasets[task_of.get(label, "logbits")]
         for every in (1, 4):
             seconds = {

@@ -211,6 +211,13 @@ def _predict_parser(commands: Any) -> None:
         metavar="COLUMN",
         help="copy this input column to the output, before the predictions (repeatable)",
     )
+    use.add_argument(
+        "--member",
+        type=int,
+        metavar="N",
+        help="member N of the front of a run with several objectives (neuroevo show lists "
+        "them) instead of the best net",
+    )
     use.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -226,6 +233,13 @@ def _export_parser(commands: Any) -> None:
     ship.add_argument("--format", required=True, choices=["onnx", "torchscript"])
     ship.add_argument(
         "--out", metavar="FILE", help="default: best/model.onnx or best/model.pt in the run"
+    )
+    ship.add_argument(
+        "--member",
+        type=int,
+        metavar="N",
+        help="member N of the front of a run with several objectives (neuroevo show lists "
+        "them) instead of the best net",
     )
     ship.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -374,7 +388,7 @@ def _show(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from neuroevo.results.predict import predict_file
 
-    text = predict_file(args.run_dir, args.data, out=args.out, keep=args.keep)
+    text = predict_file(args.run_dir, args.data, out=args.out, keep=args.keep, member=args.member)
     if args.out is None:
         sys.stdout.write(text)
     return 0
@@ -383,7 +397,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from neuroevo.results.export import export
 
-    print(export(args.run_dir, args.format, args.out))
+    print(export(args.run_dir, args.format, args.out, args.member))
     return 0
 
 

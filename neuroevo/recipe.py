@@ -44,8 +44,10 @@ from neuroevo.sections import (
     MAX_NET_PARAMETERS,
     MAX_RUN_PARAMETERS,
     MOVED,
+    OBJECTIVES,
     SECTIONS,
     TOPOLOGIES,
+    ConstraintsSection,
     EvolutionSection,
     FinalSection,
     InitialNet,
@@ -70,7 +72,7 @@ __all__ = ["Recipe", "RecipeError", "load", "from_dict", "parse_override", "chec
 __all__ += ["schema", "upgrade", "EXTENDABLE", "MAX_NET_PARAMETERS", "MAX_RUN_PARAMETERS"]
 __all__ += ["BACKENDS", "TOPOLOGIES", "FINAL_CHOICES", "DEFAULT_MUTATIONS", "InitialNet"]
 __all__ += ["TaskSection", "PopulationSection", "EvolutionSection", "FinalSection"]
-__all__ += ["MixerSection", "RunSection", "IslandsSection"]
+__all__ += ["MixerSection", "RunSection", "IslandsSection", "ConstraintsSection", "OBJECTIVES"]
 
 log = logging.getLogger("neuroevo")
 
@@ -93,6 +95,7 @@ class Recipe:
     mixer: MixerSection = field(default_factory=MixerSection)
     run: RunSection = field(default_factory=RunSection)
     islands: IslandsSection = field(default_factory=IslandsSection)
+    constraints: ConstraintsSection = field(default_factory=ConstraintsSection)
     source: str = "<recipe>"
     #: the dotted keys ``--set`` gave (an error about them names ``--set``, not the file)
     overridden: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
@@ -110,6 +113,7 @@ class Recipe:
         out["mixer"] = plain(self.mixer)
         out["run"] = plain(self.run)
         out["islands"] = plain(self.islands)
+        out["constraints"] = plain(self.constraints)
         if not self.population.initial:
             del out["population"]["initial"]
         else:
@@ -198,7 +202,7 @@ def dotted(section: str, name: str) -> str:
 
 #: every section a recipe may hold
 SECTION_NAMES = ("task", "space", "population", "evolution", "final", "mutations", "mixer")
-SECTION_NAMES += ("run", "islands")
+SECTION_NAMES += ("run", "islands", "constraints")
 
 
 @dataclass

@@ -69,6 +69,10 @@ BEFORE_KEY = {
     ("islands", "migrants"): 1,
     ("islands", "topology"): "ring",
     ("space", "pools"): [1],  # convolutions did not pool
+    ("evolution", "objectives"): ["metric"],  # one objective
+    ("final", "pick"): "metric",
+    ("constraints", "max_params"): 0,
+    ("constraints", "max_macs"): 0,
 }
 
 
@@ -335,6 +339,7 @@ class _Run:
         several = "ensemble" if finished.weights is not None else "best"  # model.json's
         data_format = {**self.task.data_format(), "final": several}
         self.run_dir.write_best(champion.genome, state, data_format)
+        self._write_front(finished.front)
         summary = self.summary(champion, finished, stopped_by, searched, final_seconds)
         self.run_dir.write_summary(summary.to_dict())
         if self.recipe.run.report:
@@ -345,6 +350,23 @@ class _Run:
         )
         self.search.notify("on_run_end", result=result)
         return result
+
+    def _write_front(self, front: list[final.FrontModel]) -> None:
+        """``front/N``: each member of the front as a model (none with one objective)."""
+        for i, model in enumerate(front):
+            folder = f"{rundir.FRONT}/{i}"
+            if model.weights is not None:
+                self.run_dir.write_ensemble(
+                    [m.genome for m in model.members],
+                    [m.state for m in model.members],
+                    model.weights,
+                    folder,
+                )
+            several = "ensemble" if model.weights is not None else "best"
+            data_format = {**self.task.data_format(), "final": several}
+            first = model.members[0]
+            self.run_dir.write_best(first.genome, first.state, data_format, folder)
+        self.run_dir.prune_front(len(front))
 
     def summary(
         self,
@@ -384,6 +406,8 @@ class _Run:
             search_seconds=round(searched, 3),
             final_seconds=round(final_seconds, 3),
             time=self._time(finished),
+            front=[m.summary(i, i == finished.picked) for i, m in enumerate(finished.front)]
+            or None,
         )
 
     def _time(self, finished: final.Finished) -> dict[str, Any] | None:

@@ -77,6 +77,11 @@ class PopulationSection:
     )
 
 
+#: what ``evolution.objectives`` may name: the validation metric (higher is better), the
+#: parameters and the multiply-accumulates of one forward pass (fewer is better)
+OBJECTIVES = ("metric", "params", "macs")
+
+
 @dataclass(frozen=True)
 class EvolutionSection:
     generations: int = setting(
@@ -88,6 +93,25 @@ class EvolutionSection:
     time_budget: float = setting(
         0.0, low=0, high=1e9, resume=True,
         help="seconds for the search alone (0: no limit; run.time_limit bounds the whole run)",
+    )  # fmt: skip
+    objectives: tuple[str, ...] = setting(
+        ("metric",), choices=OBJECTIVES, min_items=1,
+        help='what the search optimises: "metric" alone, or with "params" and "macs" (fewer '
+        "is better) a Pareto front of the trade-off",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConstraintsSection:
+    """``[constraints]``: bounds that no net of the population and no member of the front
+    breaks (:mod:`neuroevo.search.objectives`); 0 is no bound."""
+
+    max_params: int = setting(
+        0, low=0, high=10**12, help="the most parameters a net may have (0: no bound)"
+    )
+    max_macs: int = setting(
+        0, low=0, high=10**15,
+        help="the most multiply-accumulates of one sample's forward pass (0: no bound)",
     )  # fmt: skip
 
 
@@ -136,6 +160,11 @@ class FinalSection:
     folds_max_rows: int = setting(
         5_000, low=0, high=10**9, resume=True, was="evolution",
         help="bag only where training and validation hold at most this many rows",
+    )  # fmt: skip
+    pick: str = setting(
+        "metric", choices=OBJECTIVES, resume=True,
+        help="with several objectives, best/ is the front member best on this one (metric: "
+        "the most accurate within the constraints)",
     )  # fmt: skip
     time_share: float = setting(
         0.3, above=0, below=1, resume=True,
@@ -249,6 +278,7 @@ SECTIONS: dict[str, type] = {
     "mixer": MixerSection,
     "run": RunSection,
     "islands": IslandsSection,
+    "constraints": ConstraintsSection,
 }
 
 #: ``(section, key)`` of the keys that may change when a run is resumed
@@ -391,6 +421,7 @@ def check_together(recipe: Any, where: Any) -> None:
                 f"{where(key)}: {key}: must be {most} population.size ({population.size}), "
                 f"got {value}"
             )
+    _check_objectives(recipe, where)
     if len(population.initial) > population.size:
         raise RecipeError(
             f"{where('population.initial')}: population.initial lists "
@@ -402,4 +433,28 @@ def check_together(recipe: Any, where: Any) -> None:
             f"{where('islands.migrants')}: islands.migrants: must be at most population.size - "
             f"evolution.elites ({children}: migrants take the places of children), got "
             f"{recipe.islands.migrants}"
+        )
+
+
+def _check_objectives(recipe: Any, where: Any) -> None:
+    """``evolution.objectives`` names the metric and each objective once; ``final.pick`` is
+    one of them; an ensemble needs the metric alone."""
+    objectives, final = recipe.evolution.objectives, recipe.final
+    problem = None
+    if "metric" not in objectives:
+        problem = 'must hold "metric" (the front trades it against the others)'
+    elif len(set(objectives)) != len(objectives):
+        problem = "names an objective twice"
+    if problem:
+        key = "evolution.objectives"
+        raise RecipeError(f"{where(key)}: {key}: {problem}, got {list(objectives)}")
+    if final.pick not in objectives:
+        raise RecipeError(
+            f"{where('final.pick')}: final.pick: {final.pick!r} is not one of "
+            f"evolution.objectives ({', '.join(objectives)})"
+        )
+    if len(objectives) > 1 and final.final == "ensemble":
+        raise RecipeError(
+            f"{where('final.final')}: final.final: 'ensemble' mixes the best nets by metric; "
+            "with several evolution.objectives the run ends with the front (use 'best')"
         )

@@ -268,7 +268,7 @@ def test_a_task_with_a_label_of_a_million_fails_before_any_net_is_built(
 
 FINAL_KEYS = (
     "final_steps", "patience", "final", "ensemble_size", "refit", "refit_steps", "folds",
-    "folds_max_rows", "time_share",
+    "folds_max_rows", "pick", "time_share",
 )  # fmt: skip
 
 

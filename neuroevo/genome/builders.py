@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import networkx as nx
@@ -177,11 +177,23 @@ def largest_parameters(
     whichever count in ``conv_layers_min..conv_layers_max`` has the most. Built as a graph
     only (nothing is allocated). Skip edges (``add_skip``) can add more: this measures what
     the space's bounds ask for, so that a mistyped bound fails before a net is built."""
+    return largest(space, n_in, n_out, shape, n_parameters)
+
+
+def largest(
+    space: SearchSpace,
+    n_in: int,
+    n_out: int,
+    shape: Sequence[int] | None,
+    measure: Callable[[nx.DiGraph], int],
+) -> int:
+    """``measure`` (parameters, multiply-accumulates) of the largest plain net ``space``
+    allows, as :func:`largest_parameters` builds it."""
     hidden = [space.width_max] * space.layers_max
     if shape is None:
-        return n_parameters(mlp(n_in, n_out, hidden, ACTIVATIONS[0], shape=None))
+        return measure(mlp(n_in, n_out, hidden, ACTIVATIONS[0], shape=None))
     conv = (space.channels_max, max(space.kernel_sizes), min(space.strides), min(space.pools))
     return max(
-        n_parameters(mlp(n_in, n_out, hidden, ACTIVATIONS[0], shape=shape, convs=[conv] * k))
+        measure(mlp(n_in, n_out, hidden, ACTIVATIONS[0], shape=shape, convs=[conv] * k))
         for k in range(space.conv_layers_min, space.conv_layers_max + 1)
     )

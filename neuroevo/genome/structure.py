@@ -157,6 +157,23 @@ def n_parameters(genome: nx.DiGraph) -> int:
     return total
 
 
+def n_macs(genome: nx.DiGraph) -> int:
+    """The multiply-accumulates of one sample's forward pass: per edge into a dense node its
+    inputs' values times its width, per edge into a convolution the kernel's taps times both
+    channel counts at each position it sums on (before pooling). Biases, activations and
+    pooling are not counted."""
+    shapes = node_shapes(genome)
+    total = 0
+    for u, v in genome.edges:
+        if is_conv(genome, v):
+            positions = conv_positions(genome, shapes, v)
+            taps = genome.nodes[v]["kernel"] ** len(positions)
+            total += shapes[v][0] * shapes[u][0] * taps * features(positions)
+        else:
+            total += shapes[v][0] * features(shapes[u])
+    return total
+
+
 def edges_keeping_paths(genome: nx.DiGraph) -> list[tuple[str, str]]:
     """Edges whose removal keeps every node on a path from ``in`` to ``out``."""
     removable = []

@@ -20,21 +20,25 @@ import torch
 
 from neuroevo.errors import NeuroevoError
 from neuroevo.results.model import Model, load
-from neuroevo.storage import fileio
+from neuroevo.storage import fileio, rundir
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
 ONNX_HINT = "pip install 'neuroevo[onnx]'"
 
 
-def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> Path:
-    """Write the run's best net in ``fmt`` to ``out`` (default ``best/model.onnx`` or
-    ``best/model.pt`` in the run directory); return the path. The file is written whole or
+def export(
+    run_dir: str | Path, fmt: str, out: str | Path | None = None, member: int | None = None
+) -> Path:
+    """Write the run's best net (``member``: that member of its front) in ``fmt`` to ``out``
+    (default ``model.onnx`` or ``model.pt`` in its folder of the run directory, ``best/`` or
+    ``front/N/``); return the path. The file is written whole or
     not at all (a device or a link named by ``out`` is written through: see
     :func:`fileio.write_output`)."""
     if fmt not in FORMATS:
         raise NeuroevoError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
-    model = load(run_dir)
-    target = Path(out) if out is not None else Path(run_dir) / "best" / FORMATS[fmt]
+    model = load(run_dir, member)
+    folder = Path(run_dir) / ("best" if member is None else f"{rundir.FRONT}/{member}")
+    target = Path(out) if out is not None else folder / FORMATS[fmt]
     if out is None and target.exists():  # in the run directory: only a regular file replaced
         fileio.check_regular(target, what="exported model")
     if target.is_dir():

@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load as load_tensors
 from torch import nn
 
-from neuroevo.errors import NeuroevoError
+from neuroevo.errors import NeuroevoError, printable
 from neuroevo.genome import graph as G
 from neuroevo.storage import fileio, rundir
 from neuroevo.tasks.base import F32_MAX, F32_TINY
@@ -230,13 +230,15 @@ class Model(nn.Module):
 # --------------------------------------------------------------------------- loading
 
 
-def load(run_dir: str | Path) -> Model:
-    """The best net of the finished run in ``run_dir``, with its preprocessing."""
+def load(run_dir: str | Path, member: int | None = None) -> Model:
+    """The best net of the finished run in ``run_dir``, with its preprocessing; with
+    ``member``, that member of the front of a run with several objectives (``front/N``, the
+    most accurate first, as ``summary.json``'s ``front`` lists them)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise NeuroevoError(f"{path}: no such run directory")
     rundir.check_no_links(path)
-    best = path / "best"
+    best = path / "best" if member is None else _member(path, member)
     if not (best / "weights.safetensors").exists():
         if (path / "history.jsonl").exists():
             raise NeuroevoError(
@@ -270,6 +272,24 @@ def load(run_dir: str | Path) -> Model:
         members = list(zip(genomes[1:], states[1:]))
         return Model(genome, states[0], card, members=members, mixing=mixing)
     return Model(genome, state, card)
+
+
+def _member(path: Path, member: int) -> Path:
+    """The folder of front member ``member`` of the run in ``path``, checked."""
+    front = path / rundir.FRONT
+    held = (
+        sorted(int(p.name) for p in front.iterdir() if p.name.isdigit()) if front.is_dir() else []
+    )
+    if not held:
+        raise NeuroevoError(
+            f"{path}: has no front/ (a run with several evolution.objectives writes one); "
+            "leave out the member to use best/"
+        )
+    if isinstance(member, bool) or not isinstance(member, int) or member not in held:
+        raise NeuroevoError(
+            f"{path}: front/ holds members 0..{held[-1]}, not {printable(str(member))}"
+        )
+    return front / str(member)
 
 
 def read_net(best: Path) -> tuple[nx.DiGraph, dict[str, torch.Tensor]]:

@@ -340,12 +340,18 @@ def pareto_png(
     best: int,
     *,
     metric: str,
+    fronts: Sequence[tuple[int, Sequence[int], Sequence[float]]] = (),
 ) -> bytes:
     """Every individual's parameter count against its validation metric, coloured by the
     generation it was born in; the Pareto front (no net both smaller and better) joined, the
-    best net circled."""
+    best net circled; ``fronts``: (generation, parameters, metrics) of the front as it stood
+    after earlier generations, drawn thin (a run with several objectives)."""
     fig = _figure(7.5, 4.6)
     ax = fig.add_subplot()
+    for k, (generation, ex, ey) in enumerate(fronts):
+        shade = plt_colors(len(fronts))[k]
+        ax.step(ex, ey, where="post", color=shade, lw=0.9, alpha=0.8)
+        ax.annotate(f"gen {generation + 1}", (ex[-1], ey[-1]), fontsize=7, color=shade)
     shown = ax.scatter(
         params, metrics, c=np.asarray(generations) + 1, s=12, cmap="viridis", alpha=0.8
     )
@@ -361,6 +367,27 @@ def pareto_png(
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     ax.set_title("size against quality, every net evaluated", fontsize=10)
+    return _png(fig)
+
+
+def plt_colors(n: int) -> np.ndarray:
+    """``n`` shades from light to dark grey-blue (earlier fronts lighter)."""
+    from matplotlib import colormaps
+
+    return colormaps["Blues"](np.linspace(0.35, 0.85, n))
+
+
+def hypervolume_png(generations: Sequence[int], volumes: Sequence[float]) -> bytes:
+    """The front's hypervolume per generation (1-based)."""
+    fig = _figure(7.5, 3.2)
+    ax = fig.add_subplot()
+    ax.plot(np.asarray(generations) + 1, volumes, "o-", ms=3, color="C0")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("hypervolume")
+    ax.grid(alpha=0.3)
+    ax.set_title(
+        "the front's hypervolume (reference: metric 0, each cost at its bound)", fontsize=10
+    )
     return _png(fig)
 
 

@@ -30,13 +30,15 @@ def predict_file(
     *,
     out: str | Path | None = None,
     keep: Sequence[str] = (),
+    member: int | None = None,
 ) -> str:
-    """Predict every row of ``data`` with the run's best net; write CSV to ``out`` (in one
+    """Predict every row of ``data`` with the run's best net (``member``: that member of its
+    front, :func:`neuroevo.results.model.load`); write CSV to ``out`` (in one
     step, see :func:`fileio.write_output`) or return it. ``keep``: columns of a CSV input
     copied to the output first. The rows are checked as training checks its data: a value
     that is not a finite number, or too far from the training data to standardise, is an
     error naming the line (or row) and the column, not a NaN prediction."""
-    model = load(run_dir)
+    model = load(run_dir, member)
     data = Path(data)
     if out is not None and Path(out).resolve() == data.resolve():
         raise NeuroevoError(f"{out}: is the input file; write the predictions elsewhere")

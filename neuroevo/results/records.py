@@ -28,6 +28,10 @@ RECORD_FIELDS = {
     "lr": "number",
     "validation_metric": "number|null",
     "island?": "count",
+    # with several objectives (neuroevo.search.objectives)
+    "macs?": "count",
+    "front?": "flag",
+    "hypervolume?": "number",
 }
 MIXING_FIELDS = {
     "ids": "counts",
@@ -71,6 +75,11 @@ _KINDS = {
     ),
     "text": (lambda v: isinstance(v, str) and len(v) <= MAX_TEXT, "text"),
     "object": (lambda v: isinstance(v, dict), "an object"),
+    "objects": (
+        lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+        "a list of objects",
+    ),
+    "flag": (lambda v: isinstance(v, bool), "true/false"),
     "counts": (
         lambda v: isinstance(v, list) and all(map(_is_count, v)),
         "a list of whole numbers >= 0 (at most 2**53)",

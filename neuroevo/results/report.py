@@ -108,7 +108,10 @@ def write(path: Path, *, generation: int | None = None) -> list[Path]:
     if summary:
         drawn["architecture.png"] = plots.architecture_png(_best_genome(path))
     if scored:
-        drawn["pareto.png"] = _pareto_plot(plots, scored, best_id, metric)
+        drawn["pareto.png"] = _pareto_plot(plots, scored, best_id, metric, history)
+    volumes = {r["generation"]: r["hypervolume"] for r in history if "hypervolume" in r}
+    if volumes:  # a run with several objectives
+        drawn["hypervolume.png"] = plots.hypervolume_png(list(volumes), list(volumes.values()))
     written = [rundir.write_plot(path, name, data) for name, data in drawn.items()]
     page = _html(
         path,
@@ -181,12 +184,26 @@ def _progress_plot(
     )
 
 
-def _pareto_plot(plots: Any, scored: list[dict[str, Any]], best_id: int, metric: str) -> bytes:
+def _pareto_plot(
+    plots: Any, scored: list[dict[str, Any]], best_id: int, metric: str, history: list[dict]
+) -> bytes:
     params = [r["params"] for r in scored]
     metrics = [r["validation_metric"] for r in scored]
     front = plots.pareto_front(params, metrics)
     at = next((j for j, r in enumerate(scored) if r["id"] == best_id), 0)
-    return plots.pareto_png(params, metrics, [r["born"] for r in scored], front, at, metric=metric)
+    fronts = []
+    if any("hypervolume" in r for r in history):  # several objectives: the front's progress
+        last = max(r["generation"] for r in history)
+        for g in sorted({round(last * f) for f in (0.0, 0.25, 0.5, 0.75)} - {last}):
+            seen = [
+                r for r in history if r["generation"] <= g and r["validation_metric"] is not None
+            ]
+            xs, ys = [r["params"] for r in seen], [r["validation_metric"] for r in seen]
+            then = plots.pareto_front(xs, ys)
+            fronts.append((g, [xs[j] for j in then], [ys[j] for j in then]))
+    return plots.pareto_png(
+        params, metrics, [r["born"] for r in scored], front, at, metric=metric, fronts=fronts
+    )
 
 
 def _drawn_race(tensors: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,7 +304,10 @@ _CAPTIONS = {
     "that made it and its validation metric when first trained.",
     "architecture.png": "The best net: layers left to right by depth, skip connections in orange.",
     "pareto.png": "Every net evaluated: parameters against validation metric; the Pareto "
-    "front joins the nets no smaller net beats.",
+    "front joins the nets no smaller net beats (with several objectives, thin lines: the "
+    "front as it stood after earlier generations).",
+    "hypervolume.png": "The front's hypervolume per generation: the area it dominates up to a "
+    "metric of 0 and each cost at its constraint (or the largest net of the space).",
     "verify.png": "neuroevo verify: each net's mixer fitness against the validation metric it "
     "reaches trained alone.",
 }

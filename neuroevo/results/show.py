@@ -19,6 +19,7 @@ TOP = 10
 #: a run directory's files ``show`` lists where present, with what each is for
 FILES = [
     ("best/", "the best net: `neuroevo predict`, `neuroevo.load`, `neuroevo export`"),
+    ("front/", "the front, a model per member: the same with `--member N` (`member=N`)"),
     ("report.html", "plots and tables (`neuroevo report` draws it again)"),
     ("history.jsonl", "every net of every generation"),
     ("checkpoints/", "`neuroevo resume` goes on from here"),
@@ -34,6 +35,8 @@ def final_model(final: Final | None) -> str:
         what = f"an ensemble of {len(final.members)} nets "
         what += f"({', '.join(f'#{m}' for m in final.members)})"
         its = "their"
+    elif final.choice == "front":
+        what, its = "the front member final.pick names", "its"
     else:
         what, its = "the best net", "its"
     refit = final.refit
@@ -102,6 +105,25 @@ def _finished(summary: Summary) -> list[str]:
     if summary.islands > 1:
         island = "?" if best.island is None else best.island
         lines.append(f"  {summary.islands} islands; the best net from island {island}")
+    if summary.front:
+        lines += _front(summary.front, metric)
+    return lines
+
+
+def _front(front: list[dict[str, Any]], metric: str) -> list[str]:
+    """The table of the front of a run with several objectives (best/ marked)."""
+    lines = [
+        f"  front: {len(front)} members, none beaten on every objective "
+        "(`--member N` to predict or export one)",
+        f"    {'member':>6} {'id':>6} {'test':>8} {'valid':>8} {'params':>9} {'macs':>10}  net",
+    ]
+    for m in front:
+        mark = "  <- best/" if m["picked"] else ""
+        lines.append(
+            f"    {m['member']:>6} {m['id']:>6} {num(m['test_metric']):>8} "
+            f"{num(m['validation_metric']):>8} {m['params']:>9,} {m['macs']:>10,}  "
+            f"{m['signature']}{mark}"
+        )
     return lines
 
 

@@ -35,6 +35,19 @@ SUMMARY_FIELDS = {
     "islands?": "count",
     "final?": "object|null",
     "time?": "object|null",
+    "front?": "objects|null",
+}
+#: each member of ``front`` (a run with several objectives)
+FRONT_FIELDS = {
+    "member": "count",
+    "id": "count",
+    "generation": "count",
+    "signature": "text",
+    "params": "count",
+    "macs": "count",
+    "validation_metric": "number|null",
+    "test_metric": "number|null",
+    "picked": "flag",
 }
 TIME_FIELDS = {"limit": "number", "end_reserved?": "number|null"}
 BEST_FIELDS = {
@@ -126,6 +139,8 @@ class Summary:
     # within run.time_limit: the limit, the share of it the end may take and the seconds the
     # search left it, and neuroevo.search.final.Finished.plan (None: no limit)
     time: dict[str, Any] | None = None
+    # with several objectives: each member of the front (FRONT_FIELDS), the most accurate first
+    front: list[dict[str, Any]] | None = None
 
     def timing(self) -> str:
         """The run's time by phase, and its limit where it had one, as a line says it."""
@@ -159,6 +174,7 @@ class Summary:
             "search_seconds": self.search_seconds,
             "final_seconds": self.final_seconds,
             "time": self.time,
+            **({"front": self.front} if self.front is not None else {}),
         }
 
     @classmethod
@@ -173,6 +189,8 @@ class Summary:
                 check(final["refit"], REFIT_FIELDS, where, "final.refit")
         if data.get("time"):
             check(data["time"], TIME_FIELDS, where, "time")
+        for i, member in enumerate(data.get("front") or []):
+            check(member, FRONT_FIELDS, where, f"front[{i}]")
         best = Best.from_dict(data["best"])
         return cls(
             metric=data["metric"],
@@ -191,6 +209,7 @@ class Summary:
             engine=data.get("engine"),
             torch=data.get("torch"),
             time=data.get("time"),
+            front=data.get("front"),
         )
 
 

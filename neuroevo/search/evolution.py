@@ -13,6 +13,7 @@ and is scored once on the test split, which nothing else sees.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import networkx as nx
 import torch
 from deap import tools
+from deap.tools import emo
 
 from neuroevo import tasks
 from neuroevo.callbacks.base import Callback, notify
@@ -37,8 +39,10 @@ from neuroevo.search.individuals import (
     Individual,
     Migrant,
 )
+from neuroevo.search.objectives import Objectives
 from neuroevo.search.protocol import Search
 from neuroevo.search.snapshot import (
+    _checked_front,
     _checked_state,
     _new_logbook,
     _random_state_from_json,
@@ -52,6 +56,8 @@ from neuroevo.training import kinds, mixer
 log = logging.getLogger("neuroevo")
 
 _GLOBAL_RANDOM = threading.Lock()
+#: random nets drawn for an initial population's place before a constraint is given up on
+RANDOM_DRAWS = 1000
 
 
 def _canonical(genome: nx.DiGraph) -> str:
@@ -101,7 +107,10 @@ class Evolution:
         self.hall_of_fame = tools.HallOfFame(
             5, similar=lambda a, b: (a.id, a.generation) == (b.id, b.generation)
         )
-        self.logbook = _new_logbook()
+        self.objectives = Objectives.of(recipe, task.n_inputs, task.n_outputs, task.shape)
+        # with several objectives, the nets no net seen since beats on every objective
+        self.front = self.objectives.new_front()
+        self.logbook = _new_logbook(self.objectives.several)
         self.stop_reason: str | None = None
         self._evaluated = False  # the population has been trained and has fitness
         self.population = [Individual(self._new_id(g, born=0)) for g in self._initial_genomes()]
@@ -130,18 +139,33 @@ class Evolution:
                     convs=net.convs(),
                 )
                 G.validate(g, space)
+                problem = self.objectives.broken(g)
+                if problem:
+                    raise NeuroevoError(f"{problem}; drop it or raise the constraint")
             except NeuroevoError as exc:
                 raise NeuroevoError(
                     f"{r.source}: population.initial {list(net.hidden)} {net.activation}: {exc}"
                 ) from None
             genomes.append(g)
         while len(genomes) < r.population.size:
-            genomes.append(
-                G.random_genome(
-                    self.task.n_inputs, self.task.n_outputs, space, self.rng, shape=shape
-                )
-            )
+            genomes.append(self._random_genome())
         return genomes
+
+    def _random_genome(self) -> nx.DiGraph:
+        """A random net of the space, drawn again while it breaks a constraint."""
+        space, shape = self.recipe.space, self.task.shape
+        for _ in range(RANDOM_DRAWS):
+            g = G.random_genome(
+                self.task.n_inputs, self.task.n_outputs, space, self.rng, shape=shape
+            )
+            problem = self.objectives.broken(g)
+            if problem is None:
+                return g
+        raise NeuroevoError(
+            f"{self.recipe.source}: {RANDOM_DRAWS} random nets of the space in a row break a "
+            f"constraint (the last: {problem}); raise the constraint or narrow the space "
+            "(space.width_max, space.layers_max, space.channels_max)"
+        )
 
     def members(self) -> list[engine_.Member]:
         """The population as the engine takes it: genomes, start weights, init seeds."""
@@ -249,9 +273,13 @@ class Evolution:
             ind.state = state
             ind.result = r
             ind.fitness.values = (r.fitness,)
+            if self.objectives.several:
+                ind.fitness = self.objectives.fitness(r.fitness, ind.genome)
             records.append(self._record(ind))
         scored = [ind for ind in pop if ind.result.validation_metric is not None]
         self.hall_of_fame.update([Champion.of(ind, gen) for ind in scored])
+        if self.objectives.several:
+            self._update_front(scored, records)
         metrics = [ind.result.validation_metric for ind in scored]
         best = max(scored, key=lambda i: i.result.validation_metric) if scored else pop[0]
         elapsed = time.perf_counter() - started
@@ -266,6 +294,7 @@ class Evolution:
             mixing=(result.recording(), self._mixing(result, elapsed)),
         )
         self._evaluated = True
+        front = {"hypervolume": records[0]["hypervolume"]} if self.objectives.several else {}
         self.logbook.record(
             gen=gen,
             nets=len(pop),
@@ -273,12 +302,40 @@ class Evolution:
             mean_metric=summary.mean_metric,
             max_fitness=max(r.fitness for r in result.nets),
             seconds=round(summary.elapsed, 3),
+            **front,
         )
         return summary
 
+    def _update_front(self, scored: list[Individual], records: list[dict[str, Any]]) -> None:
+        """Put the generation's nets into the front (by their validation metric and costs),
+        and say in each record whether the net is on it and the front's hypervolume."""
+        entries = []
+        for ind in scored:
+            metric = ind.result.validation_metric
+            if metric is not None and math.isfinite(metric):
+                entry = Champion.of(ind, self.generation)
+                entry.fitness = self.objectives.fitness(metric, entry.genome)
+                entries.append(entry)
+        self.front.update(entries)
+        on = {(c.id, c.generation) for c in self.front}
+        volume = round(self.hypervolume(), 6)
+        for record in records:
+            record["front"] = (record["id"], self.generation) in on
+            record["hypervolume"] = volume
+
+    def hypervolume(self) -> float:
+        """The front's hypervolume (:meth:`Objectives.hypervolume`)."""
+        return self.objectives.hypervolume([c.fitness.values for c in self.front])
+
     def _train(self) -> engine_.EngineResult:
-        """The generation's mixer run, on the population's members, through the engine."""
+        """The generation's mixer run, on the population's members, through the engine (with
+        several objectives, the race keeps every net no other dominates)."""
         gen, steps = self.generation, self.recipe.mixer.steps
+        costs = {}
+        if self.objectives.several:
+            costs["costs"] = [
+                tuple(self.objectives.cost_values(ind.genome).values()) for ind in self.population
+            ]
 
         def on_step(step: int, live: int) -> None:
             self.notify(
@@ -300,6 +357,7 @@ class Evolution:
             config=self.recipe.mixer.config(),
             on_step=on_step,
             device=self.device,
+            **costs,
         )
 
     def _mixing(self, result: mixer.MixerResult, elapsed: float) -> dict[str, Any]:
@@ -336,13 +394,25 @@ class Evolution:
             "steps_trained": r.steps_trained,
             "diverged": r.diverged,
             "validation_metric": finite(r.validation_metric),
+            **self._costs(ind.genome),
         }
+
+    def _costs(self, genome: nx.DiGraph) -> dict[str, int]:
+        """A record's costs besides ``params`` (which every record holds)."""
+        if not self.objectives.several:
+            return {}
+        return {k: v for k, v in self.objectives.cost_values(genome).items() if k != "params"}
 
     def breed(self) -> None:
         """Elites survive unchanged; tournament winners, mutated, fill the population."""
         pop = self.population
         size, elites_n = self.recipe.population.size, self.recipe.evolution.elites
-        ranked = sorted(pop, key=lambda ind: ind.fitness.values[0], reverse=True)
+        if self.objectives.several:  # NSGA-II (neuroevo.search.objectives)
+            ranked = tools.selNSGA2(pop, elites_n)
+            for front in tools.sortNondominated(pop, len(pop)):
+                emo.assignCrowdingDist(front)
+        else:
+            ranked = sorted(pop, key=lambda ind: ind.fitness.values[0], reverse=True)
         next_gen = self.generation + 1
         elites = []
         seen = set()
@@ -351,9 +421,12 @@ class Evolution:
             elites.append(survivor)
             seen.add((ind.id, _canonical(ind.genome)))
         with self._deap_random():
-            parents = tools.selTournament(
-                pop, size - elites_n, self.recipe.evolution.tournament_size
-            )
+            if self.objectives.several:
+                parents = tools.selTournamentDCD(pop, size - elites_n)
+            else:
+                parents = tools.selTournament(
+                    pop, size - elites_n, self.recipe.evolution.tournament_size
+                )
         children = [self._child(parent, seen, born=next_gen) for parent in parents]
         self.population = elites + children
         self.generation = next_gen
@@ -369,6 +442,8 @@ class Evolution:
                 genome = self.operators[name](parent.genome, self.rng, self.recipe.space)
             except MutationNotApplicable:
                 continue
+            if self.objectives.broken(genome):
+                continue  # drawn again: no net breaks a constraint
             inherits = not genome.graph["fresh_weights"]
             key = (parent.id if inherits else None, _canonical(genome))
             if inherits and key in seen:
@@ -382,6 +457,7 @@ class Evolution:
         raise NeuroevoError(
             f"no mutation in [mutations] applies to {G.signature(parent.genome)} "
             "(give a positive weight to identity or reset_weights)"
+            + (" within [constraints]" if any(self.objectives.limits.values()) else "")
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -407,6 +483,16 @@ class Evolution:
                 }
             )
             tensors.update({f"hall_of_fame.{j}.{k}": v for k, v in champ.state.items()})
+        front = []
+        for j, member in enumerate(self.front):  # with several objectives
+            front.append(
+                {
+                    "genome": G.to_dict(member.genome),
+                    "generation": member.generation,
+                    "validation_metric": member.validation_metric,
+                }
+            )
+            tensors.update({f"front.{j}.{k}": v for k, v in member.state.items()})
         state = {
             "next_id": self.next_id,
             "rng": _random_state_to_json(self.rng.getstate()),
@@ -414,6 +500,7 @@ class Evolution:
             "population": population,
             "hall_of_fame": champions,
             "logbook": [dict(record) for record in self.logbook],
+            **({"front": front} if self.objectives.several else {}),
         }
         return Snapshot(generation=self.generation, state=state, tensors=tensors)
 
@@ -428,6 +515,7 @@ class Evolution:
         where = f"checkpoint of generation {snapshot.generation + 1}"
         try:
             population, champions = _checked_state(s, t, self.recipe, where)
+            front = _checked_front(s, t, self.recipe, where) if self.objectives.several else []
             rng_state = _random_state_from_json(s["rng"])
             selection_state = _random_state_from_json(s["selection_rng"])
             random.Random().setstate(rng_state)  # raises on a malformed state
@@ -453,7 +541,15 @@ class Evolution:
         # the same order as before, ties included (HallOfFame keeps keys ascending)
         self.hall_of_fame.items = champions
         self.hall_of_fame.keys = [c.fitness for c in reversed(champions)]
-        self.logbook = _new_logbook()
+        self.front = self.objectives.new_front()
+        for member in front:
+            member.fitness = self.objectives.fitness(member.validation_metric, member.genome)
+        self.front.items = front  # the same order as before, ties included (as the hall of fame)
+        self.front.keys = [c.fitness for c in reversed(front)]
+        if self.objectives.several:
+            for ind in population:
+                ind.fitness = self.objectives.fitness(ind.fitness.values[0], ind.genome)
+        self.logbook = _new_logbook(self.objectives.several)
         for record in s["logbook"]:
             self.logbook.record(**record)
         self._evaluated = True

@@ -46,11 +46,13 @@ from typing import Any
 import networkx as nx
 import torch
 
+from neuroevo.genome import graph as G
 from neuroevo.search import seeds
 from neuroevo.search.individuals import Champion
+from neuroevo.search.objectives import Objectives, non_dominated
 from neuroevo.search.protocol import Search
 from neuroevo.training import cohort, engine, ensemble, kinds, network
-from neuroevo.training.alone import Deadline
+from neuroevo.training.alone import AloneResult, Deadline
 from neuroevo.training.network import State
 
 #: final training measures the validation metric this many times over ``final_steps``
@@ -86,6 +88,39 @@ class Member:
 
 
 @dataclass
+class FrontModel:
+    """One member of the front a run with several objectives ends with: its net (after a
+    bagged refit, its copies, mixed with ``weights``), its costs and metrics."""
+
+    members: list[Member]
+    weights: torch.Tensor | None
+    costs: dict[str, int]
+    validation_metric: float | None
+    test_metric: float | None = None
+    refit: dict[str, Any] | None = None
+
+    @property
+    def champion(self) -> Champion:
+        return self.members[0].champion
+
+    def summary(self, index: int, picked: bool) -> dict[str, Any]:
+        """What ``summary.json``'s ``front`` records of this member."""
+        c = self.champion
+        return {
+            "member": index,
+            "id": c.id,
+            "generation": c.generation,
+            "signature": G.signature(c.genome),
+            "params": G.n_parameters(c.genome),
+            "macs": G.n_macs(c.genome),
+            "search_validation_metric": c.validation_metric,
+            "validation_metric": self.validation_metric,
+            "test_metric": self.test_metric,
+            "picked": picked,
+        }
+
+
+@dataclass
 class Finished:
     """The model a run ends with: ``members`` (one net, or the ensemble's, best first; after a
     bagged refit each one's copies, in turn), mixed with ``weights`` where there are several."""
@@ -98,6 +133,8 @@ class Finished:
     candidates: dict[str, float | None] = field(default_factory=dict)
     refit: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None  # within a deadline: what was measured and planned
+    front: list[FrontModel] = field(default_factory=list)  # with several objectives
+    picked: int = 0  # the front member ``best/`` holds
 
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` records of the end of the run, under ``final``."""
@@ -164,7 +201,9 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
         e = phases.estimate
         share = e.final / (e.final + e.refit) if e.final > 0 else 1.0
         phases.final_steps = phases.fit(e.final, share, section.final_steps)
-    members = _train(evo, distinct(evo.hall_of_fame, wanted(evo)), phases)
+    members = _train(evo, kept(evo), phases)
+    if several(evo):
+        return _finish_front(evo, members, phases)
     # the best net first (the hall of fame ranks by the search's metric, this by the final one)
     members.sort(key=lambda m: -_or_low(m.validation_metric))
     kind = evo.task.kind
@@ -193,6 +232,74 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
     return Finished(choice, chosen, weights, candidates[choice], test, candidates, refit, plan)
 
 
+def _finish_front(evo: Search, trained: list[Member], phases: _Phases | None) -> Finished:
+    """The end of a run with several objectives: of the trained front, the members that no
+    other beats after final training (on validation), each refitted as ``[final]`` says (all
+    of them in one population), each scored once on test; ``final.pick`` names the member
+    ``best/`` holds."""
+    task = evo.task
+    objectives = Objectives.of(evo.recipe, task.n_inputs, task.n_outputs, task.shape)
+    points = [objectives.values(_or_low(m.validation_metric), m.genome) for m in trained]
+    front = [trained[i] for i in non_dominated(points)]
+    front.sort(key=lambda m: (-_or_low(m.validation_metric), G.n_parameters(m.genome), m.id))
+    models = [
+        FrontModel([m], None, objectives.cost_values(m.genome), m.validation_metric) for m in front
+    ]
+    section = evo.recipe.final
+    if bagged(evo):
+        copies, fold, k, results = _bag_train(evo, front, section.folds, phases)
+        for j, model in enumerate(models):
+            part = slice(j * k, (j + 1) * k)
+            model.members, model.weights, model.refit = _bagged(
+                evo, front[j : j + 1], copies[part], fold, k, None, results[part]
+            )
+    elif section.refit:
+        if phases is not None:
+            phases.refit_steps = phases.fit(phases.final_rate, 1.0, phases.final_steps)
+        rows = len(task.x_train) + len(task.x_valid)
+        for model, refitted in zip(models, _refit(evo, front, phases)):
+            model.refit = {"rows": rows, "steps": [refit_steps(evo, model.members[0], phases)]}
+            model.members = [refitted]
+    test = engine.on(evo.device, task.test)
+    for model in models:
+        model.test_metric = score(model.members, model.weights, test, evo)
+    picked = _pick(models, section.pick)
+    best = models[picked]
+    plan = phases.record() if phases is not None else None
+    return Finished(
+        "front", best.members, best.weights, best.validation_metric, best.test_metric,
+        {"best": best.validation_metric}, best.refit, plan, models, picked,
+    )  # fmt: skip
+
+
+def _pick(models: list[FrontModel], objective: str) -> int:
+    """The member best on ``objective`` (the metric on validation, or the fewest of a cost),
+    ties by the other (the fewest parameters, or the metric)."""
+
+    def key(i: int) -> tuple:
+        model = models[i]
+        metric = -_or_low(model.validation_metric)
+        first_cost = next(iter(model.costs.values()), 0)
+        if objective == "metric":
+            return (metric, first_cost, i)
+        return (model.costs[objective], metric, i)
+
+    return min(range(len(models)), key=key)
+
+
+def several(evo: Search) -> bool:
+    """Whether the run has several objectives (and ends with its front)."""
+    return len(evo.recipe.evolution.objectives) > 1
+
+
+def kept(evo: Search) -> list[Champion]:
+    """The nets the end of the run trains: with several objectives the front, else the hall
+    of fame's best (:func:`wanted` of them)."""
+    if several(evo):
+        return sorted(evo.front, key=lambda c: (-c.validation_metric, c.id))
+    return distinct(evo.hall_of_fame, wanted(evo))
+
+
 def wanted(evo: Search) -> int:
     """The nets final training trains: the ensemble's size, or one."""
     section = evo.recipe.final
@@ -218,7 +325,7 @@ def estimate(evo: Search, now: Callable[[], float]) -> Estimate:
     section = evo.recipe.final
     if section.final_steps == 0:
         return Estimate(0.0, 0.0)
-    champions = distinct(evo.hall_of_fame, wanted(evo))
+    champions = kept(evo)
     x, y, train, _ = _rows(evo)
     jobs = [cohort.Job(c.genome, c.state, train, 0, MEASURED_STEPS) for c in champions]
     rate = _rate(evo, jobs, (x, y), now)
@@ -415,6 +522,15 @@ def _bag(
     phases: _Phases | None,
 ) -> tuple[list[Member], torch.Tensor, dict[str, Any]]:
     """The bagged refit (see the module): the copies, their mixing weights, and its record."""
+    copies, fold, k, results = _bag_train(evo, chosen, k, phases)
+    return _bagged(evo, chosen, copies, fold, k, weights, results)
+
+
+def _bag_train(
+    evo: Search, chosen: list[Member], k: int, phases: _Phases | None
+) -> tuple[list[Member], torch.Tensor, int, list[AloneResult]]:
+    """The copies of a bagged refit of ``chosen`` trained as one population: net ``j``'s
+    ``k`` copies from ``j * k`` on; each row's fold, the number of folds, their results."""
     x, y, _, _ = _rows(evo)
     generator = torch.Generator().manual_seed(seeds.bagging(evo.recipe.run.seed))
     steps = evo.recipe.final.final_steps
@@ -436,6 +552,21 @@ def _bag(
         Member(m.champion, _cpu(r.state), m.validation_metric, r.best_step)
         for m, r in zip((m for m in chosen for _ in range(k)), results)
     ]
+    return copies, fold, k, results
+
+
+def _bagged(
+    evo: Search,
+    chosen: list[Member],
+    copies: list[Member],
+    fold: torch.Tensor,
+    k: int,
+    weights: torch.Tensor | None,
+    results: list[AloneResult],
+) -> tuple[list[Member], torch.Tensor, dict[str, Any]]:
+    """The model a bagged refit of ``chosen`` makes of its ``copies``: their mixing weights
+    and its record (the out-of-fold metric)."""
+    x, y, _, _ = _rows(evo)
     held_out = []  # per net: every row's output from the copy that never trained on it
     for j in range(len(chosen)):
         out_of_fold = None

@@ -137,6 +137,13 @@ class Archipelago:
         return merged
 
     @property
+    def front(self) -> tools.ParetoFront:
+        """With several objectives, the front over every island (empty with one)."""
+        merged = self.islands[0].objectives.new_front()
+        merged.update([member for evo in self.islands for member in evo.front])
+        return merged
+
+    @property
     def logbook(self) -> tools.Logbook:
         """Every island's records, with an ``island`` column."""
         book = tools.Logbook()

@@ -44,6 +44,12 @@ class Search(Protocol):
         ...
 
     @property
+    def front(self) -> tools.ParetoFront:
+        """With several objectives, the nets no other beats on every objective (by validation
+        metric and costs); empty with one."""
+        ...
+
+    @property
     def logbook(self) -> tools.Logbook: ...
 
     def step(self) -> GenerationSummary:

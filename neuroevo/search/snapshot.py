@@ -19,9 +19,12 @@ from neuroevo.training import network
 from neuroevo.training.network import State
 
 
-def _new_logbook() -> tools.Logbook:
+def _new_logbook(several: bool = False) -> tools.Logbook:
+    """The logbook's columns (with several objectives, the front's hypervolume too)."""
     logbook = tools.Logbook()
     logbook.header = ["gen", "nets", "best_metric", "mean_metric", "max_fitness", "seconds"]
+    if several:
+        logbook.header.append("hypervolume")
     return logbook
 
 
@@ -53,7 +56,7 @@ def _checked_state(
     )
     for record in s["logbook"]:
         need(isinstance(record, dict), "a logbook record is not a table")
-        need(set(record) <= set(_new_logbook().header), "a logbook record has unknown keys")
+        need(set(record) <= set(_new_logbook(True).header), "a logbook record has unknown keys")
 
     def net(item: Any, prefix: str, label: str) -> tuple[nx.DiGraph, State]:
         return _checked_net(item, t, prefix, label, recipe, s["next_id"], where)
@@ -75,6 +78,28 @@ def _checked_state(
         champions.append(Champion(genome, state, gen, float(metric)))
     need(len(champions) <= 5, "the hall of fame holds more than 5 nets")
     return population, champions
+
+
+def _checked_front(
+    s: dict[str, Any], t: dict[str, torch.Tensor], recipe: Recipe, where: str
+) -> list[Champion]:
+    """The front of a checkpoint of a run with several objectives, every field checked."""
+    if not isinstance(s.get("front"), list):
+        raise CheckpointError(
+            f"{where}: holds no front (the checkpoint was written with one objective)"
+        )
+    front = []
+    for j, item in enumerate(s["front"]):
+        genome, state = _checked_net(
+            item, t, f"front.{j}.", f"front {j}", recipe, s["next_id"], where
+        )
+        gen, metric = item.get("generation"), item.get("validation_metric")
+        if not (isinstance(gen, int) and not isinstance(gen, bool) and gen >= 0):
+            raise CheckpointError(f"{where}: front {j} generation")
+        if not is_number(metric):
+            raise CheckpointError(f"{where}: front {j} validation_metric is not a number")
+        front.append(Champion(genome, state, gen, float(metric)))
+    return front
 
 
 def _checked_net(

@@ -62,6 +62,7 @@ _OWN_TOP = {
     "history.jsonl",
     "summary.json",
     "best",
+    "front",
     "checkpoints",
     "verify.json",
     "mixing",
@@ -87,9 +88,10 @@ PLOTS = (
     "lineage.png",
     "architecture.png",
     "pareto.png",
+    "hypervolume.png",
     "verify.png",
 )
-_FOLDERS = ("best", "checkpoints", "mixing", "plots")
+_FOLDERS = ("best", "front", "checkpoints", "mixing", "plots")
 _OWN_CHECKPOINT_FILES = {"LATEST", "LATEST.tmp"}
 _CHECKPOINT_FOLDER = re.compile(r"^(\.tmp-)?gen-\d{1,9}$")  # as checkpoint.generation_of
 _OWN_IN_CHECKPOINT = {"state.json", "tensors.safetensors", "manifest.json"}
@@ -186,19 +188,26 @@ def check_no_links(path: Path) -> None:
         for entry in _entries(path / sub):
             if entry.is_symlink():
                 refuse(entry)
-            if sub == "checkpoints" and entry.is_dir(follow_symlinks=False):
+            if sub in ("checkpoints", "front") and entry.is_dir(follow_symlinks=False):
                 for inner in _entries(Path(entry.path)):
                     if inner.is_symlink():
                         refuse(inner)
 
 
 def foreign_files(path: Path) -> list[Path]:
-    """Files in ``best/``, ``checkpoints/``, ``mixing/`` and ``plots/`` that neuroevo did not
-    write."""
+    """Files in ``best/``, ``front/``, ``checkpoints/``, ``mixing/`` and ``plots/`` that
+    neuroevo did not write."""
     foreign = []
     for entry in _entries(path / "best"):
         if entry.name.removesuffix(".tmp") not in _OWN_BEST or entry.is_dir():
             foreign.append(Path(entry.path))
+    for entry in _entries(path / "front"):  # front/N, each as best/ is
+        if not entry.name.isdigit() or not entry.is_dir(follow_symlinks=False):
+            foreign.append(Path(entry.path))
+            continue
+        for inner in _entries(Path(entry.path)):
+            if inner.name.removesuffix(".tmp") not in _OWN_BEST or inner.is_dir():
+                foreign.append(Path(inner.path))
     for entry in _entries(path / "mixing"):
         if not _MIXING_FILE.match(entry.name) or entry.is_dir():
             foreign.append(Path(entry.path))
@@ -351,12 +360,14 @@ class RunDir:
         genome: nx.DiGraph,
         state: Mapping[str, torch.Tensor],
         data_format: Mapping[str, Any],
+        folder: str = "best",
     ) -> None:
-        """The best net: its genome, its weights, and ``model.json`` (``data_format``: the
-        task's :meth:`~neuroevo.tasks.Task.data_format`); ``model.json`` last, so a run
-        directory with one holds a complete model."""
-        best = self.path / "best"
-        best.mkdir(exist_ok=True)
+        """The best net (or, in ``folder`` ``front/N``, a member of the front): its genome,
+        its weights, and ``model.json`` (``data_format``: the task's
+        :meth:`~neuroevo.tasks.Task.data_format`); ``model.json`` last, so a folder with one
+        holds a complete model."""
+        best = self.path / folder
+        best.mkdir(parents=True, exist_ok=True)
         fileio.write_atomic(best / "genome.json", G.to_json(genome, indent=2) + "\n")
         data = save_tensors(
             {k: v.detach().contiguous().cpu() for k, v in state.items()},
@@ -377,11 +388,13 @@ class RunDir:
         genomes: list[nx.DiGraph],
         states: list[Mapping[str, torch.Tensor]],
         weights: torch.Tensor,
+        folder: str = "best",
     ) -> None:
         """An ensemble's nets (``best/ensemble.json``: their genomes and the mixing weights,
-        ``(nets, outputs)``; ``best/ensemble.safetensors``: net ``i``'s weights as ``i.name``)."""
-        best = self.path / "best"
-        best.mkdir(exist_ok=True)
+        ``(nets, outputs)``; ``best/ensemble.safetensors``: net ``i``'s weights as ``i.name``);
+        ``folder`` as :meth:`write_best` takes it."""
+        best = self.path / folder
+        best.mkdir(parents=True, exist_ok=True)
         tensors = {
             f"{i}.{k}": v.detach().contiguous().cpu()
             for i, state in enumerate(states)
@@ -401,9 +414,24 @@ class RunDir:
             },
         )
 
+    def prune_front(self, members: int) -> None:
+        """Remove ``front/N`` for ``N`` from ``members`` on (left by an earlier end of this
+        run whose front was longer); the whole ``front/`` where there are none."""
+        front = self.path / FRONT
+        if members == 0:
+            if front.is_dir():
+                shutil.rmtree(front)
+            return
+        for entry in _entries(front):
+            if entry.name.isdigit() and int(entry.name) >= members and entry.is_dir():
+                shutil.rmtree(entry.path)
+
     def write_mixing(self, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
         write_mixing(self.path, tensors, meta)
 
+
+#: the folder of a run with several objectives that holds its front, one model per member
+FRONT = "front"
 
 # --------------------------------------------------------------------------- the report's files
 

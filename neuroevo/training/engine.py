@@ -90,6 +90,7 @@ def _train(
     config: mixer.MixerConfig,
     on_step: Callable[[int, int], None] | None = None,
     device: torch.device | str = "cpu",
+    costs: Sequence[Sequence[float]] | None = None,
 ) -> EngineResult:
     """Start every member's net, put them in the population ``make`` builds, and run the
     mixer over it; every engine's arguments are these, ``make`` aside."""
@@ -107,6 +108,7 @@ def _train(
         config=config,
         evaluate_on=valid,
         on_step=on_step,
+        costs=costs,
     )
     return EngineResult(mixer=result, states=[_cpu(s) for s in population.states()])
 
@@ -129,7 +131,8 @@ def loop(members: Sequence[Member], **settings: Any) -> EngineResult:
     """The reference engine: one module per genome, in a loop
     (:class:`neuroevo.training.mixer.Modules`).
     ``settings``: ``kind``, ``train``, ``valid``, ``steps``, ``seed``, ``config``, and
-    optionally ``on_step`` and ``device``."""
+    optionally ``on_step``, ``device`` and ``costs`` (each member's, where the race keeps a
+    front: :func:`neuroevo.training.mixer.run_population`)."""
     return _train(_modules, members, **settings)
 
 

@@ -390,6 +390,7 @@ def run_population(
     config: MixerConfig | None = None,
     evaluate_on: Batch | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    costs: Sequence[Sequence[float]] | None = None,
 ) -> MixerResult:
     """Train the ``k`` nets of ``population`` jointly for ``steps`` steps and return their
     fitness (the engines' entry point; :func:`run` for plain modules).
@@ -398,7 +399,9 @@ def run_population(
     that are batched here with generators seeded from ``seed``. ``evaluate_on`` is the set each
     net's validation metric is measured on at the end (forward passes only); it defaults to
     ``valid`` when that is a tensor pair. ``on_step(step, live)`` is called after every step
-    (progress bars).
+    (progress bars). ``costs``: each net's costs (parameters, ...; fewer is better), where a
+    run has several objectives: the race then never retires a net that no live net dominates
+    on (its score, its costs).
     """
     config = config or MixerConfig()
     task = kinds.get(kind)
@@ -411,7 +414,7 @@ def run_population(
     valid_it = _as_batches(valid, config.batch_size, torch.Generator().manual_seed(seed + 1))
 
     started = time.perf_counter()
-    state = _RaceState(k, config)
+    state = _RaceState(k, config, costs)
     race_at = _race_steps(config.race, steps)
     _run_steps(population, state, task, config, train_it, valid_it, steps, race_at, on_step)
     metrics = _evaluate(population, k, task, evaluate_on) if evaluate_on is not None else [None] * k
@@ -516,12 +519,29 @@ def _evaluate(population: Population, k: int, task: kinds.Kind, data: Batch) -> 
     return [task.score(out[i], y) for i in range(k)]
 
 
+def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
+    """The indices of the points no other point dominates (at least as large everywhere,
+    larger somewhere: every value maximised)."""
+
+    def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+        return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+    return [
+        i
+        for i, p in enumerate(points)
+        if not any(dominates(q, p) for j, q in enumerate(points) if j != i)
+    ]
+
+
 class _RaceState:
     """Mixing weights, smoothed scores, who is live, and when each net left."""
 
-    def __init__(self, k: int, config: MixerConfig) -> None:
+    def __init__(
+        self, k: int, config: MixerConfig, costs: Sequence[Sequence[float]] | None = None
+    ) -> None:
         self.k = k
         self.config = config
+        self.costs = costs  # each net's costs (fewer is better), where the race keeps a front
         self.weights: torch.Tensor = torch.empty(0)  # (k, m), sized at the first update
         self.score = torch.full((k,), 1.0 / k, dtype=torch.float64)
         self.alive = [True] * k
@@ -609,11 +629,16 @@ class _RaceState:
             leader = self.score[ranked[0]].item()
             n_keep = sum(1 for i in ranked if self.score[i].item() >= race.keep * leader)
         n_keep = min(len(live), max(n_keep, race.min_survivors))
+        kept = set(ranked[:n_keep])
+        if self.costs is not None:  # and every net no live net dominates
+            points = [(self.score[i].item(), *(-c for c in self.costs[i])) for i in live]
+            kept.update(live[j] for j in non_dominated(points))
+        leaving = [i for i in ranked if i not in kept]
         for i in live:
-            self.round[i] = round_index + (1 if i in ranked[:n_keep] else 0)
-        for i in ranked[n_keep:]:
+            self.round[i] = round_index + (1 if i in kept else 0)
+        for i in leaving:
             self.final_score[i] = self.score[i].item()
-        for i in ranked[n_keep:]:
+        for i in leaving:
             self._leave(i, step)
 
     def record(self, step: int) -> None:
