@@ -422,7 +422,8 @@ class Evolution:
             seen.add((ind.id, _canonical(ind.genome)))
         with self._deap_random():
             if self.objectives.several:
-                parents = tools.selTournamentDCD(pop, size - elites_n)
+                # DEAP picks four at a time: the first size - elites of them
+                parents = tools.selTournamentDCD(pop, size - elites_n)[: size - elites_n]
             else:
                 parents = tools.selTournament(
                     pop, size - elites_n, self.recipe.evolution.tournament_size
