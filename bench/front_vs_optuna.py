@@ -156,6 +156,7 @@ def main() -> None:
             "trials",
         ],
     )
+    record.threads(1)  # each side's process: one torch thread
     rows = []
     with busy_core(args.busy):
         for task in args.tasks:

@@ -73,6 +73,7 @@ BEFORE_KEY = {
     ("final", "pick"): "metric",
     ("constraints", "max_params"): 0,
     ("constraints", "max_macs"): 0,
+    ("constraints", "max_latency_ms"): 0.0,
 }
 
 

@@ -78,8 +78,9 @@ class PopulationSection:
 
 
 #: what ``evolution.objectives`` may name: the validation metric (higher is better), the
-#: parameters and the multiply-accumulates of one forward pass (fewer is better)
-OBJECTIVES = ("metric", "params", "macs")
+#: parameters, the multiply-accumulates of one forward pass and its batch-1 time on the run's
+#: device (less is better)
+OBJECTIVES = ("metric", "params", "macs", "latency_ms")
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ class EvolutionSection:
     )  # fmt: skip
     objectives: tuple[str, ...] = setting(
         ("metric",), choices=OBJECTIVES, min_items=1,
-        help='what the search optimises: "metric" alone, or with "params" and "macs" (fewer '
-        "is better) a Pareto front of the trade-off",
+        help='what the search optimises: "metric" alone, or with "params", "macs" and '
+        '"latency_ms" (less is better) a Pareto front of the trade-off',
     )  # fmt: skip
 
 
@@ -112,6 +113,11 @@ class ConstraintsSection:
     max_macs: int = setting(
         0, low=0, high=10**15,
         help="the most multiply-accumulates of one sample's forward pass (0: no bound)",
+    )  # fmt: skip
+    max_latency_ms: float = setting(
+        0.0, low=0, high=1e6,
+        help="the most milliseconds of one sample's forward pass on the run's device, as "
+        "measured (0: no bound)",
     )  # fmt: skip
 
 

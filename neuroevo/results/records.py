@@ -30,6 +30,7 @@ RECORD_FIELDS = {
     "island?": "count",
     # with several objectives (neuroevo.search.objectives)
     "macs?": "count",
+    "latency_ms?": "number",
     "front?": "flag",
     "hypervolume?": "number",
 }

@@ -45,6 +45,7 @@ FRONT_FIELDS = {
     "signature": "text",
     "params": "count",
     "macs": "count",
+    "latency_ms?": "number",
     "validation_metric": "number|null",
     "test_metric": "number|null",
     "picked": "flag",

@@ -107,7 +107,9 @@ class Evolution:
         self.hall_of_fame = tools.HallOfFame(
             5, similar=lambda a, b: (a.id, a.generation) == (b.id, b.generation)
         )
-        self.objectives = Objectives.of(recipe, task.n_inputs, task.n_outputs, task.shape)
+        self.objectives = Objectives.of(
+            recipe, task.n_inputs, task.n_outputs, task.shape, device=self.device
+        )
         # with several objectives, the nets no net seen since beats on every objective
         self.front = self.objectives.new_front()
         self.logbook = _new_logbook(self.objectives.several)
@@ -502,6 +504,7 @@ class Evolution:
             "hall_of_fame": champions,
             "logbook": [dict(record) for record in self.logbook],
             **({"front": front} if self.objectives.several else {}),
+            **({"latency_ms": self.objectives.latency.state()} if self.objectives.timed else {}),
         }
         return Snapshot(generation=self.generation, state=state, tensors=tensors)
 
@@ -517,6 +520,8 @@ class Evolution:
         try:
             population, champions = _checked_state(s, t, self.recipe, where)
             front = _checked_front(s, t, self.recipe, where) if self.objectives.several else []
+            if self.objectives.timed:
+                self.objectives.latency.load(s.get("latency_ms"), where)
             rng_state = _random_state_from_json(s["rng"])
             selection_state = _random_state_from_json(s["selection_rng"])
             random.Random().setstate(rng_state)  # raises on a malformed state

@@ -49,7 +49,7 @@ import torch
 from neuroevo.genome import graph as G
 from neuroevo.search import seeds
 from neuroevo.search.individuals import Champion
-from neuroevo.search.objectives import Objectives, non_dominated
+from neuroevo.search.objectives import non_dominated
 from neuroevo.search.protocol import Search
 from neuroevo.training import cohort, engine, ensemble, kinds, network
 from neuroevo.training.alone import AloneResult, Deadline
@@ -94,7 +94,7 @@ class FrontModel:
 
     members: list[Member]
     weights: torch.Tensor | None
-    costs: dict[str, int]
+    costs: dict[str, float]
     validation_metric: float | None
     test_metric: float | None = None
     refit: dict[str, Any] | None = None
@@ -113,6 +113,7 @@ class FrontModel:
             "signature": G.signature(c.genome),
             "params": G.n_parameters(c.genome),
             "macs": G.n_macs(c.genome),
+            **({"latency_ms": self.costs["latency_ms"]} if "latency_ms" in self.costs else {}),
             "search_validation_metric": c.validation_metric,
             "validation_metric": self.validation_metric,
             "test_metric": self.test_metric,
@@ -238,7 +239,7 @@ def _finish_front(evo: Search, trained: list[Member], phases: _Phases | None) ->
     of them in one population), each scored once on test; ``final.pick`` names the member
     ``best/`` holds."""
     task = evo.task
-    objectives = Objectives.of(evo.recipe, task.n_inputs, task.n_outputs, task.shape)
+    objectives = evo.objectives
     points = [objectives.values(_or_low(m.validation_metric), m.genome) for m in trained]
     front = [trained[i] for i in non_dominated(points)]
     front.sort(key=lambda m: (-_or_low(m.validation_metric), G.n_parameters(m.genome), m.id))

@@ -39,7 +39,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
@@ -53,6 +53,7 @@ from neuroevo.errors import NeuroevoError
 from neuroevo.recipe import Recipe, from_dict
 from neuroevo.search.evolution import Evolution
 from neuroevo.search.individuals import GenerationSummary, Migrant
+from neuroevo.search.objectives import Latency, Objectives
 from neuroevo.search.protocol import Search
 from neuroevo.storage.checkpoint import CheckpointError, Snapshot
 
@@ -135,6 +136,16 @@ class Archipelago:
         )
         merged.update([champion for evo in self.islands for champion in evo.hall_of_fame])
         return merged
+
+    @property
+    def objectives(self) -> Objectives:
+        """The islands' objectives, with the latencies every island measured (island 0's
+        time where two measured one architecture)."""
+        first = self.islands[0].objectives
+        latency = Latency(first.latency.device)
+        for evo in reversed(self.islands):
+            latency.times.update(evo.objectives.latency.times)
+        return replace(first, latency=latency)
 
     @property
     def front(self) -> tools.ParetoFront:

@@ -38,26 +38,70 @@ Hypervolume
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import moocore
 import networkx as nx
 import numpy as np
+import torch
 from deap import base, tools
 
-from neuroevo.errors import NeuroevoError
 from neuroevo.genome import graph as G
 from neuroevo.recipe import OBJECTIVES, Recipe
+from neuroevo.storage.checkpoint import CheckpointError
+from neuroevo.training import latency
 from neuroevo.training.mixer import non_dominated
 
 __all__ = ["Objectives", "TradeOff", "non_dominated"]
 
 #: each cost's constraint key
-LIMIT_KEYS = {"params": "constraints.max_params", "macs": "constraints.max_macs"}
+LIMIT_KEYS = {
+    "params": "constraints.max_params",
+    "macs": "constraints.max_macs",
+    "latency_ms": "constraints.max_latency_ms",
+}
 #: each cost in words (an error names it so)
-WORDS = {"params": "parameters", "macs": "multiply-accumulates"}
-_MEASURE = {"params": G.n_parameters, "macs": G.n_macs}
+WORDS = {"params": "parameters", "macs": "multiply-accumulates", "latency_ms": "ms of latency"}
+
+
+class Latency:
+    """Every batch-1 latency a run measured (:func:`neuroevo.training.latency.measure`), by
+    architecture (the learning rate and lineage left out): each is measured once, and a
+    checkpoint keeps them (:meth:`state`), so a resumed run reads the same times back."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.times: dict[str, float] = {}
+
+    @staticmethod
+    def key(genome: nx.DiGraph) -> str:
+        g = G.copy(genome)
+        g.graph.update(id=None, parent=None, mutation=None, born=None, lr=1.0)
+        g.graph["fresh_weights"] = False
+        return G.to_json(g)
+
+    def __call__(self, genome: nx.DiGraph) -> float:
+        key = self.key(genome)
+        if key not in self.times:
+            self.times[key] = round(latency.measure(genome, self.device), 6)
+        return self.times[key]
+
+    def state(self) -> dict[str, float]:
+        return dict(self.times)
+
+    def load(self, times: Any, where: str) -> None:
+        """Take a checkpoint's times back, checked."""
+        ok = isinstance(times, dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and v > 0
+            for k, v in times.items()
+        )  # fmt: skip
+        if not ok:
+            raise CheckpointError(f"{where}: latency_ms is not a table of positive times")
+        self.times = {k: float(v) for k, v in times.items()}
 
 
 class TradeOff(base.Fitness):
@@ -77,20 +121,47 @@ TRADE_OFFS = {
 
 @dataclass(frozen=True)
 class Objectives:
-    """A run's objectives, constraints and hypervolume reference point."""
+    """A run's objectives, constraints and hypervolume reference point; ``latency`` keeps the
+    times measured where a latency is an objective or bounded."""
 
     names: tuple[str, ...]
-    limits: dict[str, int]  # cost -> its constraint (0: none)
-    reference: dict[str, float]  # cost -> the hypervolume's reference value
+    limits: dict[str, float]  # cost -> its constraint (0: none)
+    largest: Callable[[Callable[[nx.DiGraph], float]], float]  # a measure of the space's largest
+    latency: Latency = field(default_factory=Latency)
 
     @classmethod
-    def of(cls, recipe: Recipe, n_in: int, n_out: int, shape: Sequence[int] | None) -> Objectives:
-        limits = {"params": recipe.constraints.max_params, "macs": recipe.constraints.max_macs}
-        reference = {
-            name: float(limits[name] or G.largest(recipe.space, n_in, n_out, shape, measure))
-            for name, measure in _MEASURE.items()
-        }
-        return cls(tuple(recipe.evolution.objectives), limits, reference)
+    def of(
+        cls,
+        recipe: Recipe,
+        n_in: int,
+        n_out: int,
+        shape: Sequence[int] | None,
+        device: torch.device | str = "cpu",
+    ) -> Objectives:
+        c = recipe.constraints
+        limits = {"params": c.max_params, "macs": c.max_macs, "latency_ms": c.max_latency_ms}
+        return cls(
+            tuple(recipe.evolution.objectives),
+            limits,
+            lambda measure: G.largest(recipe.space, n_in, n_out, shape, measure),
+            Latency(device),
+        )
+
+    @property
+    def timed(self) -> bool:
+        """Whether the run measures latencies (an objective, or a constraint)."""
+        return "latency_ms" in self.names or bool(self.limits["latency_ms"])
+
+    def measure(self, name: str, genome: nx.DiGraph) -> float:
+        """Cost ``name`` of ``genome`` (parameters, multiply-accumulates, or milliseconds)."""
+        if name == "latency_ms":
+            return self.latency(genome)
+        return {"params": G.n_parameters, "macs": G.n_macs}[name](genome)
+
+    def reference(self, name: str) -> float:
+        """The hypervolume's reference value of cost ``name``: its constraint, or the cost of
+        the largest net the space allows."""
+        return float(self.limits[name] or self.largest(lambda g: self.measure(name, g)))
 
     @property
     def several(self) -> bool:
@@ -101,15 +172,15 @@ class Objectives:
         """The objectives of which less is better, in the recipe's order."""
         return tuple(n for n in self.names if n != "metric")
 
-    def cost_values(self, genome: nx.DiGraph) -> dict[str, int]:
+    def cost_values(self, genome: nx.DiGraph) -> dict[str, float]:
         """Each objective cost of ``genome``."""
-        return {name: _MEASURE[name](genome) for name in self.costs}
+        return {name: self.measure(name, genome) for name in self.costs}
 
     def broken(self, genome: nx.DiGraph) -> str | None:
         """The constraint ``genome`` breaks, in words (None: it keeps them all)."""
         for name, limit in self.limits.items():
-            if limit and (value := _MEASURE[name](genome)) > limit:
-                return f"{value:,} {WORDS[name]}, above {LIMIT_KEYS[name]} = {limit:,}"
+            if limit and (value := self.measure(name, genome)) > limit:
+                return f"{_shown(value)} {WORDS[name]}, above {LIMIT_KEYS[name]} = {_shown(limit)}"
         return None
 
     def values(self, metric: float, genome: nx.DiGraph) -> tuple[float, ...]:
@@ -128,15 +199,14 @@ class Objectives:
         the reference point (see the module); points beyond it add nothing."""
         if not points:
             return 0.0
-        scale = np.array([1.0, *(self.reference[n] for n in self.costs)])
+        scale = np.array([1.0, *(self.reference(n) for n in self.costs)])
         minimised = -np.asarray(points, dtype=np.float64) / scale  # the metric negated, costs
         inside = minimised[(minimised < [0.0, *[1.0] * len(self.costs)]).all(axis=1)]
         if not len(inside):
             return 0.0
         return float(moocore.hypervolume(inside, ref=[0.0, *[1.0] * len(self.costs)]))
 
-    def check_initial(self, genome: nx.DiGraph, where: str) -> None:
-        """Refuse an architecture of ``population.initial`` that breaks a constraint."""
-        problem = self.broken(genome)
-        if problem:
-            raise NeuroevoError(f"{where}: {problem}; drop it or raise the constraint")
+
+def _shown(value: float) -> str:
+    """A count with thousands separators, a time with three significant digits."""
+    return f"{value:,}" if float(value).is_integer() else f"{value:.3g}"

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from neuroevo import tasks
     from neuroevo.recipe import Recipe
     from neuroevo.search.individuals import GenerationSummary
+    from neuroevo.search.objectives import Objectives
     from neuroevo.storage.checkpoint import Snapshot
     from neuroevo.training.engine import Engine
 
@@ -41,6 +42,11 @@ class Search(Protocol):
     @property
     def hall_of_fame(self) -> tools.HallOfFame:
         """The best nets by validation metric, best first."""
+        ...
+
+    @property
+    def objectives(self) -> Objectives:
+        """The run's objectives and constraints (and the latencies it measured)."""
         ...
 
     @property

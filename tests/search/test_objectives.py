@@ -49,7 +49,7 @@ def test_hypervolume_is_the_area_dominated_up_to_the_reference():
     raw = {"task": {"name": "logbits"}, "evolution": {"objectives": ["metric", "params"]}}
     recipe = R.from_dict(raw)
     objectives = Objectives.of(recipe, 16, 16, None)
-    limit = objectives.reference["params"]
+    limit = objectives.reference("params")
     assert limit == G.largest_parameters(recipe.space, 16, 16)  # no constraint: the space's
     half, quarter = limit / 2, limit / 4
     # two steps: metric 0.8 up to half the reference, 0.6 up to a quarter of it
@@ -60,7 +60,7 @@ def test_hypervolume_is_the_area_dominated_up_to_the_reference():
     assert objectives.hypervolume([*front, (0.5, -half), (0.99, -2 * limit)]) == pytest.approx(area)
     assert objectives.hypervolume([]) == 0.0
     bounded = Objectives.of(R.from_dict({**raw, "constraints": {"max_params": 1000}}), 16, 16, None)
-    assert bounded.reference["params"] == 1000
+    assert bounded.reference("params") == 1000
 
 
 def race_state(scores, costs, keep):
@@ -257,3 +257,71 @@ def test_a_bagged_refit_gives_each_member_its_own_copies(tiny_recipe, tmp_path):
         assert {G.signature(G.from_dict(g)) for g in ensemble["genomes"]} == {m["signature"]}
         model = neuroevo.load(run, member=m["member"])
         assert model.predict(torch.zeros(3, 16).numpy()).shape == (3, 16)
+
+
+# --------------------------------------------------------------------------- latency
+
+
+class FakeClock:
+    """A stand-in for :func:`neuroevo.training.latency.measure`: milliseconds that follow the
+    parameters, plus a thousandth per measurement made so far (so a time measured again
+    differs from the one kept)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, genome, device="cpu"):
+        self.calls += 1
+        return G.n_parameters(genome) / 1000 + self.calls / 1000
+
+
+def test_latency_is_measured_once_per_architecture_and_resumes_bit_for_bit(
+    tiny_recipe, tmp_path, monkeypatch
+):
+    from neuroevo.training import latency
+
+    recipe = two_objectives(tiny_recipe, ['evolution.objectives=["metric", "latency_ms"]'])
+    fake = FakeClock()
+    monkeypatch.setattr(latency, "measure", fake)
+    evolve(recipe, out=tmp_path / "reference")
+    history = rundir.read_history(tmp_path / "reference")
+    architectures = {architecture(r) for r in history}
+    # every record has its time; one measurement per architecture (and the space's largest
+    # nets, the hypervolume's reference)
+    assert all(r["latency_ms"] > 0 for r in history)
+    assert len(architectures) <= fake.calls <= len(architectures) + 1
+    fake.calls = 0  # the interrupted run measures as the reference did, up to its checkpoint
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(recipe, out=run, callbacks=[Interrupt()])
+    # resumed, the kept times are read back: measured again, each would be a thousandth off
+    evolve(recipe, out=run, resume=True)
+    assert outputs(run) == outputs(tmp_path / "reference")
+
+
+def architecture(record):
+    """The architecture of a history record: its signature without the learning rate."""
+    return record["signature"].rsplit(" lr=", 1)[0]
+
+
+def test_a_latency_bound_holds_for_every_net(tiny_recipe, tmp_path, monkeypatch):
+    from neuroevo.training import latency
+
+    monkeypatch.setattr(
+        latency, "measure", lambda genome, device="cpu": G.n_parameters(genome) / 1000
+    )
+    recipe = two_objectives(
+        tiny_recipe,
+        ['evolution.objectives=["metric", "latency_ms"]', "constraints.max_latency_ms=0.7"],
+    )
+    result = evolve(recipe, out=tmp_path / "run")
+    history = rundir.read_history(tmp_path / "run")
+    assert max(r["latency_ms"] for r in history) <= 0.7
+    assert all(m["latency_ms"] <= 0.7 for m in result.summary.front)
+
+
+def test_a_real_latency_is_a_positive_time_in_milliseconds():
+    from neuroevo.training import latency
+
+    small = latency.measure(G.mlp(16, 16, [8], "relu", lr=1e-3))
+    assert 0 < small < 1000  # a batch-1 forward pass of a 16-8-16 net: microseconds to ms
