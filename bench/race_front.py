@@ -45,6 +45,7 @@ def main() -> None:
     add_arguments(parser)
     args = parser.parse_args()
     record = Record(__file__, args)
+    record.threads(1)  # the runs' own run.threads
     table = record.table(
         f"logbits, {args.generations} generations of 18 nets, seed {args.seed}",
         [

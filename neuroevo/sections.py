@@ -459,6 +459,12 @@ def _check_objectives(recipe: Any, where: Any) -> None:
             f"{where('final.pick')}: final.pick: {final.pick!r} is not one of "
             f"evolution.objectives ({', '.join(objectives)})"
         )
+    if len(objectives) > 1 and recipe.population.size < 4:
+        raise RecipeError(
+            f"{where('population.size')}: population.size: several evolution.objectives "
+            "need at least 4 nets (tournaments pick by dominance in fours), got "
+            f"{recipe.population.size}"
+        )
     if len(objectives) > 1 and final.final == "ensemble":
         raise RecipeError(
             f"{where('final.final')}: final.final: 'ensemble' mixes the best nets by metric; "

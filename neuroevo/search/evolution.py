@@ -424,8 +424,12 @@ class Evolution:
             seen.add((ind.id, _canonical(ind.genome)))
         with self._deap_random():
             if self.objectives.several:
-                # DEAP picks four at a time: the first size - elites of them
-                parents = tools.selTournamentDCD(pop, size - elites_n)[: size - elites_n]
+                # DEAP picks four at a time from one shuffle of the population: as many
+                # rounds as it takes, the first size - elites picks
+                parents = []
+                while len(parents) < size - elites_n:
+                    parents += tools.selTournamentDCD(pop, len(pop) - len(pop) % 4)
+                parents = parents[: size - elites_n]
             else:
                 parents = tools.selTournament(
                     pop, size - elites_n, self.recipe.evolution.tournament_size

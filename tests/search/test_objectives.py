@@ -116,16 +116,21 @@ def test_elites_are_the_first_front_and_its_ends_by_crowding():
     "setting, message",
     [
         ('evolution.objectives=["params"]', 'evolution.objectives: must hold "metric"'),
-        ('evolution.objectives=["metric", "metric"]', "names an objective twice"),
-        ('evolution.objectives=["metric", "latency"]', "one of 'metric', 'params', 'macs'"),
+        ('evolution.objectives=["metric","metric"]', "names an objective twice"),
+        ('evolution.objectives=["metric","latency"]', "one of 'metric', 'params', 'macs'"),
         ('final.pick="macs"', "final.pick: 'macs' is not one of evolution.objectives"),
         ("constraints.max_params=-5", "constraints.max_params: must be at least 0"),
+        (
+            'evolution.objectives=["metric","params"] population.size=3 evolution.elites=1',
+            "population.size: several evolution.objectives need at least 4 nets",
+        ),
     ],
 )
 def test_a_bad_objective_or_constraint_is_one_line_and_exit_2(setting, message, tmp_path, capsys):
     recipe = tmp_path / "r.toml"
     recipe.write_text('[task]\nname = "logbits"\n')
-    assert main(["evolve", str(recipe), "--set", setting, "--out", str(tmp_path / "o")]) == 2
+    sets = [word for one in setting.split(" ") for word in ("--set", one)]
+    assert main(["evolve", str(recipe), *sets, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
