@@ -86,6 +86,11 @@ MAX_RECIPE_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class Recipe:
+    """A whole recipe, every key checked (:func:`load` reads one from TOML, :func:`from_dict`
+    from plain data, :func:`neuroevo.evolve` from keyword arguments): one attribute per
+    section, each a frozen dataclass of that section's keys; ``replace`` makes a changed copy,
+    ``to_toml`` writes it as ``recipe.toml`` holds it."""
+
     task: TaskSection
     space: SearchSpace = field(default_factory=SearchSpace)
     population: PopulationSection = field(default_factory=PopulationSection)

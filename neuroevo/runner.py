@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,17 @@ from neuroevo import tasks
 from neuroevo.callbacks.base import Callback
 from neuroevo.errors import NeuroevoError, printable
 from neuroevo.genome import graph as G
-from neuroevo.recipe import EXTENDABLE, Recipe, check_size, load, parse_override, upgrade
+from neuroevo.recipe import (
+    EXTENDABLE,
+    Recipe,
+    check_size,
+    from_dict,
+    load,
+    parse_override,
+    upgrade,
+)
 from neuroevo.results import report
+from neuroevo.results.history import history as history_frame
 from neuroevo.results.summary import Best, Final, Summary
 from neuroevo.results.summary import read as read_summary
 from neuroevo.search import final, islands, stopping
@@ -57,6 +66,10 @@ class RunResult:
     best_state: State
     logbook: tools.Logbook
     hall_of_fame: tools.HallOfFame
+
+    def history(self) -> Any:
+        """The run's history as a pandas DataFrame (:func:`neuroevo.results.history.history`)."""
+        return history_frame(self.out)
 
 
 #: keys recipes gained after checkpoints were first written, with the value runs used before:
@@ -105,14 +118,24 @@ def _recipe_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 def evolve(
-    recipe: Recipe | str | Path,
+    recipe: Recipe | str | Path | None = None,
     *,
     out: str | Path | None = None,
     overwrite: bool = False,
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
+    task: str | Mapping[str, Any] | tasks.Task | None = None,
+    **sections: Mapping[str, Any],
 ) -> RunResult:
     """Run a recipe (an object or a TOML path) into its run directory; return the result.
+
+    Or build the recipe from keyword arguments, as a TOML file with those tables would give it
+    (the same checks and one-line errors, the same defaults, written to the run directory as
+    ``recipe.toml``): ``task`` is a registered task's name, a ``[task]`` table as a dict, or a
+    :class:`~neuroevo.tasks.Task` (such as :func:`~neuroevo.tasks.from_arrays` makes; the
+    recipe names it, so a resume in another process needs it registered again), and each
+    other keyword a section: ``evolve(task="logbits", space={"width_max": 64},
+    population={"size": 12}, out="runs/small")``.
 
     After every generation a checkpoint is written (see :mod:`neuroevo.storage.checkpoint`). With
     ``resume=True`` a run directory that holds one goes on from it, giving the same result as
@@ -122,6 +145,14 @@ def evolve(
     ``evolution.stop()`` in a callback ends the run after the current generation. The run
     holds the run directory's lock throughout (see :mod:`neuroevo.storage.rundir`).
     """
+    if recipe is None:
+        return _evolve_from_arguments(
+            task, sections, out=out, overwrite=overwrite, resume=resume, callbacks=callbacks
+        )
+    if task is not None or sections:
+        given = ", ".join(["task", *sections] if task is not None else sections)
+        raise NeuroevoError(f"evolve: a recipe, or its sections as keyword arguments, not both "
+                            f"(got a recipe and {given})")  # fmt: skip
     if not isinstance(recipe, Recipe):
         recipe = load(recipe)
     if out is not None:
@@ -133,6 +164,30 @@ def evolve(
         rundir.check_no_links(Path(recipe.run.out))
         snapshot = checkpoint.load_latest(recipe.run.out)
     return _start(recipe, snapshot, overwrite=overwrite, resume=resume, callbacks=callbacks)
+
+
+def _evolve_from_arguments(
+    task: str | Mapping[str, Any] | tasks.Task | None,
+    sections: Mapping[str, Mapping[str, Any]],
+    **how: Any,
+) -> RunResult:
+    """:func:`evolve` of a recipe built from keyword arguments."""
+    if task is None:
+        raise NeuroevoError("evolve: give a recipe, or task= and the other sections by name")
+    if isinstance(task, tasks.Task):
+        made, name = task, task.name
+        if name in tasks.names():
+            raise NeuroevoError(
+                f"evolve: task={name!r}: a registered task has that name; name the data "
+                "another way (from_arrays' first argument)"
+            )
+        tasks.register_task(name)(lambda *, seed, **_: made)
+        try:
+            return _evolve_from_arguments(name, sections, **how)
+        finally:
+            tasks.unregister(name)
+    table = {"name": task} if isinstance(task, str) else dict(task)
+    return evolve(from_dict({"task": table, **sections}, source="evolve()"), **how)
 
 
 def resume(

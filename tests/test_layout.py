@@ -31,6 +31,7 @@ WINGS = {
     "search": 7,
     "runner": 8,
     "cli": 9,
+    "estimators": 9,  # scikit-learn's face: a run from arrays
     "__init__": 10,
 }
 #: modules whose imports, and their imports' imports, never load torch
@@ -115,12 +116,25 @@ def test_no_torch_where_promised_by_what_the_modules_import():
 
 
 def test_the_public_api_is_imported_eagerly_and_listed():
+    """Every name of ``__all__`` is imported eagerly; the one lazy door is the scikit-learn
+    estimators' (an optional extra: importing neuroevo must not need scikit-learn), and it
+    serves those names only."""
     text = (PACKAGE / "__init__.py").read_text()
     tree = ast.parse(text)
-    assert not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
+    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["__getattr__"]
     for name in neuroevo.__all__:
-        assert hasattr(neuroevo, name), name
+        assert name in vars(neuroevo), name  # there without __getattr__'s help
+    assert neuroevo._ESTIMATORS == ("NeuroevoClassifier", "NeuroevoRegressor")
+    assert not set(neuroevo._ESTIMATORS) & set(neuroevo.__all__)
+    with pytest.raises(AttributeError):
+        neuroevo.NoSuchThing  # noqa: B018
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_importing_neuroevo_does_not_import_scikit_learn():
+    code = "import sys, neuroevo; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 # What importing a module really loads (its imports' imports too), in a fresh interpreter

@@ -13,16 +13,24 @@ from neuroevo.callbacks.base import Callback
 class Progress(Callback):
     """Progress bars on stderr (only on a terminal) and one line per generation on stdout
     (none with ``quiet``). ``finish(result)``, where given, is called at the run's end once
-    the bars are closed (the command line prints the run's last lines there)."""
+    the bars are closed (the command line prints the run's last lines there). With ``auto``
+    the bars are ``tqdm.auto``'s, drawn in a notebook as well as on a terminal."""
 
-    def __init__(self, *, quiet: bool, finish: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool, finish: Callable[[Any], None] | None = None, auto: bool = False
+    ) -> None:
         self.quiet = quiet
         self.finish = finish
-        self.bars = not quiet and sys.stderr.isatty()
+        self.auto = auto
+        self.bars = not quiet and (auto or sys.stderr.isatty())
         self.generation_bar = self.step_bar = None
         self.step_phase: tuple | None = None
 
     def _bar(self, **kwargs: Any):
+        if self.auto:
+            from tqdm.auto import tqdm as auto
+
+            return auto(dynamic_ncols=True, **kwargs)
         from tqdm import tqdm
 
         return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)

@@ -1,10 +1,12 @@
-"""Several objectives: the validation metric against size, within constraints.
+"""Several objectives: the validation metric against size and speed, within constraints.
 
 ``evolution.objectives`` names what a run optimises: ``["metric"]`` (the default, one
 objective: the mixer's fitness chooses parents, the validation metric the best net), or the
-metric with ``"params"`` (the net's parameters) and ``"macs"`` (multiply-accumulates of one
-sample's forward pass), of which fewer is better. Both costs are read off the genome, so they
-are exact and the same on every machine. With several objectives:
+metric with ``"params"`` (the net's parameters), ``"macs"`` (multiply-accumulates of one
+sample's forward pass) and ``"latency_ms"`` (one sample's forward pass, timed on the run's
+device), of which less is better. Parameters and multiply-accumulates are read off the genome,
+exact and the same on every machine; a latency is measured once per architecture and kept
+(:class:`Latency`). With several objectives:
 
 Selection
     An individual's fitness is its mixer fitness and its costs (:class:`TradeOff`). The elites
@@ -24,10 +26,10 @@ The race
     are the best of their size finish their run (:func:`neuroevo.training.mixer.run_population`'s
     ``costs``).
 Constraints
-    ``[constraints] max_params`` and ``max_macs`` bound every net (with one objective too): a
-    random net or a mutation that breaks one is drawn again, an architecture of
-    ``population.initial`` that breaks one is an error, so no parent and no member of the
-    front ever breaks one.
+    ``[constraints] max_params``, ``max_macs`` and ``max_latency_ms`` bound every net (with
+    one objective too): a random net or a mutation that breaks one is drawn again, an
+    architecture of ``population.initial`` that breaks one is an error, so no parent and no
+    member of the front ever breaks one.
 Hypervolume
     The front's progress is its hypervolume (:meth:`Objectives.hypervolume`, by ``moocore``):
     the area (volume) the front dominates up to a fixed reference point: a metric of 0 and

@@ -144,7 +144,7 @@ class EndSeconds:
     seconds: float = 0.0
 
     def __call__(self, search: Search, clock: Clock) -> float:
-        kept = [c.id for c in final.distinct(search.hall_of_fame, final.wanted(search))]
+        kept = [c.id for c in final.kept(search)]
         if kept != self.kept:
             began = clock.now()
             speed = final.estimate(search, clock.now)
