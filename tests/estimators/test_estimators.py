@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import neuroevo  # noqa: E402
 from neuroevo import NeuroevoError  # noqa: E402
 from neuroevo.estimators import NeuroevoClassifier, NeuroevoRegressor  # noqa: E402
+from neuroevo.genome import graph as G  # noqa: E402
 
 #: a search of seconds, not minutes: two generations of four small nets, no time limit (so a
 #: fit is the same on any machine and scikit-learn's idempotence checks hold)
@@ -121,7 +122,17 @@ def test_images_with_a_shape_search_convolutions():
     x = rng.normal(size=(90, 1, 6, 6))
     y = (x[:, 0, :3].mean(axis=(1, 2)) > 0).astype(int)
     model = quick(NeuroevoClassifier, space={"conv_layers_min": 1}).fit(x, y)
-    assert model.model_.genome.graph.get("shape") or any(
-        "channels" in data for _, data in model.model_.genome.nodes(data=True)
-    )
+    assert G.conv_nodes(model.model_.genome)  # the 4-D rows were searched as images
     assert model.predict(x[:5]).shape == (5,)
+    flat = quick(NeuroevoClassifier, space={"conv_layers_min": 1}, shape=(1, 6, 6))
+    assert G.conv_nodes(flat.fit(x.reshape(90, 36), y).model_.genome)
+
+
+@pytest.mark.slow
+def test_verbose_0_prints_nothing_and_verbose_1_a_line_per_generation(capsys):
+    x, y = load_iris(return_X_y=True)
+    quick(NeuroevoClassifier).fit(x, y)
+    assert capsys.readouterr() == ("", "")
+    quick(NeuroevoClassifier, verbose=1).fit(x, y)
+    out = capsys.readouterr().out
+    assert out.count("\ngen ") == 2 and "neuroevo: estimator_" in out
