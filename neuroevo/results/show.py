@@ -112,16 +112,20 @@ def _finished(summary: Summary) -> list[str]:
 
 def _front(front: list[dict[str, Any]], metric: str) -> list[str]:
     """The table of the front of a run with several objectives (best/ marked)."""
+    timed = any("latency_ms" in m for m in front)
     lines = [
         f"  front: {len(front)} members, none beaten on every objective "
         "(`--member N` to predict or export one)",
-        f"    {'member':>6} {'id':>6} {'test':>8} {'valid':>8} {'params':>9} {'macs':>10}  net",
+        f"    {'member':>6} {'id':>6} {'test':>8} {'valid':>8} {'params':>9} {'macs':>10}"
+        + (f" {'ms':>8}" if timed else "")
+        + "  net",
     ]
     for m in front:
         mark = "  <- best/" if m["picked"] else ""
+        ms = f" {num(m.get('latency_ms'), '.4f'):>8}" if timed else ""
         lines.append(
             f"    {m['member']:>6} {m['id']:>6} {num(m['test_metric']):>8} "
-            f"{num(m['validation_metric']):>8} {m['params']:>9,} {m['macs']:>10,}  "
+            f"{num(m['validation_metric']):>8} {m['params']:>9,} {m['macs']:>10,}{ms}  "
             f"{m['signature']}{mark}"
         )
     return lines

@@ -13,6 +13,7 @@ from neuroevo import Callback, evolve, tasks
 from neuroevo import recipe as R
 from neuroevo.cli import main
 from neuroevo.genome import graph as G
+from neuroevo.results.show import describe
 from neuroevo.search.evolution import Evolution
 from neuroevo.search.objectives import Objectives
 from neuroevo.storage import rundir
@@ -323,6 +324,8 @@ def test_a_latency_bound_holds_for_every_net(tiny_recipe, tmp_path, monkeypatch)
     history = rundir.read_history(tmp_path / "run")
     assert max(r["latency_ms"] for r in history) <= 0.7
     assert all(m["latency_ms"] <= 0.7 for m in result.summary.front)
+    shown = describe(tmp_path / "run")  # neuroevo show: the front with its times
+    assert "      ms  net" in shown and f"{result.summary.front[0]['latency_ms']:.4f}" in shown
 
 
 def test_a_real_latency_is_a_positive_time_in_milliseconds():
