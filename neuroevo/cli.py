@@ -158,6 +158,11 @@ def _verify_parser(commands: Any) -> None:
     )
     check.add_argument("--steps", type=int, help="training steps each way (default: mixer.steps)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="train every net alone once, not twice (no noise ceiling; half the alone time)",
+    )
     check.add_argument("--quiet", action="store_true", help="no progress bars")
     check.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -361,6 +366,7 @@ def _verify(args: argparse.Namespace) -> int:
         generation=None if args.generation is None else args.generation - 1,
         steps=args.steps,
         progress=progress,
+        ceiling=not args.no_ceiling,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0

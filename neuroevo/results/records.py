@@ -48,6 +48,8 @@ VERIFY_FIELDS = {
     "kendall_fitness?": "number|null",
     "regret?": "number|null",
     "time_ratio?": "number|null",
+    "kendall_ceiling?": "number|null",
+    "kendall_params?": "number|null",
 }
 #: the fields of a history record that are read
 NEEDED = tuple(key for key in RECORD_FIELDS if not key.endswith("?"))

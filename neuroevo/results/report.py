@@ -391,11 +391,18 @@ def _summary_rows(summary: Summary | None, metric: str, generations: int) -> lis
 
 
 def _verify_paragraph(verify: dict[str, Any]) -> str:
+    yardsticks = ""
+    if verify.get("kendall_ceiling") is not None:
+        yardsticks = (
+            f" For scale: two alone runs of the same nets agree at tau "
+            f"{num(verify.get('kendall_ceiling'), '+.3f')} (the noise ceiling), ranking by "
+            f"parameter count reaches {num(verify.get('kendall_params'), '+.3f')}."
+        )
     return _e(
         f"neuroevo verify (generation {verify.get('generation', 0) + 1}): Kendall tau "
         f"{num(verify.get('kendall_fitness'), '+.3f')} between mixer fitness and "
         f"training alone, regret {num(verify.get('regret'))}, alone / mixer time "
-        f"{num(verify.get('time_ratio'), '.1f')}x."
+        f"{num(verify.get('time_ratio'), '.1f')}x.{yardsticks}"
     ).join(("<p>", "</p>"))
 
 

@@ -9,6 +9,13 @@ mixer run, with the validation metric each net reaches alone: Kendall tau-b and 
 whether the winners agree, the top-3 overlap, the regret (the best alone metric minus the alone
 metric of the mixer's pick) and the wall-time ratio alone / mixer.
 
+Two yardsticks come with it. The **noise ceiling**: every net trained alone a second time, on
+another order of the same batches; the tau between the two alone rankings is what any proxy can
+hope for (two runs of full training agree only that far), and where it is low the alone ranking
+itself is noise. The **parameter-count baseline**: the tau of ranking the nets by their size
+(more parameters first) against the alone ranking, the proxy that costs nothing. Without the
+ceiling (``ceiling=False``, ``neuroevo verify --no-ceiling``) the nets train alone once.
+
 Which generations: a recipe's generation 0; in a run directory, generation ``N`` where the
 checkpoint of generation ``N - 1`` is kept (the last completed one by default: the run keeps
 two), since breeding from it gives back exactly the generation the run trained. Of a run with
@@ -44,7 +51,8 @@ log = logging.getLogger("neuroevo")
 FILE = "verify.json"
 FORMAT = "neuroevo.verify"
 
-#: ``progress(stage, done, total)``: stage ``"mixer"`` (steps) or ``"alone"`` (nets)
+#: ``progress(stage, done, total)``: stage ``"mixer"`` (steps), ``"alone"`` or ``"alone again"``
+#: (nets)
 Progress = Callable[[str, int, int], None]
 
 
@@ -55,6 +63,8 @@ class NetReport:
     mixer_fitness: float
     mixer_metric: float | None  # its own validation metric at the end of the mixer run
     alone_metric: float | None  # the validation metric it reaches trained alone
+    params: int = 0
+    again_metric: float | None = None  # alone again, on another batch order (the ceiling)
 
 
 @dataclass
@@ -77,6 +87,9 @@ class Report:
     regret: float | None
     mixer_seconds: float
     alone_seconds: float
+    kendall_params: float = 0.0  # the parameter-count baseline against alone
+    kendall_ceiling: float | None = None  # alone against alone again (the noise ceiling)
+    spearman_ceiling: float | None = None
 
     @property
     def time_ratio(self) -> float:
@@ -103,6 +116,13 @@ class Report:
             f"mixer metric vs alone {self.kendall_metric:+.3f}",
             f"Spearman rho    fitness vs alone {self.spearman_fitness:+.3f}   "
             f"mixer metric vs alone {self.spearman_metric:+.3f}",
+            f"yardsticks      parameter count vs alone {self.kendall_params:+.3f} (tau)   "
+            + (
+                "noise ceiling, alone vs alone again: n/a (--no-ceiling)"
+                if self.kendall_ceiling is None
+                else f"noise ceiling, alone vs alone again {self.kendall_ceiling:+.3f} "
+                f"(tau), {self.spearman_ceiling:+.3f} (rho)"
+            ),
             f"winner: mixer's pick {self.mixer_pick}, best alone {self.alone_best} "
             f"({'the same' if self.same_winner else 'different'}); top-3 overlap "
             f"{self.top3_overlap}/3; regret {_show(self.regret)}",
@@ -119,11 +139,22 @@ def _show(value: float | None) -> str:
 # --------------------------------------------------------------------------- the comparison
 
 
-def compare(evo: Evolution, *, steps: int, source: str, progress: Progress | None = None) -> Report:
-    """Train ``evo``'s current (not yet trained) generation both ways and compare."""
+def compare(
+    evo: Evolution,
+    *,
+    steps: int,
+    source: str,
+    progress: Progress | None = None,
+    ceiling: bool = True,
+) -> Report:
+    """Train ``evo``'s current (not yet trained) generation both ways and compare (with
+    ``ceiling``, alone a second time on another batch order: the noise ceiling)."""
     result, mixer_seconds = replay_mixer(evo, steps=steps, progress=progress)
     alone, alone_seconds = train_each_alone(evo, steps=steps, progress=progress)
-    return report(evo, result, alone, steps, source, mixer_seconds, alone_seconds)
+    again = None
+    if ceiling:
+        again, _ = train_each_alone(evo, steps=steps, progress=progress, order=1)
+    return report(evo, result, alone, steps, source, mixer_seconds, alone_seconds, again)
 
 
 def replay_mixer(
@@ -151,10 +182,11 @@ def replay_mixer(
 
 
 def train_each_alone(
-    evo: Evolution, *, steps: int, progress: Progress | None = None
+    evo: Evolution, *, steps: int, progress: Progress | None = None, order: int = 0
 ) -> tuple[list[float | None], float]:
     """Every net of the generation trained alone from its start weights on the mixer's
-    batches; their validation metrics and the seconds it took."""
+    batches (``order`` > 0: the same rows in another order, the noise ceiling's); their
+    validation metrics and the seconds it took."""
     task = evo.task
     started = time.perf_counter()
     train_data = engine.on(evo.device, task.train)
@@ -165,14 +197,14 @@ def train_each_alone(
         batches = mixer.batches(
             *train_data,
             evo.recipe.mixer.batch_size,
-            torch.Generator().manual_seed(evo.mixer_seed()),
+            torch.Generator().manual_seed(evo.mixer_seed() + order),
         )
         result = train_alone(
             net, m.genome.graph["lr"], kind=task.kind, train=batches, steps=steps, valid=valid_data
         )
         metrics.append(finite(result.validation_metric))
         if progress:
-            progress("alone", done + 1, len(members))
+            progress("alone" if order == 0 else "alone again", done + 1, len(members))
     return metrics, time.perf_counter() - started
 
 
@@ -190,8 +222,10 @@ def report(
     source: str,
     mixer_seconds: float,
     alone_seconds: float,
+    again: list[float | None] | None = None,
 ) -> Report:
-    """The comparison of a mixer run with the alone metrics of the same nets."""
+    """The comparison of a mixer run with the alone metrics of the same nets (``again``: the
+    same nets alone on another batch order, the noise ceiling)."""
     nets = [
         NetReport(
             id=m.genome.graph["id"],
@@ -199,8 +233,10 @@ def report(
             mixer_fitness=r.fitness,
             mixer_metric=finite(r.validation_metric),
             alone_metric=a,
+            params=G.n_parameters(m.genome),
+            again_metric=None if again is None else again[i],
         )
-        for m, r, a in zip(evo.members(), result.nets, alone)
+        for i, (m, r, a) in enumerate(zip(evo.members(), result.nets, alone))
     ]
     fitness = [n.mixer_fitness for n in nets]
     alone = _ranked([n.alone_metric for n in nets])
@@ -228,6 +264,9 @@ def report(
         regret=(None if best_alone is None or picked_alone is None else best_alone - picked_alone),
         mixer_seconds=mixer_seconds,
         alone_seconds=alone_seconds,
+        kendall_params=kendall_tau_b([float(n.params) for n in nets], alone),
+        kendall_ceiling=None if again is None else kendall_tau_b(_ranked(again), alone),
+        spearman_ceiling=None if again is None else spearman_rho(_ranked(again), alone),
     )
 
 
@@ -240,21 +279,25 @@ def verify(
     generation: int | None = None,
     steps: int | None = None,
     progress: Progress | None = None,
+    ceiling: bool = True,
 ) -> Report:
     """Verify a recipe's generation 0, or a run directory's generation ``generation``
     (counted from 0; default the last completed one). A run directory gets ``verify.json``,
-    written at the end in one atomic step: an interrupt leaves it as it was."""
+    written at the end in one atomic step: an interrupt leaves it as it was. ``ceiling``:
+    measure the noise ceiling (every net alone a second time)."""
     path = Path(target)
     if not path.exists():
         raise NeuroevoError(f"{path}: no such run directory or recipe file")
     if path.is_dir():
-        return _verify_run(path, generation, steps, progress)
+        return _verify_run(path, generation, steps, progress, ceiling)
     if generation not in (None, 0):
         raise NeuroevoError(f"{path}: a recipe has only generation 1 to verify")
     recipe = load(path)
     with engine.threads(recipe.run.threads):
         evo = _evolution(recipe)
-        return compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
+        return compare(
+            evo, steps=_steps(steps, recipe), source=str(path), progress=progress, ceiling=ceiling
+        )
 
 
 def _steps(steps: int | None, recipe: Recipe) -> int:
@@ -274,7 +317,11 @@ def _evolution(recipe: Recipe) -> Evolution:
 
 
 def _verify_run(
-    path: Path, generation: int | None, steps: int | None, progress: Progress | None
+    path: Path,
+    generation: int | None,
+    steps: int | None,
+    progress: Progress | None,
+    ceiling: bool = True,
 ) -> Report:
     rundir.check_no_links(path)
     if not (path / "recipe.toml").exists():
@@ -291,7 +338,10 @@ def _verify_run(
             )
         with engine.threads(recipe.run.threads):  # as the run had them: the same fitness
             evo = _generation(path, recipe, generation)
-            report = compare(evo, steps=_steps(steps, recipe), source=str(path), progress=progress)
+            report = compare(
+                evo, steps=_steps(steps, recipe), source=str(path), progress=progress,
+                ceiling=ceiling,
+            )  # fmt: skip
         rundir.write_json(path / FILE, report.to_dict())
         _plot(path, report)
     return report

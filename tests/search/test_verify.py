@@ -30,7 +30,8 @@ def test_verify_writes_what_it_prints_and_replays_the_run_exactly(finished, caps
     written = json.loads((finished / "verify.json").read_text())
     assert printed == written
     assert written["generation"] == 1  # the last of the tiny recipe's 2, counted from 0
-    for key in ("kendall_fitness", "spearman_fitness", "regret", "top3_overlap", "time_ratio"):
+    for key in ("kendall_fitness", "spearman_fitness", "regret", "top3_overlap", "time_ratio",
+                "kendall_ceiling", "spearman_ceiling", "kendall_params"):  # fmt: skip
         assert key in written
     # the mixer run starts from the generation's own start weights: it is the run's, exactly
     history = [r for r in rundir.read_history(finished) if r["generation"] == 1]
@@ -48,6 +49,8 @@ def test_verify_writes_what_it_prints_and_replays_the_run_exactly(finished, caps
     assert main(["report", str(finished)]) == 0
     page = (finished / "report.html").read_text()
     assert "alt='verify.png'" in page and f"{written['kendall_fitness']:+.3f}" in page
+    assert f"agree at tau {written['kendall_ceiling']:+.3f} (the noise ceiling)" in page
+    assert -1 <= written["kendall_params"] <= 1
 
 
 def test_a_recipe_verifies_the_generation_a_run_of_it_starts_with(finished, tiny_recipe, capsys):
@@ -81,6 +84,16 @@ def test_a_planted_net_wins_both_ways_and_the_rankings_agree(tiny_recipe):
     assert report.mixer_pick == report.alone_best == 2
     assert report.same_winner and report.regret == 0.0
     assert report.kendall_fitness > 0 and report.kendall_metric > 0
+    # the yardsticks: alone again on another batch order is another run (other metrics) that
+    # still ranks the planted net first; the parameter count ranks it last, the mixer first
+    assert any(n.again_metric != n.alone_metric for n in report.nets)
+    again = max(report.nets, key=lambda n: n.again_metric)
+    assert again.id == 2 and report.kendall_ceiling > 0 and -1 <= report.spearman_ceiling <= 1
+    assert report.nets[2].params == 10 and report.kendall_params < report.kendall_fitness
+    assert "noise ceiling, alone vs alone again +" in report.table()
+    once = verify.compare(evo, steps=120, source="planted", ceiling=False)
+    assert once.kendall_ceiling is None and "n/a (--no-ceiling)" in once.table()
+    assert once.kendall_fitness == report.kendall_fitness  # the same mixer run, replayed
 
 
 @pytest.mark.parametrize(
