@@ -101,7 +101,6 @@ class Search(BaseEstimator):
         finally:
             tasks.unregister(name)
         self.summary_ = result.summary
-        self.run_dir_ = None if self.out is None else Path(self.out)
         return self
 
     def _shape(self, x: np.ndarray) -> list[int] | None:

@@ -315,8 +315,9 @@ class Evolution:
         for ind in scored:
             metric = ind.result.validation_metric
             if metric is not None and math.isfinite(metric):
-                entry = Champion.of(ind, self.generation)
-                entry.fitness = self.objectives.fitness(metric, entry.genome)
+                # not copied here: the front copies what it keeps (DEAP deep-copies on insert)
+                entry = Champion(ind.genome, ind.state, self.generation, metric)
+                entry.fitness = self.objectives.fitness(metric, ind.genome)
                 entries.append(entry)
         self.front.update(entries)
         on = {(c.id, c.generation) for c in self.front}

@@ -203,7 +203,7 @@ def finish(evo: Search, deadline: Deadline | None = None) -> Finished:
         share = e.final / (e.final + e.refit) if e.final > 0 else 1.0
         phases.final_steps = phases.fit(e.final, share, section.final_steps)
     members = _train(evo, kept(evo), phases)
-    if several(evo):
+    if evo.objectives.several:
         return _finish_front(evo, members, phases)
     # the best net first (the hall of fame ranks by the search's metric, this by the final one)
     members.sort(key=lambda m: -_or_low(m.validation_metric))
@@ -274,8 +274,8 @@ def _finish_front(evo: Search, trained: list[Member], phases: _Phases | None) ->
 
 
 def _pick(models: list[FrontModel], objective: str) -> int:
-    """The member best on ``objective`` (the metric on validation, or the fewest of a cost),
-    ties by the other (the fewest parameters, or the metric)."""
+    """The member best on ``objective`` (the metric on validation, or the least of a cost),
+    ties by the other (the least of the recipe's first cost, or the metric)."""
 
     def key(i: int) -> tuple:
         model = models[i]
@@ -288,15 +288,10 @@ def _pick(models: list[FrontModel], objective: str) -> int:
     return min(range(len(models)), key=key)
 
 
-def several(evo: Search) -> bool:
-    """Whether the run has several objectives (and ends with its front)."""
-    return len(evo.recipe.evolution.objectives) > 1
-
-
 def kept(evo: Search) -> list[Champion]:
     """The nets the end of the run trains: with several objectives the front, else the hall
     of fame's best (:func:`wanted` of them)."""
-    if several(evo):
+    if evo.objectives.several:
         return sorted(evo.front, key=lambda c: (-c.validation_metric, c.id))
     return distinct(evo.hall_of_fame, wanted(evo))
 

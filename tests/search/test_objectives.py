@@ -154,7 +154,7 @@ def test_an_initial_net_above_a_constraint_is_refused_before_anything_runs(
 
 
 class Parents(Callback):
-    """Every parent (by id) and the nets each generation trained."""
+    """The genomes each generation trained (its elites and the children of its parents)."""
 
     def __init__(self):
         self.trained = []
