@@ -87,6 +87,7 @@ BEFORE_KEY = {
     ("constraints", "max_params"): 0,
     ("constraints", "max_macs"): 0,
     ("constraints", "max_latency_ms"): 0.0,
+    ("mixer", "mix_rows"): 0,  # updates read a batch of batch_size rows
 }
 
 

@@ -197,6 +197,7 @@ class MixerSection:
     mix_lr: float = setting(MixerConfig.mix_lr, like=_MIXER["mix_lr"])
     mix_every: int = setting(MixerConfig.mix_every, like=_MIXER["mix_every"])
     mix_on: str = setting(MixerConfig.mix_on, like=_MIXER["mix_on"])
+    mix_rows: int = setting(MixerConfig.mix_rows, like=_MIXER["mix_rows"])
     smoothing: float = setting(MixerConfig.smoothing, like=_MIXER["smoothing"])
     race_points: tuple[float, ...] = setting(Race.points, like=_RACE["points"])
     race_rule: str = setting(Race.rule, like=_RACE["rule"])
@@ -219,6 +220,7 @@ class MixerSection:
             mix_lr=self.mix_lr,
             mix_every=self.mix_every,
             mix_on=self.mix_on,
+            mix_rows=self.mix_rows,
             smoothing=self.smoothing,
             race=race,
             batch_size=self.batch_size,

@@ -418,7 +418,7 @@ def verify_png(
     shown = ax.scatter(fitness, _nan(alone), c=rounds, cmap="viridis", s=28)
     if len(set(rounds)) > 1:
         fig.colorbar(shown, ax=ax, label="race rounds survived")
-    ax.set_xlabel("mixer fitness (rounds survived + score)")
+    ax.set_xlabel("mixer fitness")
     ax.set_ylabel(_plain(f"validation {metric}, trained alone"))
     ax.grid(alpha=0.3)
     ax.set_title(_plain(title), fontsize=9)

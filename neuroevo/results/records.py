@@ -50,6 +50,7 @@ VERIFY_FIELDS = {
     "time_ratio?": "number|null",
     "kendall_ceiling?": "number|null",
     "kendall_params?": "number|null",
+    "valid_rows?": "count",
 }
 #: the fields of a history record that are read
 NEEDED = tuple(key for key in RECORD_FIELDS if not key.endswith("?"))
@@ -199,3 +200,19 @@ def read_verify(path: Path) -> dict[str, Any] | None:
 def num(value: Any, spec: str = ".4f") -> str:
     """A number as shown in the report and by ``neuroevo show`` (``n/a``: none)."""
     return "n/a" if not isinstance(value, (int, float)) else format(value, spec)
+
+
+#: a noise ceiling below this: the alone ranking itself is mostly noise
+NOISY_CEILING = 0.5
+
+
+def noise_note(rows: int, ceiling: float | None) -> str:
+    """How noisy the alone ranking itself is, in words: what one validation row weighs and,
+    where the noise ceiling is low, that the ranking is mostly noise."""
+    text = f"one row is {1 / rows:.3g} of the split" if rows > 0 else "n/a"
+    if ceiling is not None and ceiling < NOISY_CEILING:
+        text += (
+            f"; two alone runs agree only at tau {ceiling:+.3f}, so the alone ranking itself "
+            "is mostly noise here"
+        )
+    return text

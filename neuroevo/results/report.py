@@ -28,7 +28,7 @@ from typing import Any
 from neuroevo.errors import NeuroevoError, printable
 from neuroevo.genome import graph as G
 from neuroevo.results import records
-from neuroevo.results.records import num
+from neuroevo.results.records import noise_note, num
 from neuroevo.results.summary import Summary
 from neuroevo.results.summary import read as read_summary
 from neuroevo.storage import fileio, rundir
@@ -398,6 +398,9 @@ def _verify_paragraph(verify: dict[str, Any]) -> str:
             f"{num(verify.get('kendall_ceiling'), '+.3f')} (the noise ceiling), ranking by "
             f"parameter count reaches {num(verify.get('kendall_params'), '+.3f')}."
         )
+    if verify.get("valid_rows"):  # checked: a count
+        rows, ceiling = verify["valid_rows"], verify.get("kendall_ceiling")
+        yardsticks += f" Validation rows: {rows} ({noise_note(rows, ceiling)})."
     return _e(
         f"neuroevo verify (generation {verify.get('generation', 0) + 1}): Kendall tau "
         f"{num(verify.get('kendall_fitness'), '+.3f')} between mixer fitness and "

@@ -37,6 +37,7 @@ from neuroevo import schema, tasks
 from neuroevo.errors import NeuroevoError
 from neuroevo.genome import graph as G
 from neuroevo.recipe import Recipe, check_size, load
+from neuroevo.results.records import noise_note
 from neuroevo.search.evolution import Evolution
 from neuroevo.search.islands import Archipelago, Local
 from neuroevo.search.snapshot import finite
@@ -65,6 +66,7 @@ class NetReport:
     alone_metric: float | None  # the validation metric it reaches trained alone
     params: int = 0
     again_metric: float | None = None  # alone again, on another batch order (the ceiling)
+    round: int = 0  # race points it survived in the mixer run
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Report:
     kendall_params: float = 0.0  # the parameter-count baseline against alone
     kendall_ceiling: float | None = None  # alone against alone again (the noise ceiling)
     spearman_ceiling: float | None = None
+    valid_rows: int = 0  # the validation split's rows, every metric's
 
     @property
     def time_ratio(self) -> float:
@@ -123,6 +126,8 @@ class Report:
                 else f"noise ceiling, alone vs alone again {self.kendall_ceiling:+.3f} "
                 f"(tau), {self.spearman_ceiling:+.3f} (rho)"
             ),
+            f"validation rows {self.valid_rows}: "
+            + noise_note(self.valid_rows, self.kendall_ceiling),
             f"winner: mixer's pick {self.mixer_pick}, best alone {self.alone_best} "
             f"({'the same' if self.same_winner else 'different'}); top-3 overlap "
             f"{self.top3_overlap}/3; regret {_show(self.regret)}",
@@ -235,6 +240,7 @@ def report(
             alone_metric=a,
             params=G.n_parameters(m.genome),
             again_metric=None if again is None else again[i],
+            round=r.round,
         )
         for i, (m, r, a) in enumerate(zip(evo.members(), result.nets, alone))
     ]
@@ -265,6 +271,7 @@ def report(
         mixer_seconds=mixer_seconds,
         alone_seconds=alone_seconds,
         kendall_params=kendall_tau_b([float(n.params) for n in nets], alone),
+        valid_rows=int(evo.task.valid[0].shape[0]),
         kendall_ceiling=None if again is None else kendall_tau_b(_ranked(again), alone),
         spearman_ceiling=None if again is None else spearman_rho(_ranked(again), alone),
     )
@@ -356,7 +363,7 @@ def _plot(path: Path, report: Report) -> None:
         data = plots.verify_png(
             fitness,
             [n.alone_metric for n in report.nets],
-            [max(0, int(f)) for f in fitness],
+            [n.round for n in report.nets],
             metric=report.metric,
             title=f"generation {report.generation + 1}: Kendall tau "
             f"{report.kendall_fitness:+.3f}, regret {_show(report.regret)}",

@@ -3,10 +3,12 @@ mixing weights each net earns as its fitness.
 
 Every step each live net takes an Adam step (one parameter group per net, with that net's
 learning rate) on **its own** loss for the same training batch. The mixing weights ``W`` (k x m,
-one column per output, each column on the probability simplex) learn on validation batches by
-default, from each net's own loss (``experts``, the default rule) or from the loss of the mixed
-output (the other rules), with the nets' outputs detached: the mixer never trains a net. At the
-race points the nets far behind retire: no more forward or backward passes.
+one column per output, each column on the probability simplex) follow the nets on validation
+rows, with the nets' outputs detached: the mixer never trains a net. By default (``metric``)
+each net weighs ``exp(-z)``, ``z`` how many standard errors its validation metric, carried
+forward by its trend, is behind the leader's; the other rules step the weights by each net's
+own loss (``experts``) or by the loss of the mixed output. At the race points the nets clearly
+behind retire: no more forward or backward passes.
 
 The mixer drives a :class:`Population` (:class:`Modules`: ``torch.nn.Module`` objects; the
 batched engine's stacked nets); it knows nothing of genomes.
@@ -14,6 +16,7 @@ batched engine's stacked nets); it knows nothing of genomes.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -93,6 +96,14 @@ UPDATE_RULES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], torch.Tens
 #: rules whose step follows each net's own loss (the gradient of the expected loss of a net
 #: drawn by the weights, Hedge over experts) rather than the gradient of the mixture's loss
 OWN_LOSS_RULES = frozenset({"experts"})
+#: every rule: ``metric`` sets the weights from each net's validation metric and its trend
+#: (:meth:`_RaceState.by_metric`), the others step them by :data:`UPDATE_RULES`
+RULES = ("metric", *UPDATE_RULES)
+#: the ``metric`` rule's share of a net's recent gain it expects again per e-fold of steps up
+#: to the end of the run (half: learning curves flatten); and the fewest updates its trend
+#: needs (fewer: the trend is 0)
+TREND_SHARE = 0.5
+TREND_POINTS = 3
 
 
 # --------------------------------------------------------------------------- configuration
@@ -105,17 +116,22 @@ class Race:
     At each of ``points`` (fractions of the run) the live nets are ranked by score. With
     ``rule="keep-fraction"`` the best ``ceil(keep * live)`` stay; with ``rule="threshold"`` those
     below ``keep`` times the leader's score leave. At least ``min_survivors`` always stay.
+
+    The defaults go with the ``metric`` rule, whose race scores are ``exp(-z)`` of how many
+    standard errors ``z`` a net's expected metric is behind the leader's: ``keep = 0.018``
+    (about ``exp(-4)``) retires, at 40% and 70% of the run, only the nets more than 4 standard
+    errors behind (``bench/fidelity.py`` measured the choices).
     """
 
     points: tuple[float, ...] = schema.setting(
-        (0.25, 0.5, 0.75), above=0.0, below=1.0,
+        (0.4, 0.7), above=0.0, below=1.0,
         help="fractions of the run where the race drops nets (empty: no race)",
     )  # fmt: skip
     rule: str = schema.setting(
-        "keep-fraction", choices=("keep-fraction", "threshold"), help="how the race drops nets"
+        "threshold", choices=("keep-fraction", "threshold"), help="how the race drops nets"
     )
     keep: float = schema.setting(
-        0.5, above=0.0, high=1.0,
+        0.018, above=0.0, high=1.0,
         help="keep-fraction: the share of live nets kept; threshold: of the leader's score",
     )  # fmt: skip
     min_survivors: int = schema.setting(
@@ -144,28 +160,35 @@ STEPS = schema.Setting(help="training steps per generation", low=1, high=10_000_
 class MixerConfig:
     """How the mixing weights learn and how the race runs.
 
-    ``rule``: ``experts`` (default), ``projected-gradient``, ``hedge`` or ``rebalance``;
-    ``mix_lr`` its step size; ``mix_every``: update the mixing weights every that many training
-    steps; ``mix_on``: ``validation`` (default) or ``train`` batches; ``smoothing``: the
-    exponential moving average factor of the scores; ``race``: ``None`` to train every net to
-    the end; ``batch_size``: used when the data come as tensors; ``record_every``: steps between
-    two points of the score trajectory.
+    ``rule``: ``metric`` (default), ``experts``, ``projected-gradient``, ``hedge`` or
+    ``rebalance``; ``mix_lr`` the step size of the rules that step; ``mix_every``: update the
+    mixing weights every that many training steps; ``mix_on``: ``validation`` (default) or
+    ``train`` batches; ``mix_rows``: the validation rows each update reads (every row of a
+    smaller split; 0: ``batch_size``); ``smoothing``: the exponential moving average factor of
+    the scores (the rules that step); ``race``: ``None`` to train every net to the end;
+    ``batch_size``: used when the data come as tensors; ``record_every``: steps between two
+    points of the score trajectory.
     """
 
-    rule: str = schema.setting(
-        "experts", choices=tuple(UPDATE_RULES), help="how the mixing weights learn"
-    )
+    rule: str = schema.setting("metric", choices=RULES, help="how the mixing weights learn")
     # past 1000 every rule only jumps between the simplex's corners
-    mix_lr: float = schema.setting(0.05, above=0.0, high=1000.0, help="the rule's step size")
+    mix_lr: float = schema.setting(
+        0.05, above=0.0, high=1000.0, help="the step size of the rules that step (not metric)"
+    )
     mix_every: int = schema.setting(
-        1, low=1, high=10_000_000, help="training steps between mixing-weight updates"
+        20, low=1, high=10_000_000, help="training steps between mixing-weight updates"
     )
     mix_on: str = schema.setting(
         "validation", choices=("validation", "train"), help="batches the mixing weights learn on"
     )
+    mix_rows: int = schema.setting(
+        1024, low=0, high=10_000_000,
+        help="validation rows each update reads (all of a smaller split; 0: batch_size)",
+    )  # fmt: skip
     smoothing: float = schema.setting(
-        0.9, low=0.0, below=1.0, help="moving-average factor of the scores"
-    )
+        0.9, low=0.0, below=1.0,
+        help="moving-average factor of the scores (not metric: its weights are the score)",
+    )  # fmt: skip
     race: Race | None = field(default_factory=Race)
     batch_size: int = schema.setting(64, low=1, high=1_000_000, help="batch size")
     record_every: int = schema.setting(
@@ -283,12 +306,29 @@ def batches(
             yield x[index], y[index]
 
 
+def _tensor_pair(data: Any) -> bool:
+    return isinstance(data, tuple) and len(data) == 2 and all(torch.is_tensor(t) for t in data)
+
+
 def _as_batches(
     data: Iterable[Batch] | Batch, batch_size: int, generator: torch.Generator
 ) -> Iterator[Batch]:
-    if isinstance(data, tuple) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
+    if _tensor_pair(data):
         return batches(data[0], data[1], batch_size, generator)
     return iter(data)
+
+
+def _fixed_rows(data: Batch, rows: int, generator: torch.Generator) -> Batch:
+    """The rows the ``metric`` rule scores on at every update, so that metrics taken at
+    different steps compare: all of ``data``, or ``rows`` of it drawn once from
+    ``generator`` (in their order in ``data``)."""
+    x, y = data
+    if x.shape[0] == 0:
+        raise NeuroevoError("no samples to draw batches from")
+    if x.shape[0] <= rows:
+        return x, y
+    index = torch.randperm(x.shape[0], generator=generator)[:rows].sort().values
+    return x[index], y[index]
 
 
 # --------------------------------------------------------------------------- populations
@@ -408,18 +448,30 @@ def run_population(
     if k == 0:
         raise NeuroevoError("the mixer needs at least one net")
     schema.check("mixer.steps", steps, STEPS)  # a caller's own number (a recipe's is checked)
-    if evaluate_on is None and isinstance(valid, tuple) and len(valid) == 2:
+    if evaluate_on is None and _tensor_pair(valid):
         evaluate_on = valid
     train_it = _as_batches(train, config.batch_size, torch.Generator().manual_seed(seed))
-    valid_it = _as_batches(valid, config.batch_size, torch.Generator().manual_seed(seed + 1))
+    rows = config.mix_rows or config.batch_size
+    valid_generator = torch.Generator().manual_seed(seed + 1)
+    if config.rule == "metric" and _tensor_pair(valid):
+        valid_it = itertools.repeat(_fixed_rows(valid, rows, valid_generator))
+    else:
+        valid_it = _as_batches(valid, rows, valid_generator)
 
     started = time.perf_counter()
-    state = _RaceState(k, config, costs)
+    state = _RaceState(k, config, costs, steps)
     race_at = _race_steps(config.race, steps)
     _run_steps(population, state, task, config, train_it, valid_it, steps, race_at, on_step)
-    metrics = _evaluate(population, k, task, evaluate_on) if evaluate_on is not None else [None] * k
+    metrics, errors = [None] * k, [None] * k
+    if evaluate_on is not None:
+        metrics, errors = _evaluate(population, k, task, evaluate_on)
+        row = 1.0 / max(1, evaluate_on[1].shape[0])  # no error below one row's worth
+        errors = [None if e is None else max(e, row) for e in errors]
     results = state.results(
-        n_parameters=population.n_parameters(), metrics=metrics, n_rounds=len(race_at)
+        n_parameters=population.n_parameters(),
+        metrics=metrics,
+        n_rounds=len(race_at),
+        errors=errors,
     )
     return MixerResult(
         nets=results,
@@ -448,18 +500,23 @@ def _run_steps(
     """The mixer run's ``steps`` steps: train the live nets, mix every ``mix_every`` steps
     (nets whose outputs are not finite diverge), record, and hold the race's rounds."""
     on_train = config.mix_on == "train"
+    # the metric rule also scores the nets just before each race point and at the end: its
+    # weights are the scores, and a race or a fitness read from older rows would lag
+    scored = set(race_at) | {steps} if config.rule == "metric" else set()
+    least = 1 if config.rule == "metric" else 2  # a mixture needs two; a score, one
     for step in range(1, steps + 1):
         x, y = next(train_it)
         live, outputs = state.live(), None
         if live:  # (none: every net diverged, and the run only counts its steps)
             live, outputs = _train_step(population, state, x, y, on_train, step)
 
-        if step % config.mix_every == 0 and len(live) > 1:
+        if (step % config.mix_every == 0 or step in scored) and len(live) >= least:
             if on_train:
-                yv, p = y, task.mixable(outputs)
+                yv, out = y, outputs
             else:
                 xv, yv = next(valid_it)
-                p = task.mixable(population.predict(xv, live))
+                out = population.predict(xv, live)
+            p = task.mixable(out)
             if not bool(torch.isfinite(p).all()):
                 finite = torch.isfinite(p).flatten(1).all(dim=1)
                 keep = finite.tolist()
@@ -467,9 +524,12 @@ def _run_steps(
                     if not ok:
                         state.diverge(i, step)
                 population.retire([i for i, ok in zip(live, keep) if not ok])
-                live, p = state.live(), p[finite]
-            if len(live) > 1:
-                state.update_weights(live, p, yv, task)
+                live, p, out = state.live(), p[finite], out[finite]
+            if len(live) >= least:
+                if config.rule == "metric":
+                    state.by_metric(live, out, yv, task, step)
+                else:
+                    state.update_weights(live, p, yv, task)
         if step % config.record_every == 0 or step == steps:
             state.record(step)
         if step in race_at and state.live():
@@ -512,11 +572,22 @@ def _race_steps(race: Race | None, steps: int) -> dict[int, int]:
     return at
 
 
-def _evaluate(population: Population, k: int, task: kinds.Kind, data: Batch) -> list[float | None]:
-    """Every net's metric on ``data`` (retired nets included: they are measured as they left)."""
+def _evaluate(
+    population: Population, k: int, task: kinds.Kind, data: Batch
+) -> tuple[list[float | None], list[float | None]]:
+    """Every net's metric on ``data`` and its standard error (retired nets included: they are
+    measured as they left)."""
     x, y = data
     out = population.predict(x, list(range(k)))
-    return [task.score(out[i], y) for i in range(k)]
+    return [task.score(out[i], y) for i in range(k)], [
+        task.standard_error(out[i], y) for i in range(k)
+    ]
+
+
+def _behind(values: torch.Tensor, error: float) -> torch.Tensor:
+    """``exp(-z)`` renormalised, ``z`` how many ``error``s each value is below the largest."""
+    weight = torch.exp(-(values.max() - values) / error)
+    return weight / weight.sum()
 
 
 def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
@@ -537,11 +608,22 @@ class _RaceState:
     """Mixing weights, smoothed scores, who is live, and when each net left."""
 
     def __init__(
-        self, k: int, config: MixerConfig, costs: Sequence[Sequence[float]] | None = None
+        self,
+        k: int,
+        config: MixerConfig,
+        costs: Sequence[Sequence[float]] | None = None,
+        steps: int = 1,
     ) -> None:
         self.k = k
         self.config = config
         self.costs = costs  # each net's costs (fewer is better), where the race keeps a front
+        self.steps = steps  # the run's length, which the metric rule's trend looks ahead to
+        # the metric rule: each net's (step, metric) at every update, its latest metric (as
+        # it left, for a retired net), the race's look-ahead scores, the standard error used
+        self.history: list[list[tuple[int, float]]] = [[] for _ in range(k)]
+        self.shown: list[float | None] = [None] * k
+        self.ahead = torch.zeros(k, dtype=torch.float64)
+        self.error = 1.0
         self.weights: torch.Tensor = torch.empty(0)  # (k, m), sized at the first update
         self.score = torch.full((k,), 1.0 / k, dtype=torch.float64)
         self.alive = [True] * k
@@ -588,6 +670,58 @@ class _RaceState:
             self.score.index_copy_(0, rows, beta * old + (1 - beta) * new.mean(dim=1))
         self._normalise_scores()
 
+    def by_metric(
+        self, index: list[int], out: torch.Tensor, y: torch.Tensor, task, step: int
+    ) -> None:
+        """The ``metric`` rule's update from nets ``index``'s raw outputs ``out``
+        ``(len(index), B, m)`` on rows whose targets are ``y``: each net's metric on the rows
+        and its weight ``exp(-z)``, ``z`` how many standard errors (the leader's metric's on
+        these rows, at least one row's worth) it is behind the leader, renormalised over the
+        nets, the same for every output; the score is that weight (no smoothing). The race
+        looks ahead instead: each net's expected metric at the end of the run, its metric plus
+        :data:`TREND_SHARE` of its trend (the least-squares slope of its metric in log steps
+        over the second half of the steps so far, where it rises) times the log steps left,
+        scored the same way. Nets equal on the rows weigh the same."""
+        out, y = out.to("cpu"), y.to("cpu")
+        rows = torch.stack([task.row_metric(o, y) for o in out]).to(torch.float64)  # (n, B)
+        metric = rows.mean(dim=1)
+        ahead = []
+        for j, i in enumerate(index):
+            value = metric[j].item()
+            self.history[i].append((step, value))
+            self.shown[i] = value
+            ahead.append(value + TREND_SHARE * self._slope(i, step) * self._ahead(step))
+        n = rows.shape[1]
+        leader = int(metric.argmax())
+        spread = rows[leader].std().item() if n > 1 else 0.0
+        self.error = max(spread / math.sqrt(n), 1.0 / n)
+        weight = _behind(metric, self.error)
+        if self.weights.numel() == 0:
+            self.weights = torch.zeros((self.k, out.shape[-1]), dtype=torch.float64)
+        at = torch.tensor(index)
+        self.weights[at] = weight.unsqueeze(1).expand(-1, self.weights.shape[1])
+        self.score.index_copy_(0, at, weight)
+        self._normalise_scores()
+        self.ahead.index_copy_(0, at, _behind(torch.tensor(ahead, dtype=torch.float64), self.error))
+
+    def _ahead(self, step: int) -> float:
+        """Log steps from ``step`` to the end of the run."""
+        return math.log(max(self.steps, step) / step)
+
+    def _slope(self, i: int, step: int) -> float:
+        """Net ``i``'s metric's least-squares slope in log steps over the updates in the second
+        half of the steps so far; 0 where it falls or with fewer than :data:`TREND_POINTS`."""
+        points = [(math.log(s), v) for s, v in self.history[i] if 2 * s >= step]
+        if len(points) < TREND_POINTS:
+            return 0.0
+        mean_x = sum(x for x, _ in points) / len(points)
+        mean_y = sum(v for _, v in points) / len(points)
+        spread = sum((x - mean_x) ** 2 for x, _ in points)
+        if spread == 0:
+            return 0.0
+        slope = sum((x - mean_x) * (v - mean_y) for x, v in points) / spread
+        return max(0.0, slope)
+
     def _normalise_scores(self) -> None:
         live = self.live()
         if len(live) == self.k:
@@ -620,18 +754,20 @@ class _RaceState:
         self._leave(i, step)
 
     def race_round(self, round_index: int, step: int) -> None:
+        """The nets behind leave: ranked by score (the metric rule: by expected metric)."""
         race = self.config.race
         live = self.live()
-        ranked = sorted(live, key=lambda i: (-self.score[i].item(), i))
+        score = self.ahead if self.config.rule == "metric" else self.score
+        ranked = sorted(live, key=lambda i: (-score[i].item(), i))
         if race.rule == "keep-fraction":
             n_keep = math.ceil(race.keep * len(live))
         else:
-            leader = self.score[ranked[0]].item()
-            n_keep = sum(1 for i in ranked if self.score[i].item() >= race.keep * leader)
+            leader = score[ranked[0]].item()
+            n_keep = sum(1 for i in ranked if score[i].item() >= race.keep * leader)
         n_keep = min(len(live), max(n_keep, race.min_survivors))
         kept = set(ranked[:n_keep])
         if self.costs is not None:  # and every net no live net dominates
-            points = [(self.score[i].item(), *(-c for c in self.costs[i])) for i in live]
+            points = [(score[i].item(), *(-c for c in self.costs[i])) for i in live]
             kept.update(live[j] for j in non_dominated(points))
         leaving = [i for i in ranked if i not in kept]
         for i in live:
@@ -640,6 +776,30 @@ class _RaceState:
             self.final_score[i] = self.score[i].item()
         for i in leaving:
             self._leave(i, step)
+
+    def _earned(self, metrics=None, errors=None) -> list[float]:
+        """The metric rule's fitness: the weight each net earned, ``exp(-z)`` of how many
+        standard errors its validation metric (a retired net's as it left) is behind the best,
+        renormalised over every net that did not diverge. The metric is the end's, on the whole
+        validation split, where the run measured one (then fitness ranks as that metric does),
+        else the last one the updates showed; the standard error is the leader's (at least one
+        row's worth). 0 for a net with no metric."""
+        measured = metrics is not None and any(m is not None for m in metrics)
+        values = list(metrics) if measured else list(self.shown)
+        error = self.error
+        if measured:
+            leader = max((i for i, v in enumerate(values) if v is not None),
+                         key=lambda i: values[i])  # fmt: skip
+            if errors is not None and errors[leader] is not None:
+                error = errors[leader]
+        scored = [i for i, v in enumerate(values) if v is not None and not self.diverged[i]]
+        earned = [0.0] * self.k
+        if scored:
+            weight = _behind(torch.tensor([values[i] for i in scored], dtype=torch.float64),
+                             error)  # fmt: skip
+            for i, w in zip(scored, weight.tolist()):
+                earned[i] = w
+        return earned
 
     def record(self, step: int) -> None:
         self.trajectory_steps.append(step)
@@ -656,14 +816,20 @@ class _RaceState:
         frames = [uniform if f is None else f for f in self._weight_frames]
         return torch.stack(frames) if frames else torch.zeros(0, self.k, m)
 
-    def results(self, *, n_parameters, metrics, n_rounds: int) -> list[NetResult]:
+    def results(self, *, n_parameters, metrics, n_rounds: int, errors=None) -> list[NetResult]:
+        """Each net's result; ``metrics`` (and ``errors``, their standard errors) measured at
+        the end on the validation split, where the run had one."""
         out = []
+        earned = self._earned(metrics, errors) if self.config.rule == "metric" else None
         for i in range(self.k):
             if self.alive[i]:
                 self.round[i] = n_rounds
                 self.final_score[i] = self.score[i].item()
-            score = self.final_score[i]
-            fitness = -1.0 if self.diverged[i] else self.round[i] + score
+            score = self.final_score[i] if earned is None else earned[i]
+            if self.diverged[i]:
+                fitness = -1.0
+            else:
+                fitness = score if earned is not None else self.round[i] + score
             out.append(
                 NetResult(
                     index=i,

@@ -66,7 +66,7 @@ def test_hypervolume_is_the_area_dominated_up_to_the_reference():
 
 def race_state(scores, costs, keep):
     race = mixer.Race(points=(0.5,), rule="keep-fraction", keep=keep, min_survivors=1)
-    config = mixer.MixerConfig(race=race)
+    config = mixer.MixerConfig(rule="experts", race=race)  # the race reads the scores
     state = mixer._RaceState(len(scores), config, costs)
     state.score = torch.tensor(scores, dtype=torch.float64)
     return state

@@ -11,6 +11,7 @@ from neuroevo import recipe as R
 from neuroevo import tasks
 from neuroevo.cli import main
 from neuroevo.genome import graph as G
+from neuroevo.results.records import noise_note
 from neuroevo.search import verify
 from neuroevo.search.evolution import Evolution
 from neuroevo.search.individuals import Individual
@@ -51,6 +52,16 @@ def test_verify_writes_what_it_prints_and_replays_the_run_exactly(finished, caps
     assert "alt='verify.png'" in page and f"{written['kendall_fitness']:+.3f}" in page
     assert f"agree at tau {written['kendall_ceiling']:+.3f} (the noise ceiling)" in page
     assert -1 <= written["kendall_params"] <= 1
+    # how noisy the alone ranking itself is: the validation rows every metric is taken on
+    assert written["valid_rows"] > 0
+    assert f"validation rows {written['valid_rows']}: one row is" in table
+    assert f"Validation rows: {written['valid_rows']} (one row is" in page
+
+
+def test_a_low_noise_ceiling_is_called_noise():
+    assert "mostly noise" in noise_note(36, 0.3)
+    assert "mostly noise" not in noise_note(2000, 0.9)
+    assert noise_note(2000, None) == "one row is 0.0005 of the split"
 
 
 def test_a_recipe_verifies_the_generation_a_run_of_it_starts_with(finished, tiny_recipe, capsys):

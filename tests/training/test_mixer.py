@@ -82,9 +82,18 @@ def six_nets(seed=0):
     return nets
 
 
-@pytest.mark.parametrize("rule", RULES)
+#: the settings the stepping rules were measured with (bench/fidelity.py)
+STEPPING = {
+    "mix_every": 1,
+    "mix_rows": 0,
+    "race": X.Race(points=(0.25, 0.5, 0.75), rule="keep-fraction", keep=0.5),
+}
+
+
+@pytest.mark.parametrize("rule", X.RULES)
 def test_planted_winner_has_the_highest_fitness_and_survives(rule):
     nets = six_nets()
+    config = X.MixerConfig(rule=rule, **({} if rule == "metric" else STEPPING))
     result = X.run(
         nets,
         [1e-2] * 6,
@@ -93,14 +102,16 @@ def test_planted_winner_has_the_highest_fitness_and_survives(rule):
         valid=linear_data(300, 2),
         steps=120,
         seed=0,
-        config=X.MixerConfig(rule=rule),
+        config=config,
     )
     assert result.ranking()[0] == 3
     planted = result.nets[3]
     assert planted.retired_at is None and planted.steps_trained == 120
-    assert planted.round == 3  # survived every race point
+    assert planted.round == len(config.race.points)  # survived every race point
     assert planted.validation_metric == pytest.approx(1.0)
-    assert sum(1 for n in result.nets if n.retired_at is None) == 2  # min_survivors
+    # the metric race retires every net clearly behind the planted one; halving thrice
+    # leaves two; min_survivors keeps two either way
+    assert sum(1 for n in result.nets if n.retired_at is None) == 2
 
 
 @pytest.mark.parametrize("mix_on", ["validation", "train"])
@@ -141,9 +152,10 @@ def test_retired_nets_stop_training_and_diverged_nets_rank_last():
     lrs = [1e-2] * 6
     lrs[1] = 1e30  # weights overflow float32: the loss turns infinite
     snapshots = {}
+    first = round(X.Race().points[0] * 120)  # the first race point's step
 
     def on_step(step, live):
-        if step == 31:  # just after the first race point (0.25 * 120)
+        if step == first + 1:  # just after it
             snapshots.update({i: copy.deepcopy(n.state_dict()) for i, n in enumerate(nets)})
 
     result = X.run(
@@ -159,17 +171,38 @@ def test_retired_nets_stop_training_and_diverged_nets_rank_last():
     diverged = result.nets[1]
     assert diverged.diverged and diverged.fitness == min(result.fitness) == -1.0
     assert result.ranking()[-1] == 1
-    retired_early = [n for n in result.nets if n.retired_at == 30 and not n.diverged]
+    retired_early = [n for n in result.nets if n.retired_at == first and not n.diverged]
     assert retired_early, "the first race point retired nobody"
     for n in retired_early:
-        assert n.steps_trained == 30
+        assert n.steps_trained == first
         for key, tensor in nets[n.index].state_dict().items():
             assert torch.equal(tensor, snapshots[n.index][key])
     assert result.nets[3].retired_at is None  # the run went on to the end
     assert all(n.fitness > -1 for n in result.nets if not n.diverged)
 
 
-def test_fitness_orders_by_round_then_score():
+def test_metric_fitness_ranks_as_each_nets_own_validation_metric():
+    # the metric rule's fitness is the weight each net earned on the validation rows (here
+    # every row): it orders the nets exactly as their metric there, retired nets as they left
+    result = X.run(
+        six_nets(3),
+        [1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3],
+        kind="regression",
+        train=linear_data(500, 1),
+        valid=linear_data(200, 2),
+        steps=80,
+        seed=0,
+        config=X.MixerConfig(race=X.Race(keep=0.5)),
+    )
+    assert any(n.retired_at is not None for n in result.nets)  # the race ran
+    by_fitness = sorted(result.nets, key=lambda n: -n.fitness)
+    metrics = [n.validation_metric for n in by_fitness]
+    assert metrics == sorted(metrics, reverse=True)
+    assert sum(n.fitness for n in result.nets) == pytest.approx(1.0)
+    assert all(n.score == n.fitness for n in result.nets)
+
+
+def test_stepping_rules_fitness_orders_by_round_then_score():
     result = X.run(
         six_nets(3),
         [1e-2] * 6,
@@ -178,6 +211,7 @@ def test_fitness_orders_by_round_then_score():
         valid=linear_data(200, 2),
         steps=80,
         seed=0,
+        config=X.MixerConfig(rule="experts", **STEPPING),
     )
     ordered = sorted(result.nets, key=lambda n: -n.fitness)
     keys = [(n.round, n.score) for n in ordered]
@@ -209,17 +243,72 @@ def test_same_seed_same_result():
     def once():
         r = X.run(
             six_nets(4),
-            [1e-2] * 6,
+            [1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3],
             kind="regression",
             train=linear_data(500, 1),
-            valid=linear_data(200, 2),
-            steps=50,
+            valid=linear_data(2000, 2),  # more rows than mix_rows: a drawn subset
+            steps=80,
             seed=3,
         )
-        return r.fitness, [n.trajectory for n in r.nets], r.weights
+        return (
+            r.fitness,
+            [n.retired_at for n in r.nets],
+            [n.trajectory for n in r.nets],
+            r.weights,
+        )
 
     a, b = once(), once()
-    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+    assert any(step is not None for step in a[1])  # the race retired some
+    assert a[:3] == b[:3] and torch.equal(a[3], b[3])
+
+
+def test_metric_weights_stay_on_the_simplex():
+    result = X.run(
+        six_nets(5),
+        [1e-2, 3e-3, 1e-2, 1e-3, 2e-2, 5e-3],
+        kind="regression",
+        train=linear_data(500, 1),
+        valid=linear_data(300, 2),
+        steps=100,
+        seed=0,
+        config=X.MixerConfig(mix_every=5, record_every=5),
+    )
+    frames = result.weight_trajectory
+    assert frames.shape[0] == 20
+    assert (frames >= 0).all()
+    torch.testing.assert_close(frames.sum(dim=1), torch.ones(20, 2), atol=1e-5, rtol=0)
+    for i, n in enumerate(result.nets):  # a retired net's row is empty from then on
+        if n.retired_at is not None:
+            later = [j for j, step in enumerate(result.trajectory_steps) if step > n.retired_at]
+            assert later and (frames[later, i] == 0).all()
+
+
+def scored(state, accuracies, step, rows=100):
+    """One metric-rule update of ``state`` from nets whose accuracies on ``rows`` rows of two
+    classes are ``accuracies`` (each right on its first rows)."""
+    y = torch.zeros(rows, dtype=torch.long)
+    out = torch.zeros(len(accuracies), rows, 2)
+    for j, a in enumerate(accuracies):
+        right = round(a * rows)
+        out[j, :right, 0] = 1.0
+        out[j, right:, 1] = 1.0
+    state.by_metric(list(range(len(accuracies))), out, y, X.kinds.get("classes"), step)
+
+
+def test_the_race_keeps_a_net_behind_but_rising_and_retires_one_as_far_behind_and_flat():
+    race = X.Race(points=(0.4,), keep=0.05, min_survivors=1)
+    state = X._RaceState(3, X.MixerConfig(race=race), steps=1000)
+    # net 0 leads at 0.9; net 1 has sat at 0.7; net 2 climbs to 0.7 (6.7 standard errors
+    # behind now, but rising): at 40% of the run the race looks ahead
+    for step, rising in zip((100, 200, 300, 400), (0.4, 0.5, 0.6, 0.7)):
+        scored(state, [0.9, 0.7, rising], step)
+    assert state.shown == [0.9, 0.7, 0.7]
+    assert state.score[1] == state.score[2]  # the weights are what the nets show now
+    state.race_round(0, 400)
+    assert state.live() == [0, 2]
+    assert state.retired_at == [None, 400, None]
+    fitness = state._earned()  # net 1 ranks by what it showed: level with net 2 now
+    assert fitness[0] > fitness[1] == fitness[2] > 0
 
 
 def bits_data(n, seed):
