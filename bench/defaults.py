@@ -26,15 +26,18 @@ from pathlib import Path
 from csv_vs_sklearn import SETS, TABLE, write_csv
 from record import ROOT, Record, add_arguments
 
+from neuroevo.training import mixer
+
 #: the ``[mixer]`` settings before the ``metric`` rule: the ``experts`` rule on a batch of
 #: ``batch_size`` rows every step, and a race halving the field at 1/4, 1/2 and 3/4
+RACE = mixer.STEPPING_RACE
 PREVIOUS = [
     "mixer.rule='experts'",
     "mixer.mix_every=1",
     "mixer.mix_rows=0",
-    "mixer.race_points=[0.25, 0.5, 0.75]",
-    "mixer.race_rule='keep-fraction'",
-    "mixer.race_keep=0.5",
+    f"mixer.race_points={list(RACE.points)}",
+    f"mixer.race_rule='{RACE.rule}'",
+    f"mixer.race_keep={RACE.keep}",
 ]
 #: what ``recipes/logbits.toml`` set before: its own rule and interval, the race as above
 PREVIOUS_LOGBITS = [*PREVIOUS[3:], "mixer.rule='projected-gradient'", "mixer.mix_every=4",
@@ -77,15 +80,8 @@ def main() -> None:
         for name, recipe, seed, previous in cases:
             runs = {v: folder / f"{name}-{seed}-{v}" for v in VARIANTS}
             overrides = {"now": [], "previous": previous}
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "neuroevo.cli", "evolve", str(recipe), "--out",
-                     str(runs[v]), "--quiet", "--set", f"run.seed={seed}", "--set",
-                     "run.threads=1", *(a for o in overrides[v] for a in ("--set", o))],
-                    stdout=subprocess.DEVNULL,
-                )  # fmt: skip
-                for v in VARIANTS
-            ]
+            procs = [subprocess.Popen(command(recipe, runs[v], seed, overrides[v]),
+                                      stdout=subprocess.DEVNULL) for v in VARIANTS]  # fmt: skip
             for p in procs:
                 if p.wait() != 0:
                     raise SystemExit(f"{name}/{seed}: a run failed (exit {p.returncode})")
@@ -109,6 +105,13 @@ def main() -> None:
         print(line)
         record.note(line)
     record.write()
+
+
+def command(recipe: Path, out: Path, seed: int, overrides: list[str]) -> list[str]:
+    """One search: ``neuroevo evolve`` on one torch thread, quiet."""
+    sets = [a for o in [f"run.seed={seed}", "run.threads=1", *overrides] for a in ("--set", o)]
+    return [sys.executable, "-m", "neuroevo.cli", "evolve", str(recipe), "--out", str(out),
+            "--quiet", *sets]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ PREVIOUS = {
     "rule": "experts",
     "mix_every": 1,
     "mix_rows": 0,
-    "race": mixer.Race(points=(0.25, 0.5, 0.75), rule="keep-fraction", keep=0.5),
+    "race": mixer.STEPPING_RACE,
 }
 TREND = "trend share"  # not a recipe key: mixer.TREND_SHARE, set per run
 SETTINGS = {  # one change at a time from the defaults (the rule: metric)

@@ -2,10 +2,12 @@
 
 The 18 nets of the original 2017 demo (sigmoid MLPs, hidden width 16..56 step 8, 1..3 layers)
 are trained once in one mixer run per update rule and once each alone, for the same number of
-steps on the same batches. Printed: each net's mixer fitness beside its alone-trained validation
-metric, the Kendall rank correlation (tau-b) between them for each rule, and the wall-time
-ratio (alone total / mixer); the same is written to ``bench/results/mixer_vs_alone.md`` and
-``.json`` (``--results DIR`` for another folder).
+steps on the same batches (the ``metric`` rule at its defaults, scoring on the validation split
+every 20 steps; the others on validation batches every ``--mix-every`` steps with the race they
+were measured with, ``mixer.STEPPING_RACE``). Printed: each net's mixer fitness beside its
+alone-trained validation metric, the Kendall rank correlation (tau-b) between them for each
+rule, and the wall-time ratio (alone total / mixer); the same is written to
+``bench/results/mixer_vs_alone.md`` and ``.json`` (``--results DIR`` for another folder).
 
     .venv/bin/python bench/mixer_vs_alone.py                 # about 2 minutes on 2 cores
     .venv/bin/python bench/mixer_vs_alone.py --mix-every 1 4  # compare mixing intervals
@@ -54,7 +56,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--task", default="logbits", help="a built-in task")
     parser.add_argument(
-        "--rules", nargs="+", default=list(mixer.UPDATE_RULES), help="mixer rules to compare"
+        "--rules", nargs="+", default=list(mixer.RULES), help="mixer rules to compare"
     )
     parser.add_argument(
         "--mix-every",
@@ -91,15 +93,25 @@ def main() -> None:
     results = {}
     for every in args.mix_every:
         for rule in args.rules:
+            if rule == "metric":  # at its defaults (every 20 steps, its rows and race), once
+                if every != args.mix_every[0]:
+                    continue
+                config = mixer.MixerConfig()
+                every, valid_data = config.mix_every, task.valid
+            else:  # on the batches, with the race they were measured with
+                config = mixer.MixerConfig(
+                    rule=rule, mix_every=every, mix_rows=0, race=mixer.STEPPING_RACE
+                )
+                valid_data = valid
             _, nets = demo_nets(args.seed, n_in, n_out)
             results[rule, every] = mixer.run(
                 nets,
                 [args.lr] * len(nets),
                 kind=task.kind,
                 train=train,
-                valid=valid,
+                valid=valid_data,
                 steps=args.steps,
-                config=mixer.MixerConfig(rule=rule, mix_every=every),
+                config=config,
                 evaluate_on=task.valid,
             )
 

@@ -134,7 +134,7 @@ def scores_png(
     *,
     title: str,
 ) -> bytes:
-    """Each net's score (its smoothed mixing weight, ``scores``: ``(len(steps), k)``) over
+    """Each net's score (its mixing weight, ``scores``: ``(len(steps), k)``) over
     the run, ended with a cross where it left the race; race points as dashed lines."""
     labels, title = [_plain(label) for label in labels], _plain(title)
     fig = _figure(7.5, 4.2)
@@ -155,7 +155,7 @@ def scores_png(
     for s in race_steps:
         ax.axvline(s, color="k", ls="--", lw=0.8, alpha=0.5)
     ax.set_xlabel("mixer step (dashed: race points; x: a net leaves)")
-    ax.set_ylabel("score (smoothed mixing weight)")
+    ax.set_ylabel("score (mixing weight)")
     ax.set_title(title, fontsize=10)
     ax.set_xlim(0, steps[-1] if len(steps) else 1)
     ax.set_ylim(bottom=0)

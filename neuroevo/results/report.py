@@ -296,8 +296,8 @@ _CAPTIONS = {
     "race.gif": "The mixing-weight race: each bar group is a net, one bar per output (or its "
     "mean weight where outputs are many); the weight a net earns is its fitness. Nets turn "
     "grey when they leave the race.",
-    "scores.png": "Each net's score (its smoothed mixing weight) over the same mixer run; "
-    "dashed lines are race points, a cross marks a net leaving.",
+    "scores.png": "Each net's score (its mixing weight; smoothed, for the rules that step) over "
+    "the same mixer run; dashed lines are race points, a cross marks a net leaving.",
     "progress.png": "Best and mean validation metric per generation; the star is the test "
     "metric of the best net after its final training. Below: each generation's wall time.",
     "lineage.png": "The best net's ancestors back to generation 1, each with the mutation "

@@ -151,6 +151,10 @@ RACE_KEYS = {
     "race.min_survivors": "mixer.min_survivors",
 }
 
+#: the race the rules that step (all but ``metric``) were measured with, and the default before
+#: the ``metric`` rule: half the field kept at a quarter, a half and three quarters of the run
+STEPPING_RACE = Race(points=(0.25, 0.5, 0.75), rule="keep-fraction", keep=0.5)
+
 
 #: the steps of one mixer run: ``mixer.steps``'s setting, which a recipe's ``[mixer]`` takes
 STEPS = schema.Setting(help="training steps per generation", low=1, high=10_000_000)
@@ -212,9 +216,12 @@ RECORD_OUTPUTS = 16
 class NetResult:
     """What one mixer run says about one net.
 
-    ``fitness`` orders nets as the race does: ``round + score`` where ``round`` counts the race
-    points the net survived (survivors of the whole run have ``len(race.points)``) and ``score``
-    is its smoothed mixing weight when it left (in [0, 1]); a net that diverged has -1.
+    ``fitness``: with the ``metric`` rule the weight the net earned (``score``), ``exp(-z)`` of
+    how many standard errors its validation metric at the end of the run (a retired net's as it
+    left) is behind the best, renormalised over the nets; with the other rules ``round +
+    score``, where ``round`` counts the race points the net survived (survivors of the whole run
+    have ``len(race.points)``) and ``score`` is its smoothed mixing weight when it left (in [0,
+    1]). A net that diverged has -1.
     """
 
     index: int

@@ -95,6 +95,9 @@ def test_a_planted_net_wins_both_ways_and_the_rankings_agree(tiny_recipe):
     assert report.mixer_pick == report.alone_best == 2
     assert report.same_winner and report.regret == 0.0
     assert report.kendall_fitness > 0 and report.kendall_metric > 0
+    # the default rule's fitness is the weight each net earned on the validation split: it
+    # ranks exactly as the nets' own validation metric at the end of the mixer run
+    assert report.kendall_fitness == report.kendall_metric
     # the yardsticks: alone again on another batch order is another run (other metrics) that
     # still ranks the planted net first; the parameter count ranks it last, the mixer first
     assert any(n.again_metric != n.alone_metric for n in report.nets)

@@ -86,7 +86,7 @@ def six_nets(seed=0):
 STEPPING = {
     "mix_every": 1,
     "mix_rows": 0,
-    "race": X.Race(points=(0.25, 0.5, 0.75), rule="keep-fraction", keep=0.5),
+    "race": X.STEPPING_RACE,
 }
 
 
