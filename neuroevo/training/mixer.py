@@ -5,10 +5,10 @@ Every step each live net takes an Adam step (one parameter group per net, with t
 learning rate) on **its own** loss for the same training batch. The mixing weights ``W`` (k x m,
 one column per output, each column on the probability simplex) follow the nets on validation
 rows, with the nets' outputs detached: the mixer never trains a net. By default (``metric``)
-each net weighs ``exp(-z)``, ``z`` how many standard errors its validation metric, carried
-forward by its trend, is behind the leader's; the other rules step the weights by each net's
-own loss (``experts``) or by the loss of the mixed output. At the race points the nets clearly
-behind retire: no more forward or backward passes.
+each net weighs ``exp(-z)``, ``z`` how many standard errors its validation metric is behind the
+leader's; the other rules step the weights by each net's own loss (``experts``) or by the loss
+of the mixed output. At the race points the nets expected to end clearly behind (the metric
+rule looks ahead along each net's trend) retire: no more forward or backward passes.
 
 The mixer drives a :class:`Population` (:class:`Modules`: ``torch.nn.Module`` objects; the
 batched engine's stacked nets); it knows nothing of genomes.
@@ -460,7 +460,7 @@ def run_population(
     train_it = _as_batches(train, config.batch_size, torch.Generator().manual_seed(seed))
     rows = config.mix_rows or config.batch_size
     valid_generator = torch.Generator().manual_seed(seed + 1)
-    if config.rule == "metric" and _tensor_pair(valid):
+    if config.rule == "metric" and config.mix_on == "validation" and _tensor_pair(valid):
         valid_it = itertools.repeat(_fixed_rows(valid, rows, valid_generator))
     else:
         valid_it = _as_batches(valid, rows, valid_generator)
