@@ -97,14 +97,14 @@ def main() -> None:
                 if every != args.mix_every[0]:
                     continue
                 config = mixer.MixerConfig()
-                every, valid_data = config.mix_every, task.valid
+                valid_data = task.valid
             else:  # on the batches, with the race they were measured with
                 config = mixer.MixerConfig(
                     rule=rule, mix_every=every, mix_rows=0, race=mixer.STEPPING_RACE
                 )
                 valid_data = valid
             _, nets = demo_nets(args.seed, n_in, n_out)
-            results[rule, every] = mixer.run(
+            results[rule, config.mix_every] = mixer.run(
                 nets,
                 [args.lr] * len(nets),
                 kind=task.kind,
