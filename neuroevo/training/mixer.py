@@ -625,10 +625,9 @@ class _RaceState:
         self.config = config
         self.costs = costs  # each net's costs (fewer is better), where the race keeps a front
         self.steps = steps  # the run's length, which the metric rule's trend looks ahead to
-        # the metric rule: each net's (step, metric) at every update, its latest metric (as
-        # it left, for a retired net), the race's look-ahead scores, the standard error used
+        # the metric rule: each net's (step, metric) at every update, the race's look-ahead
+        # scores, the standard error used
         self.history: list[list[tuple[int, float]]] = [[] for _ in range(k)]
-        self.shown: list[float | None] = [None] * k
         self.ahead = torch.zeros(k, dtype=torch.float64)
         self.error = 1.0
         self.weights: torch.Tensor = torch.empty(0)  # (k, m), sized at the first update
@@ -696,7 +695,6 @@ class _RaceState:
         for j, i in enumerate(index):
             value = metric[j].item()
             self.history[i].append((step, value))
-            self.shown[i] = value
             ahead.append(value + TREND_SHARE * self._slope(i, step) * self._ahead(step))
         n = rows.shape[1]
         leader = int(metric.argmax())
@@ -710,6 +708,11 @@ class _RaceState:
         self.score.index_copy_(0, at, weight)
         self._normalise_scores()
         self.ahead.index_copy_(0, at, _behind(torch.tensor(ahead, dtype=torch.float64), self.error))
+
+    @property
+    def shown(self) -> list[float | None]:
+        """Each net's latest metric (a retired net's as it left; None before any update)."""
+        return [h[-1][1] if h else None for h in self.history]
 
     def _ahead(self, step: int) -> float:
         """Log steps from ``step`` to the end of the run."""
@@ -792,7 +795,7 @@ class _RaceState:
         else the last one the updates showed; the standard error is the leader's (at least one
         row's worth). 0 for a net with no metric."""
         measured = metrics is not None and any(m is not None for m in metrics)
-        values = list(metrics) if measured else list(self.shown)
+        values = list(metrics) if measured else self.shown
         error = self.error
         if measured:
             leader = max((i for i, v in enumerate(values) if v is not None),
